@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Install what escrow needs to build, test and run, from Debian's packages. Idempotent: it
+# installs only what is missing, so it is cheap to call before every build.
+#   tools/install-deps.sh          build + test dependencies
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config
+  libsodium-dev libssl-dev libcurl4-openssl-dev libyajl-dev libzip-dev libyaml-dev
+  libcmocka-dev
+  clang libclang-rt-14-dev   # libFuzzer targets
+  valgrind                   # memory checks in the test suite
+  openssl zip unzip python3 nodejs
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  # nodejs may come from outside Debian (a toolchain image): accept any working node >= 20.
+  if [[ $p == nodejs ]] && command -v node >/dev/null &&
+     node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)'; then
+    continue
+  fi
+  if [[ $p == python3 ]] && command -v python3 >/dev/null; then continue; fi
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}" >&2
+  sudo=""
+  [[ $(id -u) -eq 0 ]] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+fi
