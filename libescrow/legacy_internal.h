@@ -39,4 +39,10 @@ int escrow__legacy_derive_key(const uint8_t pw[32], const uint8_t salt[8], uint8
  * 32 minus the trailing bytes in 0x09..0x0d or 0x20 (0..32). */
 size_t escrow__legacy_rstrip_len(const uint8_t cek[32]);
 
+/* escrow_legacy_encrypt_fd with the plaintext cap as a parameter (tests use a small one):
+ * ESCROW_E_LIMIT as soon as more than max_plaintext bytes have been read. */
+struct escrow_cek;
+int escrow__legacy_encrypt_fd_max(const struct escrow_cek *cek, int in_fd, int out_fd,
+                                  uint64_t max_plaintext);
+
 #endif
