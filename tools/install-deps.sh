@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
   libsodium-dev libssl-dev libcurl4-openssl-dev libyajl-dev libzip-dev libyaml-dev
-  libcmocka-dev libpcre2-dev
+  libcmocka-dev libpcre2-dev libexpat1-dev
   python3-cerberus python3-hypothesis   # the criteria engine's differential tests (/usr/bin/python3)
   clang libclang-rt-14-dev   # libFuzzer targets
   valgrind                   # memory checks in the test suite
