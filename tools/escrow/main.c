@@ -137,10 +137,8 @@ int main(int argc, char **argv) {
   if (status == 0 && help) {
     cli_print_help(cmd);
   } else if (status == 0) {
-    if (escrow_init() != 0)
-      status = cli_fail(ESCROW_E_CRYPTO, "cannot initialise the crypto library");
-    else
-      status = cmd->run(&args);
+    int rc = escrow_init();
+    status = rc != 0 ? cli_fail(rc, "cannot initialise the crypto library") : cmd->run(&args);
   }
   cli_args_free(&args);
   return status;
