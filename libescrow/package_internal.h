@@ -54,4 +54,14 @@ int escrow__algorithm_open_mem(escrow_algorithm **out, const uint8_t *data, size
  * Errors: ESCROW_E_NOMEM. */
 int escrow__dockerfile_entry_script(const char *text, size_t len, char **script, const char **why);
 
+/* ---- folders ------------------------------------------------------------------------------ */
+
+/* Every regular file under dir (dot files included), as sorted (bytewise) clean relative
+ * paths: *out is an array of *n escrow__malloc strings (free with escrow__free_strv).
+ * Symbolic links, other non-regular files and names that are not clean relative UTF-8 paths
+ * are refused (ESCROW_E_INVALID, naming the file). Errors also: ESCROW_E_NOTFOUND, ESCROW_E_IO,
+ * ESCROW_E_NOMEM. */
+int escrow__walk_files(const char *dir, char ***out, size_t *n);
+void escrow__free_strv(char **v, size_t n);
+
 #endif
