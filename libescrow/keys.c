@@ -99,6 +99,14 @@ static unsigned b64_std_char(uint8_t c) {
 static int cek_text_error(const uint8_t *s, size_t len, size_t total) {
   for (size_t i = 0; i < len; i++) {
     uint8_t c = s[i];
+    if ((c < 0x20 && c != '\n' && c != '\r' && c != '\t') || c >= 0x7F)
+      return escrow__err(ESCROW_E_KEY,
+                         "the CEK is %zu bytes, neither 32 raw bytes nor base64 text (44 "
+                         "characters and at most one newline)",
+                         total);
+  }
+  for (size_t i = 0; i < len; i++) {
+    uint8_t c = s[i];
     if (c == '\n' || c == '\r')
       return escrow__err(ESCROW_E_KEY,
                          "the CEK has a line break before its end (only one trailing newline "
@@ -598,11 +606,11 @@ int escrow_kek_public_from_bytes(escrow_kek **out, const uint8_t *data, size_t l
   } else if (data[0] == 0x30) {
     return kek_public_from_der(out, data, len);
   } else {
-    rc = b64_decode(data, len, false, "the public key (not DER, PEM or base64 of DER)", &der,
-                    &der_len);
-    if (rc == 0 && der[0] != 0x30) {
+    rc = b64_decode(data, len, false, "the public key", &der, &der_len);
+    if (rc == ESCROW_E_KEY || (rc == 0 && der[0] != 0x30)) {
       escrow__free(der);
-      return escrow__err(ESCROW_E_KEY, "the public key's base64 does not decode to DER");
+      return escrow__err(ESCROW_E_KEY, "not a public key: expected an SPKI as DER, PEM "
+                                       "('-----BEGIN PUBLIC KEY-----') or base64 of the DER");
     }
   }
   if (rc != 0)
