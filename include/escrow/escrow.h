@@ -10,5 +10,7 @@
 #include "keys.h"
 #include "envelope.h"
 #include "package.h"
+#include "sas.h"
+#include "blob.h"
 
 #endif
