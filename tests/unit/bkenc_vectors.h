@@ -35,7 +35,7 @@ typedef struct bv_set {
   bv_vector *v;
 } bv_set;
 
-static int bv_code(const char *name) {
+static inline int bv_code(const char *name) {
   static const struct {
     const char *n;
     int c;
@@ -53,22 +53,22 @@ static int bv_code(const char *name) {
   return 1;
 }
 
-static yajl_val bv_get(yajl_val o, const char *key, yajl_type t) {
+static inline yajl_val bv_get(yajl_val o, const char *key, yajl_type t) {
   const char *path[] = {key, NULL};
   return yajl_tree_get(o, path, t);
 }
 
-static const char *bv_str(yajl_val o, const char *key) {
+static inline const char *bv_str(yajl_val o, const char *key) {
   yajl_val s = bv_get(o, key, yajl_t_string);
   return s ? YAJL_GET_STRING(s) : NULL;
 }
 
-static void bv_hex(uint8_t *out, size_t len, const char *hex) {
+static inline void bv_hex(uint8_t *out, size_t len, const char *hex) {
   assert_non_null(hex);
   assert_int_equal(escrow__unhex(out, len, hex), 0);
 }
 
-static bv_set bv_load(void) {
+static inline bv_set bv_load(void) {
   bv_set s = {0};
   size_t len;
   uint8_t *text = tu_read(tu_vector("bkenc/vectors.json"), &len);
@@ -119,24 +119,24 @@ static bv_set bv_load(void) {
   return s;
 }
 
-static void bv_free(bv_set *s) {
+static inline void bv_free(bv_set *s) {
   yajl_tree_free(s->root);
   free(s->v);
 }
 
-static uint8_t *bv_read(const bv_vector *v, size_t *len) {
+static inline uint8_t *bv_read(const bv_vector *v, size_t *len) {
   char rel[512];
   snprintf(rel, sizeof rel, "bkenc/%s", v->file);
   return tu_read(tu_vector(rel), len);
 }
 
-static escrow_cek *bv_cek(const uint8_t key[32]) {
+static inline escrow_cek *bv_cek(const uint8_t key[32]) {
   escrow_cek *c = NULL;
   assert_int_equal(escrow_cek_from_bytes(&c, key, 32), 0);
   return c;
 }
 
-static escrow_decrypt_options bv_opts(const bv_vector *v) {
+static inline escrow_decrypt_options bv_opts(const bv_vector *v) {
   escrow_decrypt_options o = ESCROW_DECRYPT_OPTIONS_INIT;
   o.expect_path = v->expect_path;
   o.expect_hdrtag = v->has_expect_tag ? v->expect_tag : NULL;
@@ -144,21 +144,21 @@ static escrow_decrypt_options bv_opts(const bv_vector *v) {
 }
 
 /* The vectors' plaintext: byte i = (i % 251 + seed) % 256. */
-static uint8_t *bv_plaintext(uint64_t size, int seed) {
+static inline uint8_t *bv_plaintext(uint64_t size, int seed) {
   uint8_t *p = malloc(size ? size : 1);
   for (uint64_t i = 0; i < size; i++)
     p[i] = (uint8_t)((i % 251 + (uint64_t)seed) % 256);
   return p;
 }
 
-static void bv_sha256_hex(char out[65], const uint8_t *data, size_t len) {
+static inline void bv_sha256_hex(char out[65], const uint8_t *data, size_t len) {
   uint8_t md[32];
   unsigned mdlen = 0;
   assert_int_equal(EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL), 1);
   escrow__hex(out, md, 32);
 }
 
-static const char *bv_code_name(int code) {
+static inline const char *bv_code_name(int code) {
   switch (code) {
   case 0: return "ok";
   case ESCROW_E_FORMAT: return "ESCROW_E_FORMAT";
@@ -176,7 +176,7 @@ static const char *bv_code_name(int code) {
 
 /* 1 if every byte of buf[0..len) is the 0xAA sentinel or a wiped 0x00: nothing else (no
  * plaintext, verified or not) was left there. */
-static int bv_untouched(const uint8_t *buf, size_t len) {
+static inline int bv_untouched(const uint8_t *buf, size_t len) {
   for (size_t i = 0; i < len; i++)
     if (buf[i] != 0xAA && buf[i] != 0x00)
       return 0;
