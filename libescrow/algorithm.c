@@ -729,11 +729,28 @@ static int write_plain_file(const char *path, const uint8_t *data, size_t len) {
   return rc;
 }
 
+/* EscrowAICI's chained keys (beekeeper-clients.md §1.4): the password of secret i (0-based, in
+ * secretFiles order) is k_i, with k_0 = CEK and k_i = PBKDF2(k_{i-1}, salt_{i-1})[0:32]. The
+ * chain is only computed when the CEK fails, from the salts of the secrets before. */
 typedef struct chain {
-  uint8_t *prev; /* secure: the password the next secret would use under EscrowAICI's chain */
+  uint8_t *key;  /* secure: k_j */
   uint8_t *next; /* secure scratch */
-  int valid;
+  size_t j;      /* links applied */
+  uint8_t (*salts)[ESCROW__LEGACY_SALT_BYTES];
+  size_t nsalts;
+  int valid; /* every secret so far was v0 */
 } chain;
+
+static int chain_key_for(chain *ch, size_t i) {
+  while (ch->j < i) {
+    int rc = escrow__legacy_derive_key(ch->key, ch->salts[ch->j], ch->next);
+    if (rc != 0)
+      return rc;
+    memcpy(ch->key, ch->next, ESCROW__LEGACY_KEY_BYTES);
+    ch->j++;
+  }
+  return 0;
+}
 
 static int extract_secret(const escrow_algorithm *a, const escrow_cek *cek, size_t si,
                           const char *out_dir, const char *tmp, chain *ch) {
@@ -787,9 +804,11 @@ static int extract_secret(const escrow_algorithm *a, const escrow_cek *cek, size
       /* EscrowAICI chained keys: the password is the previous secret's AES key. */
       uint8_t *ct = NULL, *pt = NULL;
       size_t ctl = 0, ptl = 0;
-      int r2 = escrow__read_file(tmp, SIZE_MAX - 2, false, &ct, &ctl);
+      int r2 = chain_key_for(ch, si);
       if (r2 == 0)
-        r2 = escrow__legacy_decrypt_mem_raw(ch->prev, ct, ctl, &pt, &ptl);
+        r2 = escrow__read_file(tmp, SIZE_MAX - 2, false, &ct, &ctl);
+      if (r2 == 0)
+        r2 = escrow__legacy_decrypt_mem_raw(ch->key, ct, ctl, &pt, &ptl);
       escrow__free(ct);
       if (r2 == 0) {
         r2 = write_plain_file(path, pt, ptl);
@@ -806,12 +825,8 @@ static int extract_secret(const escrow_algorithm *a, const escrow_cek *cek, size
                        "secret '%s' does not decrypt with this CEK (wrong key or altered file)",
                        enc);
     }
-    if (rc == 0 && ch->valid) {
-      /* Next link of the chain: k_i = PBKDF2(k_{i-1}, salt_i)[0:32], k_0 = CEK. */
-      rc = escrow__legacy_derive_key(ch->prev, salt, ch->next);
-      if (rc == 0)
-        memcpy(ch->prev, ch->next, ESCROW__LEGACY_KEY_BYTES);
-    }
+    if (rc == 0 && ch->valid && ch->nsalts == si)
+      memcpy(ch->salts[ch->nsalts++], salt, sizeof salt);
   }
   escrow__free(path);
   unlink(tmp);
@@ -832,14 +847,16 @@ int escrow_algorithm_extract(const escrow_algorithm *a, const escrow_cek *cek,
     return escrow__err_errno("cannot create folder", out_dir);
   int rc = 0;
   char *tmp = NULL;
-  chain ch = {escrow__secure_malloc(ESCROW__LEGACY_KEY_BYTES), NULL, 1};
-  if (ch.prev != NULL)
+  chain ch = {escrow__secure_malloc(ESCROW__LEGACY_KEY_BYTES), NULL, 0, NULL, 0, 1};
+  if (ch.key != NULL)
     ch.next = escrow__secure_malloc(ESCROW__LEGACY_KEY_BYTES);
-  if (ch.prev == NULL || ch.next == NULL) {
+  if (ch.next != NULL && a->sec.n > 0)
+    ch.salts = escrow__calloc(a->sec.n, sizeof *ch.salts);
+  if (ch.key == NULL || ch.next == NULL || (a->sec.n > 0 && ch.salts == NULL)) {
     rc = escrow__err_nomem();
     goto out;
   }
-  memcpy(ch.prev, cek->bytes, ESCROW__LEGACY_KEY_BYTES);
+  memcpy(ch.key, cek->bytes, ESCROW__LEGACY_KEY_BYTES);
   char rnd[13];
   uint8_t r[6];
   randombytes_buf(r, sizeof r);
@@ -863,8 +880,9 @@ int escrow_algorithm_extract(const escrow_algorithm *a, const escrow_cek *cek,
   for (size_t k = 0; k < a->sec.n && rc == 0; k++)
     rc = extract_secret(a, cek, k, out_dir, tmp, &ch);
 out:
-  escrow__secure_free(ch.prev);
+  escrow__secure_free(ch.key);
   escrow__secure_free(ch.next);
+  escrow__free(ch.salts);
   escrow__free(tmp);
   if (rc != 0) {
     int code = rc;
