@@ -37,9 +37,9 @@ int escrow_encrypt_fd(const escrow_cek *cek, const escrow_encrypt_options *opts,
     return rc;
   size_t cs = (size_t)1 << escrow_header_log2cs(escrow_encryptor_header(e));
   size_t blk = cs > ESCROW__IO_BLOCK ? cs : ESCROW__IO_BLOCK;
-  size_t osz = escrow_encryptor_update_bound(e, blk);
-  if (escrow_encryptor_final_bound(e) > osz)
-    osz = escrow_encryptor_final_bound(e);
+  /* An update may release the chunk held back from the previous one plus blk/cs chunks. */
+  size_t osz = escrow_header_length(escrow_encryptor_header(e)) +
+               (blk / cs + 1) * (cs + ESCROW_BKENC_CHUNK_TAG_BYTES);
   uint8_t *in = escrow__malloc(blk), *out = escrow__malloc(osz);
   if (in == NULL || out == NULL) {
     rc = escrow__err_nomem();
