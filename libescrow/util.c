@@ -404,8 +404,11 @@ int escrow__atomic_commit(escrow__atomic *a) {
       rc = escrow__err_errno("cannot rename output to", a->path);
     }
   }
-  if (rc == 0)
+  if (rc == 0) {
     rc = fsync_parent(a->path);
+    if (rc != 0)
+      unlink(a->path); /* in place, but the commit failed: leave nothing behind */
+  }
   if (rc != 0) {
     escrow__atomic_abort(a);
     return rc;
