@@ -360,6 +360,8 @@ int escrow__atomic_open(escrow__atomic *a, const char *path, mode_t mode, bool n
   size_t tl = strlen(path) + 32;
   a->tmp_path = escrow__malloc(tl);
   if (a->path == NULL || a->tmp_path == NULL) {
+    escrow__free(a->tmp_path); /* not a file name yet: abort must not unlink it */
+    a->tmp_path = NULL;
     escrow__atomic_abort(a);
     return escrow__err_nomem();
   }
