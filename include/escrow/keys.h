@@ -79,10 +79,12 @@ ESCROW_EXTERN int escrow_kek_generate(escrow_kek **out, unsigned bits);
 ESCROW_EXTERN int escrow_kek_public_from_bytes(escrow_kek **out, const uint8_t *data, size_t len);
 
 /* Read a private KEK: unencrypted PKCS#8 as PEM ("-----BEGIN PRIVATE KEY-----") or DER.
+ * Traditional PKCS#1 ("-----BEGIN RSA PRIVATE KEY-----", or its DER) is accepted too.
+ * Encrypted keys are refused with ESCROW_E_KEY (never a password prompt).
  * The input buffer is not kept (the caller wipes it). Same errors. */
 ESCROW_EXTERN int escrow_kek_private_from_bytes(escrow_kek **out, const uint8_t *data, size_t len);
 
-/* File forms of the two readers above (files over 64 KiB are refused).
+/* File forms of the two readers above (files over 64 KiB are refused with ESCROW_E_KEY).
  * Additional errors: ESCROW_E_IO, ESCROW_E_NOTFOUND. */
 ESCROW_EXTERN int escrow_kek_public_load(escrow_kek **out, const char *path);
 ESCROW_EXTERN int escrow_kek_private_load(escrow_kek **out, const char *path);
@@ -99,8 +101,8 @@ ESCROW_EXTERN int escrow_kek_public_export(const escrow_kek *kek, escrow_key_enc
                                            uint8_t **out, size_t *out_len);
 
 /* Export the private half as unencrypted PKCS#8 (PEM or DER). *out is secret memory freed
- * with escrow_secret_free(). Errors: ESCROW_E_INVALID (no private half), ESCROW_E_NOMEM,
- * ESCROW_E_CRYPTO. */
+ * with escrow_secret_free(). Errors: ESCROW_E_INVALID (no private half, or ESCROW_KEY_BASE64),
+ * ESCROW_E_NOMEM, ESCROW_E_CRYPTO. */
 ESCROW_EXTERN int escrow_kek_private_export(const escrow_kek *kek, escrow_key_encoding encoding,
                                             uint8_t **out, size_t *out_len);
 
@@ -127,8 +129,9 @@ ESCROW_EXTERN void escrow_kek_free(escrow_kek *kek);
 /* Manual §12.5 file names for a project's KEK: "<project-name><random>-<role>.der" for the
  * public half and "<project-name><random>-<role>.key.pem" for the private half, where
  * <project-name> is the project title hyphenated (runs of anything but ASCII letters and
- * digits become one '-', trimmed; empty becomes "project") and <random> is 8 random lowercase
- * alphanumerics. role is "ao" or "ds". Both names share the same random part.
+ * digits become one '-', trimmed, cut to 200 characters; empty becomes "project") and <random>
+ * is 8 random lowercase alphanumerics. role is "ao" or "ds". Both names share the same random
+ * part.
  * Errors: ESCROW_E_INVALID (bad role, NULL, buffers too small: each needs strlen(project)+32). */
 ESCROW_EXTERN int escrow_kek_filenames(const char *project, const char *role, char *pub,
                                        size_t pub_size, char *priv, size_t priv_size);
