@@ -44,6 +44,7 @@ void escrow_error_clear(void) {
   last_code = 0;
 }
 
+__attribute__((format(printf, 2, 0)))
 static int set_message(int code, const char *fmt, va_list ap) {
   vsnprintf(last_message, sizeof last_message, fmt, ap);
   last_code = code;
