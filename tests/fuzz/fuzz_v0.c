@@ -1,9 +1,11 @@
 /*
- * libFuzzer target for legacy v0 ("Salted__") files. The first input byte picks a mode:
- *   even: the rest is a v0 file, read in memory and through a descriptor with a fixed CEK (and
- *         with the rstrip/raw-password entry points); failures must hand out nothing;
- *   odd:  the rest is a plaintext, written as v0 and read back, which must round-trip.
- * Each run costs one or two PBKDF2 derivations (10000 iterations), so runs are slow by design.
+ * libFuzzer target for legacy v0 ("Salted__") files. The low two bits of the first input byte
+ * pick a mode for the rest of the input:
+ *   0, 1, 2: a v0 file read with a fixed CEK in memory, through descriptors, or through the
+ *            raw-password entry point; a failure must hand out (or write) nothing;
+ *   3:       a plaintext, written as v0 and read back, which must round-trip and must not
+ *            survive a flipped bit.
+ * A run that reaches the key derivation costs a PBKDF2 of 10000 iterations: runs are slow.
  */
 #define _GNU_SOURCE
 #include <stdint.h>
@@ -52,36 +54,40 @@ static void read_back(int fd, uint8_t *buf, size_t len) {
     abort();
 }
 
-static void check_decrypt(const uint8_t *data, size_t size) {
+/* mode 0: in memory; 1: through descriptors; 2: the raw-password entry point. Each checks
+ * that a failure hands out (or writes) nothing. Both readers must agree, so modes 0 and 1 share
+ * the expected outcome rules: success only with out_len == size - 32. */
+static void check_decrypt(int mode, const uint8_t *data, size_t size) {
   escrow_cek *cek = fuzz_cek();
   uint8_t *out = (uint8_t *)data;
   size_t out_len = 12345;
-  int rc = escrow_legacy_decrypt_mem(cek, data, size, &out, &out_len);
-  if (rc != 0) {
-    if (out != NULL || out_len != 0)
-      abort(); /* a failure hands out nothing */
-    if (rc != ESCROW_E_FORMAT && rc != ESCROW_E_AUTH)
+  int rc;
+  if (mode == 1) {
+    int in = memfd_with(data, size), o = memfd_with(NULL, 0);
+    rc = escrow_legacy_decrypt_fd(cek, in, o);
+    size_t written = fd_len(o);
+    close(in);
+    close(o);
+    if (rc != 0 && written != 0)
+      abort(); /* nothing written on failure */
+    if (rc == 0 && written + ESCROW_LEGACY_OVERHEAD != size)
       abort();
   } else {
-    if (out_len + ESCROW_LEGACY_OVERHEAD != size)
-      abort();
-    escrow_secret_free(out);
+    rc = mode == 0 ? escrow_legacy_decrypt_mem(cek, data, size, &out, &out_len)
+                   : escrow__legacy_decrypt_mem_raw(cek->bytes, data, size, &out, &out_len);
+    if (rc != 0 && (out != NULL || out_len != 0))
+      abort(); /* a failure hands out nothing */
+    if (rc == 0) {
+      if (out_len + ESCROW_LEGACY_OVERHEAD != size)
+        abort();
+      escrow_secret_free(out);
+    }
   }
-  /* The same through descriptors: same verdict, and nothing written on failure. */
-  int in = memfd_with(data, size), o = memfd_with(NULL, 0);
-  int rc2 = escrow_legacy_decrypt_fd(cek, in, o);
-  if (rc2 != rc)
+  if (rc != 0 && rc != ESCROW_E_FORMAT && rc != ESCROW_E_AUTH)
     abort();
-  if (rc2 != 0 && fd_len(o) != 0)
+  /* Files this short or without the magic never reach the key derivation. */
+  if ((size < 32 || memcmp(data, "Salted__", 8) != 0) && rc != ESCROW_E_FORMAT)
     abort();
-  close(in);
-  close(o);
-  /* The raw-password entry point agrees with the CEK one. */
-  out = NULL;
-  int rc3 = escrow__legacy_decrypt_mem_raw(cek->bytes, data, size, &out, &out_len);
-  if (rc3 != rc)
-    abort();
-  escrow_secret_free(out);
 }
 
 static void check_round_trip(const uint8_t *data, size_t size) {
@@ -122,9 +128,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     return 0;
   if (size > (1u << 20)) /* keep runs bounded */
     return 0;
-  if ((data[0] & 1) == 0)
-    check_decrypt(data + 1, size - 1);
-  else
+  switch (data[0] & 3) {
+  case 3:
     check_round_trip(data + 1, size - 1);
+    break;
+  default:
+    check_decrypt(data[0] & 3, data + 1, size - 1);
+    break;
+  }
   return 0;
 }
