@@ -1424,10 +1424,6 @@ int escrow_sas_check(escrow_sas_result *r, const char *url, const escrow_time *n
                ESCROW_SAS_VERSION_MIN);
     goto out;
   }
-  if (s->has_st && time_cmp(s->st, s->se) > 0) {
-    set_result(r, ESCROW_SAS_INVALID, "the start (st) is after the expiry (se)");
-    goto out;
-  }
   /* times */
   char se_txt[21];
   escrow_time_format(se_txt, s->se);
@@ -1438,7 +1434,8 @@ int escrow_sas_check(escrow_sas_result *r, const char *url, const escrow_time *n
   if (s->has_st && time_cmp(s->st, now) > 0) {
     char st_txt[21];
     escrow_time_format(st_txt, s->st);
-    set_result(r, ESCROW_SAS_NOT_YET_VALID, "the SAS token is valid only from %s", st_txt);
+    set_result(r, ESCROW_SAS_NOT_YET_VALID, "the SAS token is valid only from %s%s", st_txt,
+               time_cmp(s->st, s->se) > 0 ? ", after it expires: it will never be valid" : "");
     goto out;
   }
   escrow_time limit = {now.sec + 86400, now.nsec};

@@ -61,10 +61,12 @@ typedef enum escrow_sas_kind {
 
 typedef struct escrow_sas escrow_sas;
 
-/* Parse a SAS URL ("https://..." or "http://..."). The URL must have an account, a container
- * (path segment) and a query. *out is freed with escrow_sas_free. Errors: ESCROW_E_FORMAT (with
- * the reason: not a URL, no container, bad %-escape, duplicated parameter, empty parameter
- * name, parameter without '=', control character, malformed st/se/sv), ESCROW_E_LIMIT (URL over
+/* Parse a SAS URL ("https://..." or "http://..."). The URL must have an account and a query;
+ * the container (first path segment after any account) is NULL for an account-level URL.
+ * A raw space is tolerated only in sig (and noted, see escrow_sas_check). *out is freed with
+ * escrow_sas_free. Errors: ESCROW_E_FORMAT (with the reason: not a URL, no query, bad
+ * %-escape, duplicated parameter, empty parameter name, parameter without '=', control
+ * character, non-ASCII byte, invalid UTF-8, malformed st/se/sv, both sr and ss/srt), ESCROW_E_LIMIT (URL over
  * 64 KiB or over 256 parameters), ESCROW_E_INVALID (NULL argument), ESCROW_E_NOMEM. */
 ESCROW_EXTERN int escrow_sas_parse(escrow_sas **out, const char *url, unsigned flags);
 
@@ -119,7 +121,7 @@ typedef struct escrow_sas_result {
  *            se or sv missing; not container-scoped (sr must be c; a user-delegation container
  *            SAS is fine, an account SAS is not); sp lacking r or l, or holding a letter that is
  *            no permission; not HTTPS-only (spr=https); a raw '+' or a space in sig; sig not
- *            the Base64 of 32 bytes; sv older than 2015-04-05; st after se.
+ *            the Base64 of 32 bytes; sv older than 2015-04-05.
  *   expired: se <= now;  not yet valid: st > now;  expiring: se - now <= 24 hours;
  *   otherwise valid.
  * Messages: invalid "SAS Token Not Provided Or Invalid URI"; expiring and expired "provided sas
@@ -162,7 +164,9 @@ typedef struct escrow_sas_sign_options {
   const char *service_version;  /* sv: NULL for ESCROW_SAS_VERSION_DEFAULT */
   const char *encryption_scope; /* ses (sv >= 2020-12-06), or NULL */
 } escrow_sas_sign_options;
-#define ESCROW_SAS_SIGN_OPTIONS_INIT {ESCROW_SAS_SIGN_OPTIONS_VERSION, ESCROW_SAS_SERVICE}
+#define ESCROW_SAS_SIGN_OPTIONS_INIT                                                        \
+  {ESCROW_SAS_SIGN_OPTIONS_VERSION, ESCROW_SAS_SERVICE, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, \
+   0, 0, 0, 0, 0, 0, 0}
 
 /* The string-to-sign of opts (the exact bytes the signature covers; '\n'-separated). For tests
  * and for diagnosing a "Signature did not match" answer. *out is freed with escrow_free.
