@@ -10,6 +10,7 @@
 #include "keys.h"
 #include "envelope.h"
 #include "package.h"
+#include "criteria.h"
 #include "sas.h"
 #include "blob.h"
 

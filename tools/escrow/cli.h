@@ -208,5 +208,8 @@ extern const cli_command cli_cmd_decrypt;
 extern const cli_command cli_cmd_inspect;
 extern const cli_command cli_cmd_algorithm_pack;
 extern const cli_command cli_cmd_algorithm_check;
+extern const cli_command cli_cmd_criteria_check;
+extern const cli_command cli_cmd_criteria_validate;
+extern const cli_command cli_cmd_criteria_audit;
 
 #endif

@@ -14,6 +14,7 @@ static const cli_command *const commands[] = {
     &cli_cmd_cek_generate, &cli_cmd_kek_generate,    &cli_cmd_wcek_wrap,
     &cli_cmd_wcek_unwrap,  &cli_cmd_encrypt,         &cli_cmd_decrypt,
     &cli_cmd_inspect,      &cli_cmd_algorithm_pack,  &cli_cmd_algorithm_check,
+    &cli_cmd_criteria_check, &cli_cmd_criteria_validate, &cli_cmd_criteria_audit,
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

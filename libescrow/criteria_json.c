@@ -1,0 +1,575 @@
+/* Validation criteria: arena, JSON tree with Python json.loads semantics, JSON writer. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <yajl/yajl_parse.h>
+
+#include "criteria_internal.h"
+
+/* ---- arena ------------------------------------------------------------------------------- */
+
+struct cr_arena_block {
+  cr_arena_block *next;
+  size_t cap;
+  max_align_t data[];
+};
+
+void cr_arena_init(cr_arena *a) { memset(a, 0, sizeof(*a)); }
+
+void cr_arena_free(cr_arena *a) {
+  cr_arena_block *b = a->head;
+  while (b) {
+    cr_arena_block *n = b->next;
+    escrow__free(b);
+    b = n;
+  }
+  memset(a, 0, sizeof(*a));
+}
+
+void *cr_alloc(cr_arena *a, size_t n) {
+  n = (n + 7) & ~(size_t)7;
+  if (n == 0)
+    n = 8;
+  if (!a->head || a->cap - a->used < n) {
+    size_t cap = a->total < 4096 ? 4096 : (a->total > (8u << 20) ? (8u << 20) : a->total);
+    if (cap < n)
+      cap = n;
+    cr_arena_block *b = escrow__malloc(sizeof(*b) + cap);
+    if (!b) {
+      escrow__err_nomem();
+      return NULL;
+    }
+    b->cap = cap;
+    b->next = a->head;
+    a->head = b;
+    a->used = 0;
+    a->cap = cap;
+    a->total += cap;
+  }
+  void *p = (char *)a->head->data + a->used;
+  a->used += n;
+  return p;
+}
+
+char *cr_strndup(cr_arena *a, const char *s, size_t n) {
+  char *d = cr_alloc(a, n + 1);
+  if (d) {
+    if (n)
+      memcpy(d, s, n);
+    d[n] = 0;
+  }
+  return d;
+}
+
+/* ---- parser ------------------------------------------------------------------------------- */
+
+/* Children of open containers sit on one byte stack: a list's items as cv, a dict's members as
+ * cv_member. When a container closes they move into the arena. */
+typedef struct frame {
+  size_t start; /* offset in stack */
+  size_t count;
+  bool is_dict;
+} frame;
+
+typedef struct pstate {
+  cr_arena *a;
+  const cr_parse_limits *lim;
+  const char *what;
+  uint8_t *stack;
+  size_t slen, scap;
+  frame *frames;
+  size_t nframes, fcap;
+  const char *key; /* pending key of the current dict */
+  uint32_t klen;
+  cv root;
+  bool have_root;
+  int err; /* our own error (limits, NOMEM), 0 if yajl's */
+} pstate;
+
+static int ps_fail(pstate *p, int code) {
+  if (!p->err)
+    p->err = code;
+  return 0;
+}
+
+static void *ps_push(pstate *p, size_t n) {
+  if (p->scap - p->slen < n) {
+    size_t cap = p->scap ? p->scap * 2 : 4096;
+    while (cap - p->slen < n)
+      cap *= 2;
+    uint8_t *s = escrow__realloc(p->stack, cap);
+    if (!s) {
+      escrow__err_nomem();
+      return NULL;
+    }
+    p->stack = s;
+    p->scap = cap;
+  }
+  void *r = p->stack + p->slen;
+  p->slen += n;
+  return r;
+}
+
+static int ps_value(pstate *p, const cv *v) {
+  if (p->nframes == 0) {
+    p->root = *v;
+    p->have_root = true;
+    return 1;
+  }
+  frame *f = &p->frames[p->nframes - 1];
+  if (f->is_dict) {
+    cv_member *m = ps_push(p, sizeof(cv_member));
+    if (!m)
+      return ps_fail(p, ESCROW_E_NOMEM);
+    m->key = p->key;
+    m->klen = p->klen;
+    m->val = *v;
+  } else {
+    cv *it = ps_push(p, sizeof(cv));
+    if (!it)
+      return ps_fail(p, ESCROW_E_NOMEM);
+    *it = *v;
+  }
+  if (++f->count > UINT32_MAX - 1) {
+    escrow__err(ESCROW_E_LIMIT, "%s: a container has too many members", p->what);
+    return ps_fail(p, ESCROW_E_LIMIT);
+  }
+  return 1;
+}
+
+static int cb_null(void *ctx) {
+  cv v = {.kind = CV_NULL};
+  return ps_value(ctx, &v);
+}
+
+static int cb_bool(void *ctx, int b) {
+  cv v = {.kind = CV_BOOL};
+  v.u.i = b ? 1 : 0;
+  return ps_value(ctx, &v);
+}
+
+static int cb_number(void *ctx, const char *s, size_t len) {
+  pstate *p = ctx;
+  if (len > p->lim->max_number_len) {
+    escrow__err(ESCROW_E_LIMIT, "%s: a number has %zu characters, more than the limit of %zu",
+                p->what, len, p->lim->max_number_len);
+    return ps_fail(p, ESCROW_E_LIMIT);
+  }
+  bool is_float = memchr(s, '.', len) || memchr(s, 'e', len) || memchr(s, 'E', len);
+  cv v = {.kind = is_float ? CV_FLOAT : CV_INT};
+  char small[64];
+  char *tmp = small;
+  if (len >= sizeof(small)) {
+    tmp = escrow__malloc(len + 1);
+    if (!tmp) {
+      escrow__err_nomem();
+      return ps_fail(p, ESCROW_E_NOMEM);
+    }
+  }
+  memcpy(tmp, s, len);
+  tmp[len] = 0;
+  if (is_float) {
+    v.u.d = strtod(tmp, NULL); /* overflow gives ±inf, as Python's float() */
+  } else {
+    size_t digits = len - (s[0] == '-');
+    if (digits <= 18) {
+      v.u.i = strtoll(tmp, NULL, 10);
+    } else {
+      const char *d = cr_strndup(p->a, tmp, len);
+      if (!d) {
+        if (tmp != small)
+          escrow__free(tmp);
+        return ps_fail(p, ESCROW_E_NOMEM);
+      }
+      v.flags = CVF_BIGINT;
+      v.u.s = d;
+      v.n = (uint32_t)len;
+    }
+  }
+  if (tmp != small)
+    escrow__free(tmp);
+  return ps_value(p, &v);
+}
+
+static int cb_string(void *ctx, const unsigned char *s, size_t len) {
+  pstate *p = ctx;
+  if (len > UINT32_MAX - 1) {
+    escrow__err(ESCROW_E_LIMIT, "%s: a string is too long", p->what);
+    return ps_fail(p, ESCROW_E_LIMIT);
+  }
+  const char *d = cr_strndup(p->a, (const char *)s, len);
+  if (!d)
+    return ps_fail(p, ESCROW_E_NOMEM);
+  cv v = {.kind = CV_STR, .n = (uint32_t)len};
+  v.u.s = d;
+  return ps_value(p, &v);
+}
+
+static int ps_open(pstate *p, bool is_dict) {
+  if (p->nframes >= p->lim->max_depth) {
+    escrow__err(ESCROW_E_LIMIT, "%s: nesting deeper than the limit of %zu", p->what,
+                p->lim->max_depth);
+    return ps_fail(p, ESCROW_E_LIMIT);
+  }
+  if (p->nframes == p->fcap) {
+    size_t cap = p->fcap ? p->fcap * 2 : 16;
+    frame *f = escrow__realloc(p->frames, cap * sizeof(*f));
+    if (!f) {
+      escrow__err_nomem();
+      return ps_fail(p, ESCROW_E_NOMEM);
+    }
+    p->frames = f;
+    p->fcap = cap;
+  }
+  /* the key of the parent dict must survive the children: it is already in the arena */
+  frame *f = &p->frames[p->nframes++];
+  f->start = p->slen;
+  f->count = 0;
+  f->is_dict = is_dict;
+  /* save the pending key of the parent on the stack, restored at close */
+  struct {
+    const char *key;
+    uint32_t klen;
+  } *save = ps_push(p, 16);
+  if (!save)
+    return ps_fail(p, ESCROW_E_NOMEM);
+  save->key = p->key;
+  save->klen = p->klen;
+  f->start = p->slen;
+  return 1;
+}
+
+static uint64_t hash_key(const char *s, uint32_t n) {
+  uint64_t h = 1469598103934665603ULL;
+  for (uint32_t i = 0; i < n; i++) {
+    h ^= (uint8_t)s[i];
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+/* Python dict(pairs): a repeated key keeps its first position and takes the last value. */
+static int dedupe(cv_member *m, size_t *count) {
+  size_t n = *count;
+  if (n < 2)
+    return 0;
+  bool any = false;
+  if (n <= 24) {
+    size_t out = 0;
+    for (size_t i = 0; i < n; i++) {
+      size_t j;
+      for (j = 0; j < out; j++)
+        if (m[j].klen == m[i].klen && memcmp(m[j].key, m[i].key, m[i].klen) == 0)
+          break;
+      if (j < out) {
+        m[j].val = m[i].val;
+        any = true;
+      } else {
+        m[out++] = m[i];
+      }
+    }
+    *count = out;
+    (void)any;
+    return 0;
+  }
+  size_t cap = 64;
+  while (cap < n * 2)
+    cap *= 2;
+  uint32_t *tab = escrow__calloc(cap, sizeof(uint32_t));
+  if (!tab)
+    return escrow__err_nomem();
+  size_t out = 0;
+  for (size_t i = 0; i < n; i++) {
+    size_t h = (size_t)hash_key(m[i].key, m[i].klen) & (cap - 1);
+    for (;;) {
+      uint32_t t = tab[h];
+      if (t == 0) {
+        m[out] = m[i];
+        tab[h] = (uint32_t)(++out);
+        break;
+      }
+      cv_member *e = &m[t - 1];
+      if (e->klen == m[i].klen && memcmp(e->key, m[i].key, m[i].klen) == 0) {
+        e->val = m[i].val;
+        break;
+      }
+      h = (h + 1) & (cap - 1);
+    }
+  }
+  escrow__free(tab);
+  *count = out;
+  return 0;
+}
+
+static int ps_close(pstate *p) {
+  frame f = p->frames[--p->nframes];
+  cv v = {.kind = f.is_dict ? CV_DICT : CV_LIST};
+  size_t esz = f.is_dict ? sizeof(cv_member) : sizeof(cv);
+  size_t count = f.count;
+  if (f.is_dict && dedupe((cv_member *)(p->stack + f.start), &count) != 0)
+    return ps_fail(p, ESCROW_E_NOMEM);
+  void *arr = NULL;
+  if (count) {
+    arr = cr_alloc(p->a, count * esz);
+    if (!arr)
+      return ps_fail(p, ESCROW_E_NOMEM);
+    memcpy(arr, p->stack + f.start, count * esz);
+  }
+  v.n = (uint32_t)count;
+  if (f.is_dict)
+    v.u.members = arr;
+  else
+    v.u.items = arr;
+  struct {
+    const char *key;
+    uint32_t klen;
+  } save;
+  memcpy(&save, p->stack + f.start - 16, sizeof(save));
+  p->slen = f.start - 16;
+  p->key = save.key;
+  p->klen = save.klen;
+  return ps_value(p, &v);
+}
+
+static int cb_start_map(void *ctx) { return ps_open(ctx, true); }
+static int cb_end_map(void *ctx) { return ps_close(ctx); }
+static int cb_start_array(void *ctx) { return ps_open(ctx, false); }
+static int cb_end_array(void *ctx) { return ps_close(ctx); }
+
+static int cb_map_key(void *ctx, const unsigned char *s, size_t len) {
+  pstate *p = ctx;
+  if (len > UINT32_MAX - 1) {
+    escrow__err(ESCROW_E_LIMIT, "%s: a key is too long", p->what);
+    return ps_fail(p, ESCROW_E_LIMIT);
+  }
+  const char *d = cr_strndup(p->a, (const char *)s, len);
+  if (!d)
+    return ps_fail(p, ESCROW_E_NOMEM);
+  p->key = d;
+  p->klen = (uint32_t)len;
+  return 1;
+}
+
+static const yajl_callbacks callbacks = {
+    cb_null, cb_bool, NULL, NULL, cb_number, cb_string, cb_start_map, cb_map_key, cb_end_map,
+    cb_start_array, cb_end_array};
+
+/* yajl's allocator hooks, so allocation failures can be injected. */
+static void *ya_malloc(void *ctx, size_t n) {
+  (void)ctx;
+  return escrow__malloc(n);
+}
+static void *ya_realloc(void *ctx, void *p, size_t n) {
+  (void)ctx;
+  return escrow__realloc(p, n);
+}
+static void ya_free(void *ctx, void *p) {
+  (void)ctx;
+  escrow__free(p);
+}
+static yajl_alloc_funcs ya_funcs = {ya_malloc, ya_realloc, ya_free, NULL};
+
+int cr_parse(cr_arena *a, const char *text, size_t len, const cr_parse_limits *lim,
+             const char *what, cv **out) {
+  *out = NULL;
+  if (len > lim->max_bytes)
+    return escrow__err(ESCROW_E_LIMIT, "%s: %zu bytes, more than the limit of %zu", what, len,
+                       lim->max_bytes);
+  pstate p;
+  memset(&p, 0, sizeof(p));
+  p.a = a;
+  p.lim = lim;
+  p.what = what;
+  yajl_handle h = yajl_alloc(&callbacks, &ya_funcs, &p);
+  if (!h)
+    return escrow__err_nomem();
+  yajl_status st = yajl_parse(h, (const unsigned char *)text, len);
+  if (st == yajl_status_ok)
+    st = yajl_complete_parse(h);
+  int rc = 0;
+  if (st != yajl_status_ok) {
+    if (p.err) {
+      rc = p.err;
+      if (rc == ESCROW_E_NOMEM)
+        escrow__err_nomem();
+    } else {
+      unsigned char *msg = yajl_get_error(h, 0, (const unsigned char *)text, len);
+      size_t off = yajl_get_bytes_consumed(h);
+      rc = escrow__err(ESCROW_E_FORMAT, "%s is not valid JSON (near byte %zu): %s", what, off,
+                       msg ? (const char *)msg : "parse error");
+      if (msg)
+        yajl_free_error(h, msg);
+    }
+  } else if (!p.have_root) {
+    rc = escrow__err(ESCROW_E_FORMAT, "%s is empty", what);
+  }
+  yajl_free(h);
+  escrow__free(p.stack);
+  escrow__free(p.frames);
+  if (rc == 0) {
+    cv *r = cr_alloc(a, sizeof(cv));
+    if (!r)
+      return ESCROW_E_NOMEM;
+    *r = p.root;
+    *out = r;
+  }
+  return rc;
+}
+
+const cv *cr_dict_get(const cv *d, const char *key, size_t klen) {
+  if (!d || d->kind != CV_DICT)
+    return NULL;
+  for (uint32_t i = 0; i < d->n; i++)
+    if (d->u.members[i].klen == klen && memcmp(d->u.members[i].key, key, klen) == 0)
+      return &d->u.members[i].val;
+  return NULL;
+}
+
+size_t cr_utf8_len(const char *s, size_t n) {
+  size_t c = 0;
+  for (size_t i = 0; i < n; i++)
+    if (((uint8_t)s[i] & 0xC0) != 0x80)
+      c++;
+  return c;
+}
+
+/* ---- output buffer ----------------------------------------------------------------------- */
+
+static bool buf_grow(cr_buf *b, size_t n) {
+  if (b->failed)
+    return false;
+  if (b->cap - b->len > n)
+    return true;
+  size_t cap = b->cap ? b->cap : 256;
+  while (cap - b->len <= n)
+    cap *= 2;
+  char *p = escrow__realloc(b->p, cap);
+  if (!p) {
+    b->failed = true;
+    return false;
+  }
+  b->p = p;
+  b->cap = cap;
+  return true;
+}
+
+void cr_buf_put(cr_buf *b, const char *s, size_t n) {
+  if (!buf_grow(b, n))
+    return;
+  if (n)
+    memcpy(b->p + b->len, s, n);
+  b->len += n;
+  b->p[b->len] = 0;
+}
+
+void cr_buf_puts(cr_buf *b, const char *s) { cr_buf_put(b, s, strlen(s)); }
+void cr_buf_putc(cr_buf *b, char c) { cr_buf_put(b, &c, 1); }
+
+void cr_buf_printf(cr_buf *b, const char *fmt, ...) {
+  char tmp[512];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+  va_end(ap);
+  if (n < 0)
+    return;
+  if ((size_t)n < sizeof(tmp)) {
+    cr_buf_put(b, tmp, (size_t)n);
+    return;
+  }
+  if (!buf_grow(b, (size_t)n + 1))
+    return;
+  va_start(ap, fmt);
+  vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  b->len += (size_t)n;
+}
+
+void cr_buf_json_str(cr_buf *b, const char *s, size_t n) {
+  static const char hex[] = "0123456789abcdef";
+  cr_buf_putc(b, '"');
+  size_t run = 0;
+  for (size_t i = 0; i < n; i++) {
+    uint8_t c = (uint8_t)s[i];
+    if (c >= 0x20 && c != '"' && c != '\\')
+      continue;
+    cr_buf_put(b, s + run, i - run);
+    run = i + 1;
+    switch (c) {
+    case '"': cr_buf_puts(b, "\\\""); break;
+    case '\\': cr_buf_puts(b, "\\\\"); break;
+    case '\n': cr_buf_puts(b, "\\n"); break;
+    case '\r': cr_buf_puts(b, "\\r"); break;
+    case '\t': cr_buf_puts(b, "\\t"); break;
+    case '\b': cr_buf_puts(b, "\\b"); break;
+    case '\f': cr_buf_puts(b, "\\f"); break;
+    default: {
+      char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+      cr_buf_put(b, e, 6);
+    }
+    }
+  }
+  cr_buf_put(b, s + run, n - run);
+  cr_buf_putc(b, '"');
+}
+
+void cr_buf_json_value(cr_buf *b, const cv *v) {
+  switch (v->kind) {
+  case CV_NULL: cr_buf_puts(b, "null"); break;
+  case CV_BOOL: cr_buf_puts(b, v->u.i ? "true" : "false"); break;
+  case CV_INT:
+    if (v->flags & CVF_BIGINT)
+      cr_buf_put(b, v->u.s, v->n);
+    else
+      cr_buf_printf(b, "%lld", (long long)v->u.i);
+    break;
+  case CV_FLOAT:
+    if (isnan(v->u.d))
+      cr_buf_puts(b, "NaN");
+    else if (isinf(v->u.d))
+      cr_buf_puts(b, v->u.d > 0 ? "Infinity" : "-Infinity");
+    else
+      cr_py_float_repr(b, v->u.d);
+    break;
+  case CV_STR: cr_buf_json_str(b, v->u.s, v->n); break;
+  case CV_LIST:
+    cr_buf_putc(b, '[');
+    for (uint32_t i = 0; i < v->n; i++) {
+      if (i)
+        cr_buf_putc(b, ',');
+      cr_buf_json_value(b, &v->u.items[i]);
+    }
+    cr_buf_putc(b, ']');
+    break;
+  case CV_DICT:
+    cr_buf_putc(b, '{');
+    for (uint32_t i = 0; i < v->n; i++) {
+      if (i)
+        cr_buf_putc(b, ',');
+      cr_buf_json_str(b, v->u.members[i].key, v->u.members[i].klen);
+      cr_buf_putc(b, ':');
+      cr_buf_json_value(b, &v->u.members[i].val);
+    }
+    cr_buf_putc(b, '}');
+    break;
+  }
+}
+
+char *cr_buf_finish(cr_buf *b) {
+  if (!b->failed && !b->p)
+    cr_buf_put(b, "", 0);
+  if (b->failed) {
+    escrow__free(b->p);
+    b->p = NULL;
+    escrow__err_nomem();
+    return NULL;
+  }
+  char *r = b->p;
+  b->p = NULL;
+  b->len = b->cap = 0;
+  return r;
+}
