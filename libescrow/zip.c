@@ -135,7 +135,9 @@ static int scan(escrow__zip *z) {
   char pn[160];
   /* Directory names, to refuse a file that is also a folder. */
   for (zip_uint64_t i = 0; i < (zip_uint64_t)ne; i++) {
-    const char *raw = zip_get_name(z->za, i, 0);
+    /* Raw bytes: libzip would otherwise turn names without the UTF-8 flag into CP437 text,
+     * making control characters printable. Names must be valid UTF-8 as stored. */
+    const char *raw = zip_get_name(z->za, i, ZIP_FL_ENC_RAW);
     if (raw == NULL) {
       zip_error_t *e = zip_get_error(z->za);
       return map_zip_error(zip_error_code_zip(e), "cannot read an entry name");

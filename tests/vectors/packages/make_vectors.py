@@ -231,6 +231,8 @@ raw_zip("bad-backslash", base + [(zi("models\\evil.sh"), b"x")])
 add("bad-backslash", open="ESCROW_E_FORMAT")
 raw_zip("bad-empty-component", base + [(zi("models//m.pkl"), b"x")])
 add("bad-empty-component", open="ESCROW_E_FORMAT")
+raw_zip("bad-control-char", base + [(zi("models/a\x01b.pkl"), b"x")])
+add("bad-control-char", open="ESCROW_E_FORMAT")
 raw_zip("bad-symlink", base + [(zi("link", 0o120777), b"/etc/shadow")])
 add("bad-symlink", open="ESCROW_E_FORMAT")
 import warnings
