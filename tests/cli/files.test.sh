@@ -112,7 +112,12 @@ done
 head -c $((size - 1000)) "$tmp/data.bin.bkenc" >"$tmp/truncated.bkenc"
 expect 1 decrypt --cek "$cek" "$tmp/truncated.bkenc" -o "$tmp/truncated.out"
 [[ ! -e $tmp/truncated.out ]] || fail "truncated: output left"
-expect 1 inspect "$tmp/truncated.bkenc"
+head -c $((hlen + 65552 + 5)) "$tmp/data.bin.bkenc" >"$tmp/odd.bkenc"
+expect 1 inspect "$tmp/odd.bkenc"
+json_ok
+[[ $(jget plaintext_size) == null ]] || fail "a size no plaintext has must show as null"
+head -c 60 "$tmp/data.bin.bkenc" >"$tmp/header-cut.bkenc"
+expect 1 inspect "$tmp/header-cut.bkenc"
 head -c $((hlen + 65536 + 16)) "$tmp/data.bin.bkenc" >"$tmp/cut.bkenc"
 expect 1 decrypt --cek "$cek" "$tmp/cut.bkenc" -o "$tmp/cut.out"
 [[ ! -e $tmp/cut.out ]] || fail "cut at a chunk boundary: output left"

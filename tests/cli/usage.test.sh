@@ -40,8 +40,8 @@ grep -q 'wcek unwrap' "$tmp/out" || fail "group help"
 
 usage_error
 usage_error frobnicate
-usage_error criteria check x.json
-usage_error sas check https://example.invalid/
+usage_error frobnicate check x.json
+usage_error cek frobnicate
 usage_error wcek
 usage_error wcek rewrap
 usage_error help frobnicate
