@@ -228,14 +228,22 @@ int escrow__manifest_builder_seal(escrow__manifest_builder *b, const escrow_cek 
   uint8_t *buf = NULL;
   rc = escrow_encryptor_new(&e, cek, &eo);
   if (rc == 0) {
+    /* The final chunk's bound is only known after update: grow the buffer then. */
     size_t ub = escrow_encryptor_update_bound(e, jl);
-    size_t fb = escrow_encryptor_final_bound(e);
-    buf = escrow__malloc(ub + fb);
+    buf = escrow__malloc(ub > 0 ? ub : 1);
     size_t w1 = 0, w2 = 0;
     if (buf == NULL)
       rc = escrow__err_nomem();
     if (rc == 0)
       rc = escrow_encryptor_update(e, buf, ub, &w1, (const uint8_t *)json, jl);
+    size_t fb = rc == 0 ? escrow_encryptor_final_bound(e) : 0;
+    if (rc == 0) {
+      uint8_t *nb = escrow__realloc(buf, w1 + fb);
+      if (nb == NULL)
+        rc = escrow__err_nomem();
+      else
+        buf = nb;
+    }
     if (rc == 0)
       rc = escrow_encryptor_final(e, buf + w1, fb, &w2);
     if (rc == 0) {
@@ -494,16 +502,15 @@ int escrow__manifest_decode_ex(escrow_manifest **out, const escrow_cek *cek, con
   int rc = escrow_decryptor_new(&d, cek, &dopt);
   if (rc != 0)
     return rc;
-  size_t ub = escrow_decryptor_update_bound(d, len);
-  size_t fb = escrow_decryptor_final_bound(d);
-  uint8_t *pt = escrow__malloc(ub + fb + 1);
+  /* The plaintext is shorter than the file: len bytes hold what update and final release. */
+  uint8_t *pt = escrow__malloc(len + 1);
   size_t w1 = 0, w2 = 0;
   if (pt == NULL)
     rc = escrow__err_nomem();
   if (rc == 0)
-    rc = escrow_decryptor_update(d, pt, ub, &w1, data, len);
+    rc = escrow_decryptor_update(d, pt, len, &w1, data, len);
   if (rc == 0)
-    rc = escrow_decryptor_final(d, pt + w1, fb, &w2);
+    rc = escrow_decryptor_final(d, pt + w1, len - w1, &w2);
   if (rc == 0 && expect != NULL) {
     const escrow_header *h = escrow_decryptor_header(d);
     const char *want[6] = {NULL, expect->project_id, expect->role, expect->asset, NULL,
