@@ -701,9 +701,16 @@ static void r_forbidden(val *v, const cv *c) {
     if (!sv)
       return;
     size_t k = 0;
-    for (size_t i = 0; i < nv; i++)
-      if (set_has(sf, nf, &sv[i]))
-        sv[k++] = sv[i];
+    if (sf && nf <= nv) { /* CPython iterates the smaller set (the argument on a tie) */
+      for (size_t i = 0; i < nf; i++)
+        if (set_has(sv, nv, &sf[i]))
+          sf[k++] = sf[i];
+      sv = sf;
+    } else {
+      for (size_t i = 0; i < nv; i++)
+        if (set_has(sf, nf, &sv[i]))
+          sv[k++] = sv[i];
+    }
     if (k) {
       cr_buf b = {0};
       cr_buf_puts(&b, "unallowed values ");
@@ -935,13 +942,8 @@ static void r_excludes(val *v, const cv *c) {
       cr_py_str(&b, &items[i]);
       cr_buf_putc(&b, '\'');
     }
-    cr_buf_puts(&b, " must not be present with '");
-    if (v->field.s)
-      cr_buf_put(&b, v->field.s, v->field.n);
-    else
-      cr_buf_printf(&b, "%lld", (long long)v->field.i);
-    cr_buf_putc(&b, '\'');
-    v_err_buf(v, E_EXCLUDES, "excludes", &b);
+    v_err_buf(v, E_EXCLUDES, "excludes", &b); /* " must not be present with '{field}'" is
+                                                  added when the tree is built */
   }
 }
 
@@ -969,11 +971,12 @@ static void r_schema(val *v, const cv *c) {
   const cv *x = v->value;
   vglobal *g = v->g;
   if (x->kind == CV_LIST) {
-    if (c->kind != CV_DICT)
+    if (c->kind != CV_DICT || x->n == 0)
       return;
     for (uint32_t i = 0; i < c->n; i++)
       if (!is_rule_name(c->u.members[i].key, c->u.members[i].klen)) {
         v_err(v, E_TYPE_SCHEMA, "schema", "must be of dict type");
+        drop_all(v);
         return;
       }
     if (!enter(g))
@@ -1001,6 +1004,7 @@ static void r_schema(val *v, const cv *c) {
     for (uint32_t i = 0; i < c->n; i++)
       if (c->u.members[i].val.kind != CV_DICT) {
         v_err(v, E_TYPE_SCHEMA, "schema", "must be of dict type");
+        drop_all(v);
         return;
       }
     if (!enter(g))
@@ -1039,9 +1043,40 @@ static void r_items(val *v, const cv *c) {
     v_err_buf(v, E_ITEMS_LEN, "items", &b);
     return;
   }
-  if (x->kind != CV_LIST)
-    return;
   vglobal *g = v->g;
+  const cv *list = x;
+  cv tmp;
+  if (x->kind != CV_LIST) { /* enumerate(dict) gives the keys, enumerate(str) the characters */
+    size_t n = 0;
+    cv *arr = py_set(g, x, &n); /* distinct already: dict keys; strings: recount below */
+    if (!arr)
+      return;
+    if (x->kind == CV_STR) {
+      arr = cr_alloc(g->arena, (len ? len : 1) * sizeof(cv));
+      if (!arr) {
+        g_fail(g, ESCROW_E_NOMEM);
+        return;
+      }
+      size_t k = 0;
+      for (uint32_t i = 0; i < x->n;) {
+        uint32_t s0 = i++;
+        while (i < x->n && ((uint8_t)x->u.s[i] & 0xC0) == 0x80)
+          i++;
+        arr[k].kind = CV_STR;
+        arr[k].flags = 0;
+        arr[k].u.s = x->u.s + s0;
+        arr[k].n = i - s0;
+        k++;
+      }
+      n = k;
+    }
+    tmp.kind = CV_LIST;
+    tmp.flags = 0;
+    tmp.n = (uint32_t)n;
+    tmp.u.items = arr;
+    list = &tmp;
+  }
+  x = list;
   if (!enter(g))
     return;
   val ch;
@@ -1850,11 +1885,11 @@ static void rewrite_group(vglobal *g, perr *e, uint32_t offset) {
   }
 }
 
-static int64_t def_index(const perr *logic, const perr *kid) {
+static pel def_index(const perr *logic, const perr *kid) {
   uint32_t at = logic->sp.n;
-  if (at < kid->sp.n && !kid->sp.e[at].s)
-    return kid->sp.e[at].i;
-  return -1;
+  if (at < kid->sp.n)
+    return kid->sp.e[at];
+  return pel_cstr("None");
 }
 
 static void rewrite_logic(vglobal *g, perr *e, uint32_t offset) {
@@ -1862,7 +1897,11 @@ static void rewrite_logic(vglobal *g, perr *e, uint32_t offset) {
   for (size_t i = 0; i < e->nkids; i++) {
     perr *k = e->kids[i];
     cr_buf b = {0};
-    cr_buf_printf(&b, "%s definition %lld", e->rule, (long long)def_index(e, k));
+    pel d = def_index(e, k);
+    if (d.s)
+      cr_buf_printf(&b, "%s definition %.*s", e->rule, (int)d.n, d.s);
+    else
+      cr_buf_printf(&b, "%s definition %lld", e->rule, (long long)d.i);
     char *name = msg_finish(g, &b);
     if (!name)
       return;
@@ -1881,7 +1920,24 @@ static void rewrite(vglobal *g, perr *e, uint32_t offset) {
     rewrite_group(g, e, offset);
 }
 
-static void insert_any(vglobal *g, tnode *t, perr *e);
+static void insert_any(vglobal *g, tnode *t, perr *e, const pel *field);
+
+/* The message with {field} filled in (only EXCLUDES_FIELD uses it). */
+static char *format_msg(vglobal *g, perr *e, const pel *field) {
+  if (e->code != E_EXCLUDES || !e->msg)
+    return e->msg;
+  cr_buf b = {0};
+  cr_buf_puts(&b, e->msg);
+  cr_buf_puts(&b, " must not be present with '");
+  if (field && field->s)
+    cr_buf_put(&b, field->s, field->n);
+  else if (field)
+    cr_buf_printf(&b, "%lld", (long long)field->i);
+  cr_buf_putc(&b, '\'');
+  return msg_finish(g, &b);
+}
+
+static const pel *last_of(const perr *e) { return e->dp.n ? &e->dp.e[e->dp.n - 1] : NULL; }
 
 static void insert_logic(vglobal *g, tnode *t, perr *e) {
   t_insert(g, t, e->dp, 0, e->msg);
@@ -1896,24 +1952,27 @@ static void insert_logic(vglobal *g, tnode *t, perr *e) {
   for (size_t i = 0; i < e->nkids; i++) {
     if (done[i])
       continue;
-    int64_t d = def_index(e, e->kids[i]);
+    pel d = def_index(e, e->kids[i]);
     for (size_t j = i; j < e->nkids; j++) {
-      if (done[j] || def_index(e, e->kids[j]) != d)
+      pel dj = def_index(e, e->kids[j]);
+      if (done[j] || !pel_eq(&dj, &d))
         continue;
       done[j] = true;
-      insert_any(g, t, e->kids[j]);
+      insert_any(g, t, e->kids[j], last_of(e));
     }
   }
 }
 
-static void insert_any(vglobal *g, tnode *t, perr *e) {
+/* field: the {field} of a plain error (the logic error's for its definitions' errors, else
+ * the error's own). */
+static void insert_any(vglobal *g, tnode *t, perr *e, const pel *field) {
   if (is_logic(e->code)) {
     insert_logic(g, t, e);
   } else if (is_group(e->code)) {
     for (size_t i = 0; i < e->nkids; i++)
-      insert_any(g, t, e->kids[i]);
+      insert_any(g, t, e->kids[i], last_of(e->kids[i]));
   } else {
-    t_insert(g, t, e->dp, 0, e->msg);
+    t_insert(g, t, e->dp, 0, format_msg(g, e, field ? field : last_of(e)));
   }
 }
 
@@ -1993,7 +2052,7 @@ int cr_validate(const cr_vopts *o, const cv *schema, const cv *allow_unknown_rul
       tnode root = {0};
       for (size_t i = 0; i < v.errs.n && !g.rc; i++) {
         rewrite(&g, v.errs.e[i], 0);
-        insert_any(&g, &root, v.errs.e[i]);
+        insert_any(&g, &root, v.errs.e[i], last_of(v.errs.e[i]));
       }
       rc = g.rc;
       if (!rc) {

@@ -1,0 +1,21 @@
+#!/usr/bin/python3
+import json, sys, os, warnings
+if os.environ.get("PYTHONHASHSEED") != "0":
+    os.environ["PYTHONHASHSEED"] = "0"
+    os.execv(sys.executable, [sys.executable] + sys.argv)
+warnings.simplefilter("ignore")
+import cerberus
+for line in sys.stdin:
+    line=line.strip()
+    if not line: continue
+    r = json.loads(line)
+    o = r.get("options") or {}
+    try:
+        v = cerberus.Validator(r["schema"], allow_unknown=o.get("allow_unknown", False), require_all=o.get("require_all", False))
+        ok = v.validate(r["document"])
+        out = {"valid": ok, "errors": v.errors}
+    except cerberus.SchemaError as e:
+        out = {"valid": None, "exception": "SchemaError", "message": str(e), "schema_errors": e.args[0] if e.args and isinstance(e.args[0], dict) else str(e)}
+    except Exception as e:
+        out = {"valid": None, "exception": type(e).__name__, "message": str(e)[:300]}
+    print(json.dumps(out))
