@@ -146,7 +146,8 @@ typedef struct escrow_decrypt_options {
 
 typedef struct escrow_decryptor escrow_decryptor;
 
-/* Start decrypting a v1 stream. opts may be NULL. */
+/* Start decrypting a v1 stream. opts may be NULL (its strings are copied). cek is borrowed:
+ * keep it valid until the decryptor is freed (it is used until the header has been verified). */
 ESCROW_EXTERN int escrow_decryptor_new(escrow_decryptor **out, const escrow_cek *cek,
                                        const escrow_decrypt_options *opts);
 
