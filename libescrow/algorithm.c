@@ -272,7 +272,12 @@ static int is_interpreter(const char *b) {
   return strncmp(b, "python3.", 8) == 0 || strncmp(b, "python2.", 8) == 0;
 }
 
-/* Map an argument to a package-relative path, or NULL (outside the package / not a path). */
+/* resolve_arg's answer for an argument that names no package file. */
+static char not_a_file;
+#define NOT_A_FILE (&not_a_file)
+
+/* Map an argument to a package-relative path (escrow__malloc), NOT_A_FILE (outside the
+ * package / not a path), or NULL (out of memory). */
 static char *resolve_arg(const char *arg, const char *workdir) {
   const char *r = arg;
   if (arg[0] == '/') {
@@ -280,17 +285,16 @@ static char *resolve_arg(const char *arg, const char *workdir) {
     while (wl > 1 && workdir[wl - 1] == '/')
       wl--;
     if (wl == 0 || strncmp(arg, workdir, wl) != 0 || arg[wl] != '/')
-      return (char *)"";
+      return NOT_A_FILE;
     r = arg + wl + 1;
   }
   while (r[0] == '.' && r[1] == '/')
     r += 2;
   if (!escrow__path_is_clean(r))
-    return (char *)"";
+    return NOT_A_FILE;
   return escrow__strdup(r);
 }
 
-#define NOT_A_FILE ((char *)"")
 
 static int find_script(const strv *argv, const char *workdir, int depth, char **script,
                        const char **why) {
