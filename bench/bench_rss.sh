@@ -45,7 +45,7 @@ measure() { # label, then the command
   wall=$(sed -n 's/^[[:space:]]*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$work/time.txt")
   printf '%-8s peak RSS %7d KiB (%.1f MiB)  wall %s   goal <= 16 MiB\n' "$label" "$kb" \
     "$(echo "$kb / 1024" | bc -l)" "$wall"
-  echo "         reproduce: /usr/bin/time -v $*"
+  echo "         ran: /usr/bin/time -v $* (temporary files, deleted at the end: rerun the script)"
 }
 
 measure encrypt "$bin" encrypt --cek "$work/cek.key" "$work/plain.bin" -o "$work/plain.bin.bkenc"
