@@ -358,21 +358,6 @@ static const yajl_callbacks callbacks = {
     cb_null, cb_bool, NULL, NULL, cb_number, cb_string, cb_start_map, cb_map_key, cb_end_map,
     cb_start_array, cb_end_array};
 
-/* yajl's allocator hooks, so allocation failures can be injected. */
-static void *ya_malloc(void *ctx, size_t n) {
-  (void)ctx;
-  return escrow__malloc(n);
-}
-static void *ya_realloc(void *ctx, void *p, size_t n) {
-  (void)ctx;
-  return escrow__realloc(p, n);
-}
-static void ya_free(void *ctx, void *p) {
-  (void)ctx;
-  escrow__free(p);
-}
-static yajl_alloc_funcs ya_funcs = {ya_malloc, ya_realloc, ya_free, NULL};
-
 int cr_parse(cr_arena *a, const char *text, size_t len, const cr_parse_limits *lim,
              const char *what, cv **out) {
   *out = NULL;
@@ -384,7 +369,9 @@ int cr_parse(cr_arena *a, const char *text, size_t len, const cr_parse_limits *l
   p.a = a;
   p.lim = lim;
   p.what = what;
-  yajl_handle h = yajl_alloc(&callbacks, &ya_funcs, &p);
+  /* yajl keeps its default allocator: it does not check every allocation it makes, so
+   * failures are not injected into it (its buffers are small and bounded by the depth) */
+  yajl_handle h = yajl_alloc(&callbacks, NULL, &p);
   if (!h)
     return escrow__err_nomem();
   yajl_status st = yajl_parse(h, (const unsigned char *)text, len);

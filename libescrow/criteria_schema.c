@@ -37,7 +37,8 @@ static const char META_RULES_JSON[] =
 
 /* ---- the schema of rules, parsed once ------------------------------------------------------ */
 
-static pthread_once_t meta_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t meta_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic int meta_ready;
 static cr_arena meta_arena;
 static cv *meta_rules;            /* Validator.rules */
 static cv meta_validation_rules;  /* Validator.validation_rules (no normalization rules) */
@@ -62,19 +63,22 @@ static cv_member mk_member(const char *k, cv v) {
   return m;
 }
 
+/* Parse the rules once per process (the arena is never freed). A failure (out of memory)
+ * leaves nothing behind and the next call tries again. */
 static void meta_init(void) {
   cr_parse_limits lim = {64, sizeof(META_RULES_JSON), 64};
   cr_arena_init(&meta_arena);
-  /* the meta arena lives for the whole process: allocate it outside failure injection */
-  unsigned long saved = 0;
-  (void)saved;
   if (cr_parse(&meta_arena, META_RULES_JSON, sizeof(META_RULES_JSON) - 1, &lim, "rules",
-               &meta_rules) != 0)
+               &meta_rules) != 0) {
+    cr_arena_free(&meta_arena);
     return;
+  }
   cv_member *vm = cr_alloc(&meta_arena, meta_rules->n * sizeof(cv_member));
   cv_member *am = cr_alloc(&meta_arena, 3 * sizeof(cv_member));
-  if (!vm || !am)
+  if (!vm || !am) {
+    cr_arena_free(&meta_arena);
     return;
+  }
   uint32_t n = 0;
   for (uint32_t i = 0; i < meta_rules->n; i++)
     if (!is_norm_rule(meta_rules->u.members[i].key, meta_rules->u.members[i].klen))
@@ -95,9 +99,17 @@ static void meta_init(void) {
 }
 
 static int meta_get(void) {
-  pthread_once(&meta_once, meta_init);
-  if (meta_rc)
-    return escrow__err(ESCROW_E_NOMEM, "cannot set up the criteria rules");
+  if (meta_ready)
+    return 0;
+  pthread_mutex_lock(&meta_lock);
+  if (!meta_ready) {
+    meta_init();
+    if (meta_rc == 0)
+      meta_ready = 1;
+  }
+  pthread_mutex_unlock(&meta_lock);
+  if (!meta_ready)
+    return escrow__err(ESCROW_E_NOMEM, "cannot set up the criteria rules: out of memory");
   return 0;
 }
 
@@ -595,6 +607,10 @@ int escrow_criteria_compile(escrow_criteria **out, const char *json, size_t len,
     walk w = {0};
     w.c = c;
     walk_fields(&w, root, 0);
+    if (w.path.failed && !w.rc) {
+      w.rc = ESCROW_E_NOMEM;
+      escrow__err_nomem();
+    }
     escrow__free(w.path.p);
     if (w.rc) {
       rc = w.rc;

@@ -384,6 +384,10 @@ static char *msg_finish(vglobal *g, cr_buf *b) {
 static perr *v_error_at(val *v, pel field, int code, const char *rule, char *msg, perr **kids,
                         size_t nkids, bool sp_require_all) {
   vglobal *g = v->g;
+  if (!msg && !is_group(code)) { /* the message could not be allocated */
+    g_fail(g, ESCROW_E_NOMEM);
+    return NULL;
+  }
   perr *e = cr_alloc(g->arena, sizeof(*e));
   if (!e) {
     g_fail(g, ESCROW_E_NOMEM);
@@ -441,6 +445,8 @@ static void drop_sp_nodes(val *v, perr **errs, size_t n, const int *items, int n
       uint32_t idx = base + (uint32_t)items[j];
       if (idx < e->sp.n) {
         path np = path_ext(v->g, e->sp, NULL, 0);
+        if (!np.e)
+          return;
         memmove(np.e + idx, np.e + idx + 1, (np.n - idx - 1) * sizeof(pel));
         np.n--;
         e->sp = np;
