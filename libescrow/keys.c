@@ -557,15 +557,7 @@ static int kek_public_from_der(escrow_kek **out, const uint8_t *der, size_t len)
   return kek_adopt(out, pkey, 0);
 }
 
-static const char *pem_private_labels[] = {"PRIVATE KEY", "RSA PRIVATE KEY",
-                                           "ENCRYPTED PRIVATE KEY"};
-
-static bool label_is_private(const char *label) {
-  for (size_t i = 0; i < ESCROW__ARRAY_LEN(pem_private_labels); i++)
-    if (strcmp(label, pem_private_labels[i]) == 0)
-      return true;
-  return strstr(label, "PRIVATE KEY") != NULL;
-}
+static bool label_is_private(const char *label) { return strstr(label, "PRIVATE KEY") != NULL; }
 
 int escrow_kek_public_from_bytes(escrow_kek **out, const uint8_t *data, size_t len) {
   if (out == NULL)
