@@ -107,6 +107,7 @@ static int yaml_read(escrow__secrets *out, const uint8_t *data, size_t len, char
     return escrow__err_nomem();
   yaml_parser_set_input_string(&y.parser, data, len);
   int rc = 0, res = Y_OK, found = 0;
+  char *e = NULL; /* first name of the pair being read; freed at done on every path */
 #define NEXT()                                                                                 \
   do {                                                                                         \
     rc = ynext(&y);                                                                            \
@@ -165,7 +166,6 @@ static int yaml_read(escrow__secrets *out, const uint8_t *data, size_t len, char
         break;
       if (y.ev.type != YAML_SEQUENCE_START_EVENT)
         SHAPE("a secretFiles item is not an [encrypted, original] pair");
-      char *e = NULL;
       size_t el = 0;
       int items = 0;
       for (;;) {
@@ -173,13 +173,11 @@ static int yaml_read(escrow__secrets *out, const uint8_t *data, size_t len, char
         if (y.ev.type == YAML_SEQUENCE_END_EVENT)
           break;
         if (!plain_scalar(&y.ev) || ++items > 2) {
-          escrow__free(e);
           SHAPE("a secretFiles item is not an [encrypted, original] pair of names");
         }
         const char *v = (const char *)y.ev.data.scalar.value;
         size_t vl = y.ev.data.scalar.length;
         if (memchr(v, '\0', vl) != NULL) {
-          escrow__free(e);
           rc = escrow__err(ESCROW_E_FORMAT, "secrets.yaml holds a name with a NUL character");
           goto done;
         }
@@ -199,6 +197,7 @@ static int yaml_read(escrow__secrets *out, const uint8_t *data, size_t len, char
         }
       }
       escrow__free(e);
+      e = NULL;
       if (items != 2)
         SHAPE("a secretFiles item is not an [encrypted, original] pair");
     }
@@ -206,6 +205,7 @@ static int yaml_read(escrow__secrets *out, const uint8_t *data, size_t len, char
   if (!found)
     SHAPE("secrets.yaml has no secretFiles list");
 done:
+  escrow__free(e);
   if (rc == 1) { /* syntax error from ynext */
     res = Y_SYNTAX;
     rc = 0;
