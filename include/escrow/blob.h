@@ -42,8 +42,8 @@ typedef struct escrow_blob_options {
                                  at 30 s); 0 means 250 */
   unsigned int stall_timeout_s; /* abort (and retry) a transfer that moves no byte for this
                                    long; 0 means 60 */
-  size_t block_size;        /* upload block size; 0 means 8 MiB (at most 4000 MiB) */
-  size_t single_put_max;    /* files up to this size go up in one Put Blob; 0 means 8 MiB
+  size_t block_size;        /* upload block size; 0 means 4 MiB (1 KiB to 4000 MiB) */
+  size_t single_put_max;    /* files up to this size go up in one Put Blob; 0 means 4 MiB
                                (at most 256 MiB) */
   unsigned int parallel;    /* blocks uploaded at once; 0 means 4 (at most 16) */
   const char *ca_file;      /* a PEM bundle to trust instead of the system's (tests), or NULL */

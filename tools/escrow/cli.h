@@ -211,5 +211,6 @@ extern const cli_command cli_cmd_algorithm_check;
 extern const cli_command cli_cmd_criteria_check;
 extern const cli_command cli_cmd_criteria_validate;
 extern const cli_command cli_cmd_criteria_audit;
+extern const cli_command cli_cmd_sas_check, cli_cmd_sas_sign, cli_cmd_sas_verify, cli_cmd_blob_ls, cli_cmd_blob_get, cli_cmd_blob_put;
 
 #endif

@@ -15,6 +15,7 @@ static const cli_command *const commands[] = {
     &cli_cmd_wcek_unwrap,  &cli_cmd_encrypt,         &cli_cmd_decrypt,
     &cli_cmd_inspect,      &cli_cmd_algorithm_pack,  &cli_cmd_algorithm_check,
     &cli_cmd_criteria_check, &cli_cmd_criteria_validate, &cli_cmd_criteria_audit,
+    &cli_cmd_sas_check, &cli_cmd_sas_sign, &cli_cmd_sas_verify, &cli_cmd_blob_ls, &cli_cmd_blob_get, &cli_cmd_blob_put,
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
