@@ -691,6 +691,34 @@ static void test_decrypt_fd_reads_from_the_start_whatever_the_offset(void **stat
   free(dir);
 }
 
+/* Descriptors that cannot be read or written give ESCROW_E_IO, not a crash or a bogus AUTH. */
+static void test_unreadable_input_or_unwritable_output_is_an_io_error(void **state) {
+  (void)state;
+  char *dir = tu_tmpdir("legacy-io");
+  escrow_cek *cek = fixture_cek();
+  uint8_t pt[100];
+  tu_fill(pt, sizeof pt, 8);
+  char *path = encrypt_to_file(dir, "io.bkenc", cek, pt, sizeof pt);
+  int ifd = open_ro(path), ro = open_ro(path);
+  assert_int_equal(escrow_legacy_decrypt_fd(cek, ifd, ro), ESCROW_E_IO); /* read-only output */
+  assert_int_equal(escrow_legacy_encrypt_fd(cek, ifd, ro), ESCROW_E_IO);
+  close(ifd);
+  close(ro);
+  char *o = escrow__path_join(dir, "o");
+  int ofd = open_new(o);
+  int wo = open(path, O_WRONLY); /* write-only input */
+  assert_true(wo >= 0);
+  assert_int_equal(escrow_legacy_decrypt_fd(cek, wo, ofd), ESCROW_E_IO);
+  assert_int_equal(escrow_legacy_encrypt_fd(cek, wo, ofd), ESCROW_E_IO);
+  close(wo);
+  close(ofd);
+  escrow__free(o);
+  escrow__free(path);
+  escrow__secure_free(cek);
+  escrow__rmtree(dir);
+  free(dir);
+}
+
 static void test_bad_arguments_are_invalid(void **state) {
   (void)state;
   escrow_cek *cek = fixture_cek();
@@ -804,6 +832,7 @@ int main(void) {
       cmocka_unit_test(test_short_or_unmarked_input_is_a_format_error),
       cmocka_unit_test(test_decrypt_fd_needs_a_seekable_input),
       cmocka_unit_test(test_decrypt_fd_reads_from_the_start_whatever_the_offset),
+      cmocka_unit_test(test_unreadable_input_or_unwritable_output_is_an_io_error),
       cmocka_unit_test(test_bad_arguments_are_invalid),
       cmocka_unit_test(test_allocation_failures_fail_cleanly),
   };
