@@ -63,7 +63,7 @@ static const char *tlv_name(unsigned type) {
 static int header_check(const uint8_t *d, size_t len, size_t *total, bool quiet) {
   size_t m = len < ESCROW_BKENC_MAGIC_BYTES ? len : ESCROW_BKENC_MAGIC_BYTES;
   *total = ESCROW__BKENC_OFF_CONTEXT;
-  if (memcmp(d, ESCROW_BKENC_MAGIC, m) != 0) {
+  if (m > 0 && memcmp(d, ESCROW_BKENC_MAGIC, m) != 0) {
     if (len >= 8 && memcmp(d, ESCROW_LEGACY_MAGIC, 8) == 0)
       return escrow__err(ESCROW_E_FORMAT, "bad magic: this is a legacy v0 (\"Salted__\") file, "
                                           "not BKENC v1");
