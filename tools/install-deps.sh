@@ -33,3 +33,13 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
     "${missing[@]}" >/dev/null
 fi
+
+# --- Node test packages for the storage tests (tests/azure): the Azurite blob emulator and
+# Microsoft's @azure/storage-blob SDK, pinned in tests/azure/package.json and package-lock.json.
+# Installed once into tests/azure/node_modules (ignored by git); the Azurite tests fail with a
+# clear message when they are missing.
+azure_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/azure"
+if [[ -f $azure_dir/package-lock.json && ! -d $azure_dir/node_modules ]] && command -v npm >/dev/null; then
+  echo "install-deps: installing the Azurite test packages (npm ci in tests/azure)" >&2
+  npm ci --prefix "$azure_dir" --no-audit --no-fund >/dev/null
+fi
