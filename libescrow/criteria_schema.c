@@ -903,6 +903,8 @@ int escrow_criteria_check_pair(const char *line, size_t len, char **result_json)
     rc = 0;
     goto done;
   }
+  if (rc == ESCROW_E_NOMEM)
+    goto done;
   if (rc) {
     put_exception(&out, "Error", escrow_error_last());
     cr_buf_putc(&out, '}');
@@ -915,6 +917,8 @@ int escrow_criteria_check_pair(const char *line, size_t len, char **result_json)
     put_exception(&out, "DocumentError", escrow_error_last());
     cr_buf_putc(&out, '}');
     rc = 0;
+  } else if (rc == ESCROW_E_NOMEM) {
+    goto done;
   } else if (rc) {
     put_exception(&out, "Error", escrow_error_last());
     cr_buf_putc(&out, '}');

@@ -232,7 +232,7 @@ static void el_add(vglobal *g, elist *l, perr **errs, size_t n) {
     l->e = e;
     l->cap = cap;
   }
-  memcpy(l->e + l->n, errs, n * sizeof(*errs));
+  memcpy(l->e + l->n, errs, n * sizeof(*errs)); /* n > 0 checked above */
   l->n += n;
   l->dirty = true;
   if (l->n < 64)
@@ -1158,7 +1158,8 @@ static const cv *rules_with(vglobal *g, const cv *def, const char *const *names,
     g_fail(g, ESCROW_E_NOMEM);
     return def;
   }
-  memcpy(m, def->u.members, def->n * sizeof(cv_member));
+  if (def->n)
+    memcpy(m, def->u.members, def->n * sizeof(cv_member));
   for (size_t i = 0; i < n; i++) {
     m[def->n + i].key = names[i];
     m[def->n + i].klen = (uint32_t)strlen(names[i]);
@@ -1345,7 +1346,8 @@ static void sm_check_with(val *v, const cv *c) {
       leave(g);
       return;
     }
-    memcpy(m, x->u.members, x->n * sizeof(cv_member));
+    if (x->n)
+      memcpy(m, x->u.members, x->n * sizeof(cv_member));
     for (uint32_t i = 0; i < x->n; i++)
       if (m[i].val.kind == CV_STR)
         m[i].val = cv_null;
