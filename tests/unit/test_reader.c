@@ -295,6 +295,96 @@ static void test_read_errors_are_passed_on(void **state) {
   escrow_cek_free(cek);
 }
 
+/* A virtual 5 GiB BKENC file whose chunks are sealed on demand: random access past 4 GiB
+ * without a real big file. Chunk i's plaintext is tu_fill(seed = i). */
+typedef struct vfile {
+  uint8_t hdr[ESCROW_BKENC_HEADER_MIN];
+  EVP_CIPHER_CTX *enc;
+  uint64_t pt_size, nchunks;
+  uint8_t pt[65536], ct[65536 + 16];
+  int reads;
+} vfile;
+
+static size_t vchunk_len(const vfile *v, uint64_t i) {
+  return i == v->nchunks - 1 ? (size_t)(v->pt_size - (i << 16)) : 65536;
+}
+
+static int vfile_read_at(void *payload, uint64_t off, uint8_t *buf, size_t len, size_t *got) {
+  vfile *v = payload;
+  v->reads++;
+  size_t done = 0;
+  while (done < len) {
+    uint64_t pos = off + done;
+    if (pos < sizeof v->hdr) {
+      size_t n = sizeof v->hdr - (size_t)pos;
+      n = n < len - done ? n : len - done;
+      memcpy(buf + done, v->hdr + pos, n);
+      done += n;
+      continue;
+    }
+    uint64_t i = (pos - sizeof v->hdr) / (65536 + 16);
+    if (i >= v->nchunks)
+      break;
+    size_t within = (size_t)((pos - sizeof v->hdr) % (65536 + 16));
+    size_t cl = vchunk_len(v, i);
+    tu_fill(v->pt, cl, (uint32_t)i);
+    assert_int_equal(escrow__bkenc_chunk_seal(v->enc, v->ct, v->pt, cl, i, i == v->nchunks - 1), 0);
+    size_t n = cl + 16 - within;
+    n = n < len - done ? n : len - done;
+    memcpy(buf + done, v->ct + within, n);
+    done += n;
+  }
+  *got = done;
+  return 0;
+}
+
+static void test_offsets_past_4_gib_on_a_virtual_file(void **state) {
+  (void)state;
+  escrow_cek *cek = tu_cek();
+  static vfile v;
+  v.pt_size = (UINT64_C(5) << 30) + 12345;
+  v.nchunks = (v.pt_size + 65535) >> 16;
+  escrow_encryptor *e = NULL;
+  uint8_t salt[32] = {1, 2, 3};
+  assert_int_equal(escrow__encryptor_new_with_salt(&e, cek, NULL, salt), 0);
+  assert_int_equal(escrow_header_length(escrow_encryptor_header(e)), sizeof v.hdr);
+  memcpy(v.hdr, escrow__header_bytes(escrow_encryptor_header(e)), sizeof v.hdr);
+  escrow_encryptor_free(e);
+  uint8_t tag[32], kdata[32];
+  assert_int_equal(escrow__bkenc_derive(cek->bytes, salt, v.hdr, 46, tag, kdata), 0);
+  assert_memory_equal(tag, v.hdr + 46, 32);
+  assert_int_equal(escrow__bkenc_cipher_new(&v.enc, kdata, 1), 0);
+  uint64_t fsize = escrow_bkenc_ciphertext_size(v.pt_size, 16, sizeof v.hdr);
+  escrow_reader *r = NULL;
+  assert_int_equal(escrow_reader_open(&r, cek, vfile_read_at, &v, fsize, NULL), 0);
+  assert_true(escrow_reader_size(r) == v.pt_size);
+  const uint64_t offs[] = {0, (UINT64_C(1) << 32) - 7, UINT64_C(1) << 32,
+                           (UINT64_C(1) << 32) + 65535, (UINT64_C(9) << 29) + 100,
+                           v.pt_size - 12345 - 3, v.pt_size - 10};
+  uint8_t buf[70000], want[70000], chunk[65536];
+  for (size_t k = 0; k < ESCROW__ARRAY_LEN(offs); k++) {
+    size_t got = 0;
+    v.reads = 0;
+    assert_int_equal(escrow_reader_pread(r, buf, sizeof buf, offs[k], &got), 0);
+    size_t expect = v.pt_size - offs[k] < sizeof buf ? (size_t)(v.pt_size - offs[k]) : sizeof buf;
+    if (got != expect)
+      fail_msg("offset %llu: got %zu of %zu", (unsigned long long)offs[k], got, expect);
+    assert_true(v.reads <= 3); /* one read per chunk touched */
+    for (size_t d = 0; d < got;) {
+      uint64_t p = offs[k] + d, i = p >> 16;
+      size_t within = (size_t)(p & 0xFFFF), cl = vchunk_len(&v, i);
+      tu_fill(chunk, cl, (uint32_t)i);
+      size_t n = cl - within < got - d ? cl - within : got - d;
+      memcpy(want + d, chunk + within, n);
+      d += n;
+    }
+    assert_memory_equal(buf, want, got);
+  }
+  escrow_reader_free(r);
+  EVP_CIPHER_CTX_free(v.enc);
+  escrow_cek_free(cek);
+}
+
 typedef struct af_ctx {
   escrow_cek *cek;
   uint8_t *ct;
@@ -353,6 +443,7 @@ int main(void) {
       cmocka_unit_test(test_altered_middle_chunk_fails_that_read_and_leaks_nothing),
       cmocka_unit_test(test_open_file_and_expectations),
       cmocka_unit_test(test_read_errors_are_passed_on),
+      cmocka_unit_test(test_offsets_past_4_gib_on_a_virtual_file),
       cmocka_unit_test(test_allocation_failures_are_reported_cleanly),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
