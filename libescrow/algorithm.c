@@ -158,8 +158,10 @@ static int parse_exec_form(const char *s, strv *out) {
       goto notexec;
     p++;
     char *buf = escrow__malloc(strlen(p) + 1);
-    if (buf == NULL)
+    if (buf == NULL) {
+      strv_free(out);
       return ESCROW_E_NOMEM;
+    }
     size_t bl = 0;
     while (*p != '"') {
       if (*p == '\0') {
@@ -186,8 +188,10 @@ static int parse_exec_form(const char *s, strv *out) {
     p++;
     int rc = strv_push(out, buf, bl);
     escrow__free(buf);
-    if (rc != 0)
+    if (rc != 0) {
+      strv_free(out);
       return rc;
+    }
     while (*p == ' ' || *p == '\t')
       p++;
     if (*p == ',') {

@@ -392,31 +392,36 @@ static void sb_put(sbuf *b, const char *s, size_t l) {
   b->p[b->len] = '\0';
 }
 
+/* Double-quoted YAML scalar. Code points YAML does not allow raw in a stream (C0 and C1
+ * controls, DEL, U+FFFE/U+FFFF) or would read as line breaks or a byte-order mark (NEL, LS, PS,
+ * U+FEFF) are escaped; other UTF-8 passes through (names are valid UTF-8 already). */
 static void sb_quoted(sbuf *b, const char *s) {
   sb_put(b, "\"", 1);
   const unsigned char *u = (const unsigned char *)s;
-  for (size_t i = 0; u[i] != '\0'; i++) {
+  for (size_t i = 0; u[i] != '\0';) {
     char esc[12];
     unsigned c = u[i];
+    size_t n = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+    for (size_t k = 1; k < n; k++)
+      if (u[i + k] == '\0')
+        n = k; /* not reached for valid UTF-8 */
+    uint32_t cp = c;
+    if (n == 2)
+      cp = ((c & 0x1Fu) << 6) | (u[i + 1] & 0x3Fu);
+    else if (n == 3)
+      cp = ((c & 0x0Fu) << 12) | ((u[i + 1] & 0x3Fu) << 6) | (u[i + 2] & 0x3Fu);
     if (c == '"' || c == '\\') {
       esc[0] = '\\';
       esc[1] = (char)c;
       sb_put(b, esc, 2);
-    } else if (c < 0x20 || c == 0x7f) {
-      snprintf(esc, sizeof esc, "\\x%02x", c);
-      sb_put(b, esc, 4);
-    } else if (c == 0xC2 && u[i + 1] == 0x85) { /* NEL: a YAML line break */
-      sb_put(b, "\\u0085", 6);
-      i++;
-    } else if (c == 0xE2 && u[i + 1] == 0x80 && (u[i + 2] == 0xA8 || u[i + 2] == 0xA9)) {
-      sb_put(b, u[i + 2] == 0xA8 ? "\\u2028" : "\\u2029", 6); /* LS, PS */
-      i += 2;
-    } else if (c == 0xEF && u[i + 1] == 0xBB && u[i + 2] == 0xBF) {
-      sb_put(b, "\\ufeff", 6); /* BOM */
-      i += 2;
+    } else if (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || cp == 0x2028 || cp == 0x2029 ||
+               cp == 0xFEFF || cp == 0xFFFE || cp == 0xFFFF) {
+      snprintf(esc, sizeof esc, "\\u%04x", (unsigned)cp);
+      sb_put(b, esc, 6);
     } else {
-      sb_put(b, (const char *)&u[i], 1);
+      sb_put(b, (const char *)&u[i], n);
     }
+    i += n;
   }
   sb_put(b, "\"", 1);
 }

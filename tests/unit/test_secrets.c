@@ -148,7 +148,8 @@ static void test_writer_round_trips_any_clean_name(void **st) {
                          "*alias",         "&anchor",      "- dash",       "[x]",
                          "{y}",            "'single'",     " lead space",  "trail space ",
                          "caf\xc3\xa9",    "nel\xc2\x85x", "ls\xe2\x80\xa8x", "bom\xef\xbb\xbfx",
-                         "dir/sub/f.bin",  "%percent",     "@at",          "`tick`"};
+                         "dir/sub/f.bin",  "%percent",     "@at",          "`tick`",
+                         "c1\xc2\x87x",   "nonchar\xef\xbf\xbfx"};
   escrow__secrets s;
   memset(&s, 0, sizeof s);
   for (size_t i = 0; i < ESCROW__ARRAY_LEN(names); i++) {
