@@ -88,9 +88,10 @@ static int explain_bad_end(escrow_reader *r) {
                          (unsigned long long)(last - 1));
   }
   if (r->last_ct < ESCROW_BKENC_CHUNK_TAG_BYTES)
-    return escrow__err(ESCROW_E_TRUNCATED, "missing final chunk: the file ends inside chunk "
-                                           "%llu (shorter than its tag)",
-                       (unsigned long long)last);
+    return escrow__err(ESCROW_E_TRUNCATED, "the file size does not fit the chunk layout: it "
+                                           "ends %zu bytes into chunk %llu, shorter than a tag "
+                                           "(truncated, or data appended)",
+                       r->last_ct, (unsigned long long)last);
   rc = read_chunk(r, last);
   if (rc != 0)
     return rc;
@@ -272,6 +273,21 @@ int escrow_reader_pread(escrow_reader *r, uint8_t *buf, size_t len, uint64_t off
       bool direct = within == 0 && take == pt_len;
       uint8_t *dst = direct ? buf + done : r->cbuf;
       rc = escrow__bkenc_chunk_open(r->cipher, dst, r->cbuf, ct_len, idx, final);
+      if (rc == 1 && !final) {
+        /* A final chunk before the end? The read fails either way; this names the failure. */
+        int f = read_chunk(r, idx);
+        if (f == 0)
+          f = escrow__bkenc_chunk_open(r->cipher, r->cbuf, r->cbuf, ct_len, idx, 1);
+        if (f == 0) {
+          OPENSSL_cleanse(r->cbuf, ct_len);
+          f = escrow__err(ESCROW_E_FORMAT, "chunk %llu is marked final but is not the last "
+                                           "chunk (a second final chunk, or data after the "
+                                           "final chunk)",
+                          (unsigned long long)idx);
+        }
+        if (f != 1)
+          rc = f;
+      }
       if (rc == 1)
         rc = escrow__err(ESCROW_E_AUTH, "chunk %llu failed authentication (altered, reordered "
                                         "or spliced from another file)",
