@@ -74,6 +74,9 @@ typedef struct cr_parse_limits {
 int cr_parse(cr_arena *a, const char *text, size_t len, const cr_parse_limits *lim,
              const char *what, cv **out);
 
+/* The same, reading the JSON from a file descriptor in 64 KiB chunks (never held whole). */
+int cr_parse_fd(cr_arena *a, int fd, const cr_parse_limits *lim, const char *what, cv **out);
+
 const cv *cr_dict_get(const cv *d, const char *key, size_t klen);
 static inline const cv *cr_dict_gets(const cv *d, const char *key) {
   return cr_dict_get(d, key, __builtin_strlen(key));

@@ -35,7 +35,7 @@ void *cr_alloc(cr_arena *a, size_t n) {
   if (n == 0)
     n = 8;
   if (!a->head || a->cap - a->used < n) {
-    size_t cap = a->total < 4096 ? 4096 : (a->total > (8u << 20) ? (8u << 20) : a->total);
+    size_t cap = a->total < 4096 ? 4096 : (a->total > (1u << 20) ? (1u << 20) : a->total);
     if (cap < n)
       cap = n;
     cr_arena_block *b = escrow__malloc(sizeof(*b) + cap);
@@ -88,7 +88,13 @@ typedef struct pstate {
   cv root;
   bool have_root;
   int err; /* our own error (limits, NOMEM), 0 if yajl's */
+  const char **keys; /* interned short keys (records repeat them), open addressing */
+  size_t nkeys;
+  size_t total; /* bytes fed so far */
 } pstate;
+
+#define KEY_TABLE 256
+#define KEY_INTERN_MAX 64
 
 static int ps_fail(pstate *p, int code) {
   if (!p->err)
@@ -340,13 +346,46 @@ static int cb_end_map(void *ctx) { return ps_close(ctx); }
 static int cb_start_array(void *ctx) { return ps_open(ctx, false); }
 static int cb_end_array(void *ctx) { return ps_close(ctx); }
 
+static uint64_t hash_key(const char *s, uint32_t n);
+
 static int cb_map_key(void *ctx, const unsigned char *s, size_t len) {
   pstate *p = ctx;
   if (len > UINT32_MAX - 1) {
     escrow__err(ESCROW_E_LIMIT, "%s: a key is too long", p->what);
     return ps_fail(p, ESCROW_E_LIMIT);
   }
+  size_t slot = 0;
+  if (len <= KEY_INTERN_MAX) {
+    if (!p->keys) {
+      p->keys = escrow__calloc(KEY_TABLE, sizeof(char *));
+      if (!p->keys) {
+        escrow__err_nomem();
+        return ps_fail(p, ESCROW_E_NOMEM);
+      }
+    }
+    slot = (size_t)hash_key((const char *)s, (uint32_t)len) & (KEY_TABLE - 1);
+    for (size_t probe = 0; probe < 8; probe++) {
+      const char *k = p->keys[(slot + probe) & (KEY_TABLE - 1)];
+      if (!k)
+        break;
+      if (strlen(k) == len && memcmp(k, s, len) == 0 && memchr(s, 0, len) == NULL) {
+        p->key = k;
+        p->klen = (uint32_t)len;
+        return 1;
+      }
+    }
+  }
   const char *d = cr_strndup(p->a, (const char *)s, len);
+  if (d && len <= KEY_INTERN_MAX && p->nkeys < KEY_TABLE / 2 && !memchr(s, 0, len)) {
+    for (size_t probe = 0; probe < 8; probe++) {
+      const char **k = &p->keys[(slot + probe) & (KEY_TABLE - 1)];
+      if (!*k) {
+        *k = d;
+        p->nkeys++;
+        break;
+      }
+    }
+  }
   if (!d)
     return ps_fail(p, ESCROW_E_NOMEM);
   p->key = d;
@@ -358,10 +397,11 @@ static const yajl_callbacks callbacks = {
     cb_null, cb_bool, NULL, NULL, cb_number, cb_string, cb_start_map, cb_map_key, cb_end_map,
     cb_start_array, cb_end_array};
 
-int cr_parse(cr_arena *a, const char *text, size_t len, const cr_parse_limits *lim,
-             const char *what, cv **out) {
+/* Read from fd when text is NULL, in chunks, so a large document is never held whole. */
+static int parse_any(cr_arena *a, const char *text, size_t len, int fd,
+                     const cr_parse_limits *lim, const char *what, cv **out) {
   *out = NULL;
-  if (len > lim->max_bytes)
+  if (text && len > lim->max_bytes)
     return escrow__err(ESCROW_E_LIMIT, "%s: %zu bytes, more than the limit of %zu", what, len,
                        lim->max_bytes);
   pstate p;
@@ -374,11 +414,42 @@ int cr_parse(cr_arena *a, const char *text, size_t len, const cr_parse_limits *l
   yajl_handle h = yajl_alloc(&callbacks, NULL, &p);
   if (!h)
     return escrow__err_nomem();
-  yajl_status st = yajl_parse(h, (const unsigned char *)text, len);
-  if (st == yajl_status_ok)
-    st = yajl_complete_parse(h);
+  yajl_status st = yajl_status_ok;
   int rc = 0;
-  if (st != yajl_status_ok) {
+  unsigned char *chunk = NULL;
+  if (text) {
+    st = yajl_parse(h, (const unsigned char *)text, len);
+  } else {
+    chunk = escrow__malloc(65536);
+    if (!chunk) {
+      yajl_free(h);
+      return escrow__err_nomem();
+    }
+    for (;;) {
+      size_t got = 0;
+      rc = escrow__read_full(fd, chunk, 65536, &got, what);
+      if (rc)
+        break;
+      p.total += got;
+      if (p.total > lim->max_bytes) {
+        rc = escrow__err(ESCROW_E_LIMIT, "%s: more than the limit of %zu bytes", what,
+                         lim->max_bytes);
+        break;
+      }
+      if (got == 0)
+        break;
+      st = yajl_parse(h, chunk, got);
+      if (st != yajl_status_ok)
+        break;
+    }
+    text = (const char *)chunk; /* for error context: the last chunk */
+    len = 0;
+  }
+  if (rc == 0 && st == yajl_status_ok)
+    st = yajl_complete_parse(h);
+  if (rc) {
+    /* I/O or size error, recorded above */
+  } else if (st != yajl_status_ok) {
     if (p.err) {
       rc = p.err;
       if (rc == ESCROW_E_NOMEM)
@@ -395,8 +466,10 @@ int cr_parse(cr_arena *a, const char *text, size_t len, const cr_parse_limits *l
     rc = escrow__err(ESCROW_E_FORMAT, "%s is empty", what);
   }
   yajl_free(h);
+  escrow__free(chunk);
   escrow__free(p.stack);
   escrow__free(p.frames);
+  escrow__free(p.keys);
   if (rc == 0) {
     cv *r = cr_alloc(a, sizeof(cv));
     if (!r)
@@ -405,6 +478,15 @@ int cr_parse(cr_arena *a, const char *text, size_t len, const cr_parse_limits *l
     *out = r;
   }
   return rc;
+}
+
+int cr_parse(cr_arena *a, const char *text, size_t len, const cr_parse_limits *lim,
+             const char *what, cv **out) {
+  return parse_any(a, text ? text : "", len, -1, lim, what, out);
+}
+
+int cr_parse_fd(cr_arena *a, int fd, const cr_parse_limits *lim, const char *what, cv **out) {
+  return parse_any(a, NULL, 0, fd, lim, what, out);
 }
 
 const cv *cr_dict_get(const cv *d, const char *key, size_t klen) {

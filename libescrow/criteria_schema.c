@@ -3,7 +3,9 @@
  * schema against Cerberus's own schema of rules (SchemaError trees), compilation (regexes) and
  * the public API.
  */
+#include <fcntl.h>
 #include <pthread.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -652,6 +654,36 @@ int escrow_criteria_doc_parse(escrow_criteria_doc **out, const char *json, size_
   cr_arena_init(&d->arena);
   cr_parse_limits lim = {o.max_depth, o.max_document_bytes, o.max_number_len};
   int rc = cr_parse(&d->arena, json, len, &lim, "document", &d->root);
+  if (rc) {
+    escrow_criteria_doc_free(d);
+    return rc;
+  }
+  *out = d;
+  return 0;
+}
+
+int escrow_criteria_doc_parse_file(escrow_criteria_doc **out, const char *path,
+                                   const escrow_criteria_options *opts) {
+  if (!out || !path)
+    return escrow__err(ESCROW_E_INVALID, "escrow_criteria_doc_parse_file: NULL argument");
+  *out = NULL;
+  if (opts && opts->version != ESCROW_CRITERIA_OPTIONS_VERSION)
+    return escrow__err(ESCROW_E_INVALID, "escrow_criteria_options: unknown version %u",
+                       opts->version);
+  escrow_criteria_options o;
+  opts_fill(&o, opts);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return escrow__err_errno("cannot open the document", path);
+  escrow_criteria_doc *d = escrow__calloc(1, sizeof(*d));
+  if (!d) {
+    close(fd);
+    return escrow__err_nomem();
+  }
+  cr_arena_init(&d->arena);
+  cr_parse_limits lim = {o.max_depth, o.max_document_bytes, o.max_number_len};
+  int rc = cr_parse_fd(&d->arena, fd, &lim, "document", &d->root);
+  close(fd);
   if (rc) {
     escrow_criteria_doc_free(d);
     return rc;

@@ -108,6 +108,47 @@ static path path_ext(vglobal *g, path base, const pel *add, uint32_t nadd) {
   return p;
 }
 
+/* A path under construction: a chain of nodes on the C stack, one per child validator, turned
+ * into an arena path only when an error needs it. NULL is the empty path. */
+typedef struct lpath lpath;
+struct lpath {
+  const lpath *parent;
+  pel e[3];
+  uint32_t n, total;
+};
+
+static uint32_t lp_len(const lpath *lp) { return lp ? lp->total : 0; }
+
+static void lp_set(lpath *node, const lpath *parent, const pel *add, uint32_t n) {
+  node->parent = parent;
+  node->n = n;
+  for (uint32_t i = 0; i < n; i++)
+    node->e[i] = add[i];
+  node->total = lp_len(parent) + n;
+}
+
+/* lp + add, materialized in the arena. */
+static path lp_ext(vglobal *g, const lpath *lp, const pel *add, uint32_t nadd) {
+  path p = {NULL, lp_len(lp) + nadd};
+  if (!p.n)
+    return p;
+  p.e = cr_alloc(g->arena, p.n * sizeof(pel));
+  if (!p.e) {
+    g_fail(g, ESCROW_E_NOMEM);
+    p.n = 0;
+    return p;
+  }
+  uint32_t at = p.n - nadd;
+  for (uint32_t i = 0; i < nadd; i++)
+    p.e[at + i] = add[i];
+  for (const lpath *n = lp; n; n = n->parent) {
+    at -= n->n;
+    for (uint32_t i = 0; i < n->n; i++)
+      p.e[at + i] = n->e[i];
+  }
+  return p;
+}
+
 static bool path_eq(path a, path b) {
   if (a.n != b.n)
     return false;
@@ -322,7 +363,7 @@ typedef struct val {
   bool is_child;
   bool update;
   bool is_normalized;
-  path dp, sp;
+  const lpath *dp, *sp;
   elist errs;
   /* the field being validated */
   pel field;
@@ -394,16 +435,16 @@ static perr *v_error_at(val *v, pel field, int code, const char *rule, char *msg
     return NULL;
   }
   memset(e, 0, sizeof(*e));
-  e->dp = path_ext(g, v->dp, &field, 1);
+  e->dp = lp_ext(g, v->dp, &field, 1);
   if (sp_require_all) {
     pel r = pel_cstr("__require_all__");
     path empty = {NULL, 0};
     e->sp = path_ext(g, empty, &r, 1);
   } else if (code != E_UNKNOWN && rule) {
     pel add[2] = {field, pel_cstr(rule)};
-    e->sp = path_ext(g, v->sp, add, 2);
+    e->sp = lp_ext(g, v->sp, add, 2);
   } else {
-    e->sp = v->sp;
+    e->sp = lp_ext(g, v->sp, NULL, 0);
   }
   e->code = code;
   e->rule = rule;
@@ -438,7 +479,7 @@ static void v_err_buf(val *v, int code, const char *rule, cr_buf *b) {
 
 /* _drop_nodes_from_errorpaths(errors, [], sp_items) relative to v's paths. */
 static void drop_sp_nodes(val *v, perr **errs, size_t n, const int *items, int nitems) {
-  uint32_t base = v->sp.n;
+  uint32_t base = lp_len(v->sp);
   for (size_t k = 0; k < n; k++) {
     perr *e = errs[k];
     for (int j = nitems - 1; j >= 0; j--) {
@@ -558,7 +599,7 @@ static void r_readonly(val *v, const cv *c) {
       v_err(v, E_READONLY, "readonly", "field is read-only");
   }
   if (v->is_normalized && !v->is_child) {
-    path want = path_ext(v->g, v->dp, &v->field, 1);
+    path want = lp_ext(v->g, v->dp, &v->field, 1);
     for (size_t i = 0; i < v->errs.n; i++)
       if (v->errs.e[i]->code == E_READONLY && path_eq(v->errs.e[i]->dp, want)) {
         drop_all(v);
@@ -990,8 +1031,12 @@ static void r_schema(val *v, const cv *c) {
     val ch;
     child_init(&ch, v);
     pel crumb[2] = {v->field, pel_cstr("schema")};
-    ch.dp = path_ext(g, v->dp, &v->field, 1);
-    ch.sp = path_ext(g, v->sp, crumb, 2);
+    lpath dpn1;
+    lp_set(&dpn1, v->dp, &v->field, 1);
+    ch.dp = &dpn1;
+    lpath spn2;
+    lp_set(&spn2, v->sp, crumb, 2);
+    ch.sp = &spn2;
     ch.doc.kind = DV_LIST;
     ch.doc.v = x;
     ch.schema.kind = SV_UNIFORM;
@@ -1018,8 +1063,12 @@ static void r_schema(val *v, const cv *c) {
     val ch;
     child_init(&ch, v);
     pel crumb[2] = {v->field, pel_cstr("schema")};
-    ch.dp = path_ext(g, v->dp, &v->field, 1);
-    ch.sp = path_ext(g, v->sp, crumb, 2);
+    lpath dpn3;
+    lp_set(&dpn3, v->dp, &v->field, 1);
+    ch.dp = &dpn3;
+    lpath spn4;
+    lp_set(&spn4, v->sp, crumb, 2);
+    ch.sp = &spn4;
     const cv *au = rule_get(v->rules, "allow_unknown");
     if (au)
       ch.allow_unknown = au;
@@ -1088,8 +1137,12 @@ static void r_items(val *v, const cv *c) {
   val ch;
   child_init(&ch, v);
   pel crumb[2] = {v->field, pel_cstr("items")};
-  ch.dp = path_ext(g, v->dp, &v->field, 1);
-  ch.sp = path_ext(g, v->sp, crumb, 2);
+  lpath dpn5;
+  lp_set(&dpn5, v->dp, &v->field, 1);
+  ch.dp = &dpn5;
+  lpath spn6;
+  lp_set(&spn6, v->sp, crumb, 2);
+  ch.sp = &spn6;
   ch.doc.kind = DV_LIST;
   ch.doc.v = x;
   ch.schema.kind = SV_ITEMS;
@@ -1111,8 +1164,12 @@ static void r_keys_values(val *v, const cv *c, bool keys) {
   val ch;
   child_init(&ch, v);
   pel crumb[2] = {v->field, pel_cstr(keys ? "keysrules" : "valuesrules")};
-  ch.dp = path_ext(g, v->dp, &v->field, 1);
-  ch.sp = path_ext(g, v->sp, crumb, 2);
+  lpath dpn7;
+  lp_set(&dpn7, v->dp, &v->field, 1);
+  ch.dp = &dpn7;
+  lpath spn8;
+  lp_set(&spn8, v->sp, crumb, 2);
+  ch.sp = &spn8;
   ch.schema.kind = SV_UNIFORM;
   ch.schema.v = c;
   if (keys) {
@@ -1201,7 +1258,9 @@ static void r_of(val *v, const cv *c, const char *op, int code) {
     val ch;
     child_init(&ch, v);
     pel crumb[3] = {v->field, pel_cstr(op), pel_int(i)};
-    ch.sp = path_ext(g, v->sp, crumb, 3);
+    lpath spn9;
+    lp_set(&spn9, v->sp, crumb, 3);
+    ch.sp = &spn9;
     ch.allow_unknown = &cv_true;
     ch.doc = v->doc;
     ch.schema.kind = SV_SINGLE;
@@ -1272,7 +1331,9 @@ static void sm_bulk_schema(val *v, const cv *value, pel *crumb, uint32_t ncrumb,
     return;
   val ch;
   child_init(&ch, v);
-  ch.dp = path_ext(g, v->dp, crumb, ncrumb);
+  lpath dpn10;
+  lp_set(&dpn10, v->dp, crumb, ncrumb);
+  ch.dp = &dpn10;
   ch.allow_unknown = &cv_false;
   ch.doc.kind = DV_DICT;
   ch.doc.v = value;
@@ -1355,7 +1416,9 @@ static void sm_check_with(val *v, const cv *c) {
     copy->u.members = m;
     val ch;
     child_init(&ch, v);
-    ch.dp = path_ext(g, v->dp, &v->field, 1);
+    lpath dpn11;
+    lp_set(&dpn11, v->dp, &v->field, 1);
+    ch.dp = &dpn11;
     ch.allow_unknown = g->root_allow_unknown;
     ch.doc.kind = DV_DICT;
     ch.doc.v = copy;
@@ -1378,9 +1441,9 @@ static void sm_check_with(val *v, const cv *c) {
           return;
         }
         memset(e, 0, sizeof(*e));
-        e->dp = path_ext(g, v->dp, k, 2);
+        e->dp = lp_ext(g, v->dp, k, 2);
         pel s[2] = {pel_cstr("valuesrules"), pel_cstr("type")};
-        e->sp = path_ext(g, v->sp, s, 2);
+        e->sp = lp_ext(g, v->sp, s, 2);
         e->code = E_TYPE;
         e->rule = "type";
         e->msg = msg;
@@ -1394,9 +1457,9 @@ static void sm_check_with(val *v, const cv *c) {
           return;
         }
         memset(e, 0, sizeof(*e));
-        e->dp = path_ext(g, v->dp, k, 2);
+        e->dp = lp_ext(g, v->dp, k, 2);
         pel s[2] = {pel_cstr("valuesrules"), pel_cstr("nullable")};
-        e->sp = path_ext(g, v->sp, s, 2);
+        e->sp = lp_ext(g, v->sp, s, 2);
         e->code = E_NULL;
         e->rule = "nullable";
         e->msg = msg;
@@ -1430,7 +1493,9 @@ static void sm_logical(val *v, const cv *c) {
     val ch;
     child_init(&ch, v);
     pel crumb = pel_str(c->u.s, c->n);
-    ch.dp = path_ext(g, v->dp, &crumb, 1);
+    lpath dpn12;
+    lp_set(&dpn12, v->dp, &crumb, 1);
+    ch.dp = &dpn12;
     ch.allow_unknown = &cv_false;
     ch.doc.kind = DV_DICT;
     ch.doc.v = def;
@@ -1562,7 +1627,9 @@ static void validate_unknown(val *v, pel field, const cv *value) {
       val ch;
       child_init(&ch, v);
       pel crumb = pel_cstr(v->is_child ? "allow_unknown" : "__allow_unknown__");
-      ch.sp = path_ext(g, v->sp, &crumb, 1);
+      lpath spn13;
+      lp_set(&spn13, v->sp, &crumb, 1);
+      ch.sp = &spn13;
       ch.doc.kind = DV_SINGLE;
       ch.doc.skey = field;
       ch.doc.sval = value;
@@ -1671,8 +1738,12 @@ static void norm_child(val *v, pel field, const cv *rules, const cv *x, int kind
   child_init(&ch, v);
   ch.is_normalized = false;
   pel crumb[2] = {field, pel_cstr(crumbs[kind])};
-  ch.dp = path_ext(g, v->dp, &field, 1);
-  ch.sp = path_ext(g, v->sp, crumb, 2);
+  lpath dpn14;
+  lp_set(&dpn14, v->dp, &field, 1);
+  ch.dp = &dpn14;
+  lpath spn15;
+  lp_set(&spn15, v->sp, crumb, 2);
+  ch.sp = &spn15;
   cv *kv = NULL;
   switch (kind) {
   case 0: {

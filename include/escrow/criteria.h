@@ -71,6 +71,15 @@ ESCROW_EXTERN int escrow_criteria_doc_parse(escrow_criteria_doc **out, const cha
                                             size_t len, const escrow_criteria_options *opts)
     ESCROW_WARN_UNUSED;
 
+/*
+ * Parse a document from a file, reading it in chunks so that a large report is never held
+ * whole in memory (only its tree is). Returns as escrow_criteria_doc_parse, plus
+ * ESCROW_E_NOTFOUND / ESCROW_E_IO for the file.
+ */
+ESCROW_EXTERN int escrow_criteria_doc_parse_file(escrow_criteria_doc **out, const char *path,
+                                                 const escrow_criteria_options *opts)
+    ESCROW_WARN_UNUSED;
+
 /* Free a parsed document. NULL is a no-op. */
 ESCROW_EXTERN void escrow_criteria_doc_free(escrow_criteria_doc *d);
 
