@@ -82,8 +82,9 @@ ESCROW_EXTERN const uint8_t *escrow_header_hdrtag(const escrow_header *h); /* 32
 ESCROW_EXTERN const char *escrow_header_context(const escrow_header *h, unsigned type);
 ESCROW_EXTERN void escrow_header_free(escrow_header *h);
 
-/* Ciphertext size of a plaintext size, and back (ESCROW_E_FORMAT if no plaintext size gives
- * that ciphertext size). header_len is escrow_header_length(). */
+/* Ciphertext size of a plaintext size (UINT64_MAX if log2cs is out of range or the plaintext
+ * needs more than 2^32 chunks), and back (ESCROW_E_FORMAT if no plaintext size gives that
+ * ciphertext size). header_len is escrow_header_length(). */
 ESCROW_EXTERN uint64_t escrow_bkenc_ciphertext_size(uint64_t plaintext_size, unsigned log2cs,
                                                     size_t header_len);
 ESCROW_EXTERN int escrow_bkenc_plaintext_size(uint64_t *plaintext_size, uint64_t file_size,
