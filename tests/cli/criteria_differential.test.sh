@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Differential test of `escrow criteria validate --jsonl` against Cerberus 1.3.2:
-#  1. the committed corpus (tests/vectors/criteria/cases.jsonl, answers recorded from
-#     Cerberus in expected.jsonl) must agree exactly (modulo Python set order);
+#  1. the committed corpora (tests/vectors/criteria/cases.jsonl, and cerberus_suite.jsonl:
+#     the calls of Cerberus's own test suite; answers recorded from Cerberus in *expected.jsonl)
+#     must agree exactly (modulo Python set order);
 #  2. when Debian's python3-cerberus and python3-hypothesis are installed, N random cases
 #     (CRITERIA_DIFF_CASES, default 1500) are generated, answered by both, and must agree on
 #     at least 99.5% of the cases Cerberus answers without crashing.
@@ -15,6 +16,11 @@ trap 'rm -rf "$tmp"' EXIT
 "$bin" criteria validate --jsonl < "$here/vectors/criteria/cases.jsonl" > "$tmp/corpus.act"
 "$py" "$here/criteria/compare.py" "$here/vectors/criteria/cases.jsonl" \
   "$here/vectors/criteria/expected.jsonl" "$tmp/corpus.act" --min-agreement 1.0
+
+# Cerberus's own test suite, recorded with tests/criteria/record_cerberus_suite.py
+"$bin" criteria validate --jsonl < "$here/vectors/criteria/cerberus_suite.jsonl" > "$tmp/suite.act"
+"$py" "$here/criteria/compare.py" "$here/vectors/criteria/cerberus_suite.jsonl" \
+  "$here/vectors/criteria/cerberus_suite.expected.jsonl" "$tmp/suite.act" --min-agreement 1.0
 
 if "$py" -c 'import cerberus, hypothesis' 2>/dev/null; then
   n="${CRITERIA_DIFF_CASES:-1500}"
