@@ -1,5 +1,8 @@
 /* Validation criteria: Python semantics on JSON values (str, repr, ==, <). */
+#include <locale.h>
 #include <math.h>
+#include <stdatomic.h>
+#include <wctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -240,10 +243,30 @@ static uint32_t utf8_next(const char *s, size_t n, size_t *i) {
   return cp;
 }
 
-/* Python's str.isprintable() for one code point, for the ranges that matter in practice:
- * controls, C1, separators other than space, format characters and private use. */
+static locale_t utf8_locale(void) {
+  static _Atomic(locale_t) loc;
+  locale_t l = atomic_load(&loc);
+  if (!l) {
+    l = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+    locale_t expected = (locale_t)0;
+    if (l && !atomic_compare_exchange_strong(&loc, &expected, l)) {
+      freelocale(l);
+      l = expected;
+    }
+  }
+  return l;
+}
+
+/* Python's str.isprintable() for one code point (Unicode 14, as Python 3.11): not printable
+ * are Cc, Cf, Cs, Co, Cn, Zl, Zp and Zs other than space. The classes glibc and Python see
+ * differently (separators, format characters, private use) are listed here; unassigned code
+ * points come from glibc's tables (iswprint). */
 static bool py_printable(uint32_t c) {
   if (c < 0x20 || (c >= 0x7F && c <= 0xA0) || c == 0xAD)
+    return false;
+  if ((c >= 0x600 && c <= 0x605) || c == 0x6DD || c == 0x70F || c == 0x890 || c == 0x891 ||
+      c == 0x8E2 || c == 0x110BD || c == 0x110CD || (c >= 0x13430 && c <= 0x13438) ||
+      (c >= 0x1BCA0 && c <= 0x1BCA3) || (c >= 0x1D173 && c <= 0x1D17A))
     return false;
   if (c == 0x34F || c == 0x61C || c == 0x180E || (c >= 0x2000 && c <= 0x200F) ||
       (c >= 0x2028 && c <= 0x202F) || (c >= 0x205F && c <= 0x206F) || c == 0x3000 ||
@@ -251,7 +274,8 @@ static bool py_printable(uint32_t c) {
       (c >= 0xD800 && c <= 0xDFFF) || c == 0x1680 || c == 0xFFFE || c == 0xFFFF ||
       (c >= 0xE0000 && c <= 0xE007F) || c >= 0xF0000)
     return false;
-  return true;
+  locale_t l = utf8_locale();
+  return l ? iswprint_l((wint_t)c, l) != 0 : true;
 }
 
 void cr_py_repr_str(cr_buf *b, const char *s, size_t n) {

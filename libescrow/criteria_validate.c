@@ -408,16 +408,35 @@ static void val_free(val *v) {
   escrow__free(v->unreq);
 }
 
+/* Messages are counted strings (a value quoted in a message may hold NUL): the length sits
+ * in the 8 bytes before the text. */
+static char *mk_msg(vglobal *g, const char *text, size_t n) {
+  char *m = cr_alloc(g->arena, n + 1 + sizeof(size_t));
+  if (!m) {
+    g_fail(g, ESCROW_E_NOMEM);
+    return NULL;
+  }
+  memcpy(m, &n, sizeof(size_t));
+  if (n)
+    memcpy(m + sizeof(size_t), text, n);
+  m[sizeof(size_t) + n] = 0;
+  return m + sizeof(size_t);
+}
+
+static size_t msg_len(const char *m) {
+  size_t n;
+  memcpy(&n, m - sizeof(size_t), sizeof(size_t));
+  return n;
+}
+
 static char *msg_finish(vglobal *g, cr_buf *b) {
   if (b->failed) {
     escrow__free(b->p);
     g_fail(g, escrow__err_nomem());
     return NULL;
   }
-  char *m = cr_strndup(g->arena, b->p ? b->p : "", b->len);
+  char *m = mk_msg(g, b->p ? b->p : "", b->len);
   escrow__free(b->p);
-  if (!m)
-    g_fail(g, ESCROW_E_NOMEM);
   return m;
 }
 
@@ -463,7 +482,7 @@ static perr *v_error_at(val *v, pel field, int code, const char *rule, char *msg
 }
 
 static void v_err(val *v, int code, const char *rule, const char *fixed) {
-  char *m = fixed ? cr_strndup(v->g->arena, fixed, strlen(fixed)) : NULL;
+  char *m = fixed ? mk_msg(v->g, fixed, strlen(fixed)) : NULL;
   if (fixed && !m) {
     g_fail(v->g, ESCROW_E_NOMEM);
     return;
@@ -1298,7 +1317,7 @@ static void r_of(val *v, const cv *c, const char *op, int code) {
   default: fail = valid != 1; msg = "none or more than one rule validate"; break;
   }
   if (fail && !g->rc) {
-    char *m = cr_strndup(g->arena, msg, strlen(msg));
+    char *m = mk_msg(g, msg, strlen(msg));
     if (m)
       v_error_at(v, v->field, code, op, m, all.e, all.n, false);
   }
@@ -1435,7 +1454,7 @@ static void sm_check_with(val *v, const cv *c) {
       if (lt && lt->kind != CV_LIST && lt->kind != CV_NULL) {
         pel k[2] = {v->field, pel_cstr("valuesrules")};
         perr *e = cr_alloc(g->arena, sizeof(*e));
-        char *msg = cr_strndup(g->arena, "must be of list type", 20);
+        char *msg = mk_msg(g, "must be of list type", 20);
         if (!e || !msg) {
           g_fail(g, ESCROW_E_NOMEM);
           return;
@@ -1451,7 +1470,7 @@ static void sm_check_with(val *v, const cv *c) {
       } else if (lt && lt->kind == CV_NULL) {
         pel k[2] = {v->field, pel_cstr("valuesrules")};
         perr *e = cr_alloc(g->arena, sizeof(*e));
-        char *msg = cr_strndup(g->arena, "null value not allowed", 22);
+        char *msg = mk_msg(g, "null value not allowed", 22);
         if (!e || !msg) {
           g_fail(g, ESCROW_E_NOMEM);
           return;
@@ -1648,14 +1667,14 @@ static void validate_unknown(val *v, pel field, const cv *value) {
   v->rules = NULL;
   v->value = value;
   v_error_at(v, field, E_UNKNOWN, NULL,
-             cr_strndup(v->g->arena, v->g->o->schema_mode ? "unknown rule" : "unknown field",
-                        v->g->o->schema_mode ? 12 : 13),
+             mk_msg(v->g, v->g->o->schema_mode ? "unknown rule" : "unknown field",
+                    v->g->o->schema_mode ? 12 : 13),
              NULL, 0, false);
 }
 
 static void required_error(val *v, pel field, const cv *rules) {
   bool in_rules = rule_get(rules, "required") != NULL;
-  char *m = cr_strndup(v->g->arena, "required field", 14);
+  char *m = mk_msg(v->g, "required field", 14);
   if (m)
     v_error_at(v, field, E_REQUIRED, "required", m, NULL, 0, !in_rules);
 }
@@ -2006,7 +2025,7 @@ static char *format_msg(vglobal *g, perr *e, const pel *field) {
   if (e->code != E_EXCLUDES || !e->msg)
     return e->msg;
   cr_buf b = {0};
-  cr_buf_puts(&b, e->msg);
+  cr_buf_put(&b, e->msg, msg_len(e->msg));
   cr_buf_puts(&b, " must not be present with '");
   if (field && field->s)
     cr_buf_put(&b, field->s, field->n);
@@ -2082,7 +2101,7 @@ static void t_write(cr_buf *b, const tnode *t) {
     for (size_t k = 0; k < e->nmsgs; k++) {
       if (k)
         cr_buf_putc(b, ',');
-      cr_buf_json_str(b, e->msgs[k], strlen(e->msgs[k]));
+      cr_buf_json_str(b, e->msgs[k], msg_len(e->msgs[k]));
     }
     if (sub) {
       if (e->nmsgs)
