@@ -20,12 +20,56 @@ void cr_py_float_repr(cr_buf *b, double d) {
     cr_buf_puts(b, d > 0 ? "inf" : "-inf");
     return;
   }
+  /* The shortest decimal that reads back as d, and among those of that length the closest
+   * (David Gay's algorithm, as Python's repr): printf rounds the exact binary value, so its
+   * p-digit string may miss while a neighbour reads back. */
   char tmp[64];
   int prec;
   for (prec = 1; prec <= 17; prec++) {
     snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, d);
     if (strtod(tmp, NULL) == d)
       break;
+    if (prec < 16 || prec == 17)
+      continue;
+    /* try the last digit one up and one down */
+    char alt[2][64];
+    bool ok[2] = {false, false};
+    for (int dir = 0; dir < 2; dir++) {
+      memcpy(alt[dir], tmp, sizeof(tmp));
+      char *e = strchr(alt[dir], 'e');
+      char *q = e - 1;
+      int carry = dir == 0 ? 1 : -1;
+      while (carry && q >= alt[dir]) {
+        if (*q == '.' ) {
+          q--;
+          continue;
+        }
+        if (*q == '-')
+          break;
+        int v = *q - '0' + carry;
+        carry = 0;
+        if (v > 9) {
+          v = 0;
+          carry = 1;
+        } else if (v < 0) {
+          v = 9;
+          carry = -1;
+        }
+        *q = (char)('0' + v);
+        q--;
+      }
+      if (!carry && alt[dir][d < 0 ? 1 : 0] != '0')
+        ok[dir] = strtod(alt[dir], NULL) == d;
+    }
+    if (ok[0] || ok[1]) {
+      int pick = ok[0] ? 0 : 1;
+      if (ok[0] && ok[1]) {
+        double e0 = strtod(alt[0], NULL) - d, e1 = strtod(alt[1], NULL) - d;
+        pick = (e0 < 0 ? -e0 : e0) <= (e1 < 0 ? -e1 : e1) ? 0 : 1;
+      }
+      memcpy(tmp, alt[pick], sizeof(tmp));
+      break;
+    }
   }
   /* tmp: [-]D[.DDD]e[+-]XX */
   const char *p = tmp;

@@ -456,9 +456,15 @@ static perr *v_error_at(val *v, pel field, int code, const char *rule, char *msg
   memset(e, 0, sizeof(*e));
   e->dp = lp_ext(g, v->dp, &field, 1);
   if (sp_require_all) {
-    pel r = pel_cstr("__require_all__");
+    /* Cerberus sets schema_path to the *string* "__require_all__"; dropping path nodes and
+     * indexing it then work on its characters (which is how "oneof definition q" appears in
+     * its error trees), so it is kept as a path of one-character elements */
+    static const char RA[] = "__require_all__";
+    pel chars[sizeof(RA) - 1];
+    for (size_t i = 0; i < sizeof(RA) - 1; i++)
+      chars[i] = pel_str(RA + i, 1);
     path empty = {NULL, 0};
-    e->sp = path_ext(g, empty, &r, 1);
+    e->sp = path_ext(g, empty, chars, (uint32_t)(sizeof(RA) - 1));
   } else if (code != E_UNKNOWN && rule) {
     pel add[2] = {field, pel_cstr(rule)};
     e->sp = lp_ext(g, v->sp, add, 2);
@@ -994,7 +1000,9 @@ static void r_excludes(val *v, const cv *c) {
     if (items[i].kind != CV_STR)
       continue;
     pel k = pel_str(items[i].u.s, items[i].n);
-    if (req && sv_get(&v->schema, &k) && v->schema.kind == SV_FIELDS)
+    bool in_schema = v->schema.kind == SV_UNIFORM ? dv_get(&v->doc, &k) != NULL
+                                                  : sv_get(&v->schema, &k) != NULL;
+    if (req && in_schema)
       unreq_add(v, k);
     if (dv_get(&v->doc, &k))
       any = true;
@@ -1680,10 +1688,9 @@ static void required_error(val *v, pel field, const cv *rules) {
 }
 
 static void validate_required(val *v) {
-  if (v->schema.kind != SV_FIELDS || !v->schema.v)
-    return;
-  const cv *s = v->schema.v;
-  for (uint32_t i = 0; i < s->n && !v->g->rc; i++) {
+  const cv *s = v->schema.kind == SV_FIELDS ? v->schema.v : NULL;
+  /* other schemas name only fields of the document: none can be missing */
+  for (uint32_t i = 0; s && i < s->n && !v->g->rc; i++) {
     const cv_member *m = &s->u.members[i];
     if (m->val.kind != CV_DICT)
       continue;

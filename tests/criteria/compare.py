@@ -9,6 +9,7 @@ Cerberus itself crashes (an exception other than SchemaError/DocumentError) are 
 apart: docs/CRITERIA.md says what escrow does there. Schema errors agree when both refuse
 the schema and the SchemaError trees are equal.
 """
+import ast
 import json
 import re
 import sys
@@ -21,8 +22,11 @@ def canon_msg(m):
         g = SET_MSG.match(m)
         if g:
             body = g.group(2)
-            inner = body[1:-1]
-            parts = sorted(p.strip() for p in re.split(r", (?=(?:[^'\"]*['\"][^'\"]*['\"])*[^'\"]*$)", inner)) if inner else []
+            try:  # a Python list or set literal: compare its elements' reprs as a multiset
+                elems = ast.literal_eval(body)
+                parts = sorted(repr(e) for e in elems)
+            except (ValueError, SyntaxError, TypeError):
+                parts = [body]
             return g.group(1) + "|".join(parts)
     return m
 
