@@ -522,6 +522,10 @@ static void opts_fill(escrow_criteria_options *o, const escrow_criteria_options 
     d.regex_match_limit = 1000000;
   if (!d.regex_depth_limit)
     d.regex_depth_limit = 10000;
+  if (!d.max_errors)
+    d.max_errors = 100000;
+  if (!d.max_work)
+    d.max_work = 50000000;
   *o = d;
 }
 
@@ -590,6 +594,8 @@ int escrow_criteria_compile(escrow_criteria **out, const char *json, size_t len,
   {
     cr_vopts vo = {0};
     vo.schema_mode = true;
+    vo.max_errors = c->opts.max_errors;
+    vo.max_work = c->opts.max_work;
     bool valid = false;
     char *errs = NULL;
     rc = cr_validate(&vo, NULL, &meta_allow_unknown, root, &valid, &errs);
@@ -724,6 +730,8 @@ static int validate_root(const escrow_criteria *c, const cv *root, int *valid, c
   vo.require_all = c->opts.require_all != 0;
   vo.normalize = true;
   vo.mctx = mctx;
+  vo.max_errors = c->opts.max_errors;
+  vo.max_work = c->opts.max_work;
   bool ok = false;
   int rc = cr_validate(&vo, c->schema, NULL, root, &ok, errors);
   pcre2_match_context_free(mctx);

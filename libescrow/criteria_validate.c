@@ -61,6 +61,8 @@ typedef struct vglobal {
   pcre2_match_data *md;
   int depth;
   int rc;
+  size_t nerrors;
+  uint64_t work;
 } vglobal;
 
 static const cv cv_true = {.kind = CV_BOOL, .u = {.i = 1}};
@@ -446,6 +448,11 @@ static perr *v_error_at(val *v, pel field, int code, const char *rule, char *msg
   vglobal *g = v->g;
   if (!msg && !is_group(code)) { /* the message could not be allocated */
     g_fail(g, ESCROW_E_NOMEM);
+    return NULL;
+  }
+  if (g->o->max_errors && ++g->nerrors > g->o->max_errors) {
+    g_fail(g, escrow__err(ESCROW_E_LIMIT, "more than %zu errors: validation stopped",
+                          g->o->max_errors));
     return NULL;
   }
   perr *e = cr_alloc(g->arena, sizeof(*e));
@@ -1638,6 +1645,13 @@ static void validate_definitions(val *v, pel field, const cv *rules, const cv *v
     const char *r = v->queue[v->qpos++];
     if (!r)
       continue;
+    if (v->g->o->max_work && ++v->g->work > v->g->o->max_work) {
+      g_fail(v->g, escrow__err(ESCROW_E_LIMIT,
+                               "validation needs more than %llu rule evaluations: the criteria "
+                               "nest *of rules too deeply for this document",
+                               (unsigned long long)v->g->o->max_work));
+      break;
+    }
     run_rule(v, r, rule_get(rules, r));
   }
 }

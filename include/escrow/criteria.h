@@ -41,9 +41,13 @@ typedef struct escrow_criteria_options {
   size_t max_number_len;      /* characters of one JSON number: default 4300 (Python's limit) */
   uint32_t regex_match_limit; /* PCRE2 match limit per regex call: default 1000000 */
   uint32_t regex_depth_limit; /* PCRE2 depth limit: default 10000 */
+  size_t max_errors;          /* errors in one validation before giving up: default 100000 */
+  uint64_t max_work;          /* rule evaluations in one validation: default 50000000 (nested
+                                 *of rules multiply work; this bounds hostile criteria) */
 } escrow_criteria_options;
 
-#define ESCROW_CRITERIA_OPTIONS_INIT {ESCROW_CRITERIA_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0, 0, 0}
+#define ESCROW_CRITERIA_OPTIONS_INIT                                                          \
+  {ESCROW_CRITERIA_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
 
 /*
  * Compile criteria from JSON text (len bytes, need not be NUL-terminated). opts may be NULL.
@@ -88,7 +92,8 @@ ESCROW_EXTERN void escrow_criteria_doc_free(escrow_criteria_doc *d);
  * receives Cerberus's `validator.errors` as JSON ("{}" when valid); free with escrow_free.
  * Returns 0 (whatever the verdict), ESCROW_E_INVALID (NULL arguments), ESCROW_E_FORMAT (the
  * document's root is not an object: Cerberus's DocumentError, whose message is in
- * escrow_error_last()), ESCROW_E_LIMIT (a regex exceeded its match limit) or ESCROW_E_NOMEM.
+ * escrow_error_last()), ESCROW_E_LIMIT (a regex exceeded its match limit, more than
+ * max_errors errors, more than max_work rule evaluations) or ESCROW_E_NOMEM.
  */
 ESCROW_EXTERN int escrow_criteria_validate_doc(const escrow_criteria *c,
                                                const escrow_criteria_doc *d, int *valid,

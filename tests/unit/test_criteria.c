@@ -277,6 +277,94 @@ static void test_catastrophic_regex_stops_at_the_match_limit(void **state) {
   escrow_criteria_free(c);
 }
 
+static void test_too_many_errors_stop_validation(void **state) {
+  (void)state;
+  escrow_criteria_options o = ESCROW_CRITERIA_OPTIONS_INIT;
+  o.max_errors = 50;
+  escrow_criteria *c = NULL;
+  const char *s = "{\"l\":{\"type\":\"list\",\"schema\":{\"type\":\"string\"}}}";
+  assert_int_equal(escrow_criteria_compile(&c, s, strlen(s), &o, NULL), 0);
+  char doc[1024];
+  size_t n = (size_t)sprintf(doc, "{\"l\":[");
+  for (int i = 0; i < 100; i++)
+    n += (size_t)sprintf(doc + n, "%s%d", i ? "," : "", i);
+  n += (size_t)sprintf(doc + n, "]}");
+  int valid = -1;
+  char *errs = NULL;
+  assert_int_equal(escrow_criteria_validate(c, doc, n, &valid, &errs), ESCROW_E_LIMIT);
+  assert_null(errs);
+  assert_non_null(strstr(escrow_error_last(), "more than 50 errors"));
+  escrow_criteria_free(c);
+}
+
+static void test_of_rules_on_long_lists_are_bounded_by_the_work_limit(void **state) {
+  (void)state;
+  /* 200 anyof definitions applied to each of 1000 items: 200 000 rule evaluations */
+  char s[8192];
+  size_t n = (size_t)sprintf(s, "{\"l\":{\"type\":\"list\",\"schema\":{\"anyof\":[");
+  for (int i = 0; i < 200; i++)
+    n += (size_t)sprintf(s + n, "%s{\"type\":\"string\"}", i ? "," : "");
+  n += (size_t)sprintf(s + n, "]}}}");
+  char doc[4096];
+  size_t dn = (size_t)sprintf(doc, "{\"l\":[");
+  for (int i = 0; i < 1000; i++)
+    dn += (size_t)sprintf(doc + dn, "%s1", i ? "," : "");
+  dn += (size_t)sprintf(doc + dn, "]}");
+  escrow_criteria_options o = ESCROW_CRITERIA_OPTIONS_INIT;
+  o.max_work = 100000;
+  escrow_criteria *c = NULL;
+  assert_int_equal(escrow_criteria_compile(&c, s, n, &o, NULL), 0);
+  int valid = -1;
+  char *errs = NULL;
+  assert_int_equal(escrow_criteria_validate(c, doc, dn, &valid, &errs), ESCROW_E_LIMIT);
+  assert_null(errs);
+  assert_non_null(strstr(escrow_error_last(), "rule evaluations"));
+  escrow_criteria_free(c);
+}
+
+static void test_documents_parse_from_files_in_chunks(void **state) {
+  (void)state;
+  char *dir = tu_tmpdir("criteria");
+  char path[4096];
+  snprintf(path, sizeof(path), "%s/report.json", dir);
+  /* about 300 kB, so several 64 KiB chunks */
+  size_t cap = 400000, n = 0;
+  char *doc = malloc(cap);
+  n += (size_t)sprintf(doc, "{\"l\":[");
+  for (int i = 0; n < 300000; i++)
+    n += (size_t)sprintf(doc + n, "%s{\"id\":%d,\"s\":\"x%d\"}", i ? "," : "", i, i);
+  n += (size_t)sprintf(doc + n, "],\"bad\":1}");
+  tu_write(path, doc, n);
+  escrow_criteria *c = compile_ok(
+      "{\"l\":{\"type\":\"list\",\"schema\":{\"type\":\"dict\",\"schema\":{\"id\":"
+      "{\"type\":\"integer\"},\"s\":{\"type\":\"string\",\"maxlength\":3}}}}}");
+  escrow_criteria_doc *d1 = NULL, *d2 = NULL;
+  assert_int_equal(escrow_criteria_doc_parse_file(&d1, path, NULL), 0);
+  assert_int_equal(escrow_criteria_doc_parse(&d2, doc, n, NULL), 0);
+  int v1 = -1, v2 = -1;
+  char *e1 = NULL, *e2 = NULL;
+  assert_int_equal(escrow_criteria_validate_doc(c, d1, &v1, &e1), 0);
+  assert_int_equal(escrow_criteria_validate_doc(c, d2, &v2, &e2), 0);
+  assert_int_equal(v1, 0);
+  assert_int_equal(v2, 0);
+  assert_string_equal(e1, e2);
+  assert_non_null(strstr(e1, "\"bad\":[\"unknown field\"]"));
+  assert_non_null(strstr(e1, "\"1000\":[{\"s\":[\"max length is 3\"]}]"));
+  escrow_free(e1);
+  escrow_free(e2);
+  escrow_criteria_doc_free(d1);
+  escrow_criteria_doc_free(d2);
+  escrow_criteria_options o = ESCROW_CRITERIA_OPTIONS_INIT;
+  o.max_document_bytes = 100000;
+  assert_int_equal(escrow_criteria_doc_parse_file(&d1, path, &o), ESCROW_E_LIMIT);
+  assert_null(d1);
+  snprintf(path, sizeof(path), "%s/missing.json", dir);
+  assert_int_equal(escrow_criteria_doc_parse_file(&d1, path, NULL), ESCROW_E_NOTFOUND);
+  escrow_criteria_free(c);
+  free(doc);
+  free(dir);
+}
+
 static void test_report_json_data_in_three_forms(void **state) {
   (void)state;
   escrow_criteria *c = compile_ok("{\"n\":{\"type\":\"integer\",\"min\":1}}");
@@ -481,6 +569,9 @@ int main(void) {
       cmocka_unit_test(test_document_must_be_an_object),
       cmocka_unit_test(test_hostile_documents_hit_limits),
       cmocka_unit_test(test_catastrophic_regex_stops_at_the_match_limit),
+      cmocka_unit_test(test_too_many_errors_stop_validation),
+      cmocka_unit_test(test_of_rules_on_long_lists_are_bounded_by_the_work_limit),
+      cmocka_unit_test(test_documents_parse_from_files_in_chunks),
       cmocka_unit_test(test_report_json_data_in_three_forms),
       cmocka_unit_test(test_one_handle_serves_several_threads),
       cmocka_unit_test(test_audit_flags_free_text_and_bounds_enumerations),
