@@ -87,6 +87,15 @@ expect 0 decrypt --cek "$keys/cek.b64" --expect-path data.bin "$tmp/data.bin.bke
 expect 1 decrypt --cek "$cek" --expect-path other.bin "$tmp/data.bin.bkenc" -o "$tmp/data.out3"
 [[ ! -e $tmp/data.out3 ]] || fail "--expect-path mismatch left output"
 
+# -o an existing folder: the file keeps its name (+ .bkenc when encrypting, - .bkenc when decrypting)
+mkdir "$tmp/enc-here" "$tmp/dec-here"
+expect 0 encrypt --cek "$cek" "$tmp/data.bin" -o "$tmp/enc-here"
+[[ $(jget output) == "$tmp/enc-here/data.bin.bkenc" && -f $tmp/enc-here/data.bin.bkenc ]] || fail "encrypt into a folder"
+expect 0 decrypt --cek "$cek" "$tmp/enc-here/data.bin.bkenc" -o "$tmp/dec-here/"
+[[ $(jget output) == "$tmp/dec-here/data.bin" ]] || fail "decrypt into a folder: $(cat "$tmp/out")"
+cmp "$tmp/data.bin" "$tmp/dec-here/data.bin" || fail "decrypt into a folder: content"
+expect 2 decrypt --cek "$cek" "$tmp/data.bin" -o "$tmp/dec-here"
+
 # --path, --chunk-size-log2, an empty file, --key-id=VALUE form
 expect 0 encrypt --cek="$cek" --path dir/name.csv --chunk-size-log2 14 "$tmp/data.bin" -o "$tmp/small-chunks.bkenc"
 expect 0 inspect "$tmp/small-chunks.bkenc"

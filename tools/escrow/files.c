@@ -90,11 +90,9 @@ static int parse_log2cs(const cli_args *a, unsigned *out) {
   return CLI_EXIT_OK;
 }
 
-static int run_encrypt(const cli_args *a) {
+static int encrypt_to(const cli_args *a, const char *out) {
   const char *cek_path = cli_require(a, "cek");
   if (!cek_path) return CLI_EXIT_ERROR;
-  const char *out = cli_require(a, "output");
-  if (!out) return CLI_EXIT_ERROR;
   const char *in = a->pos[0];
   escrow_file_format format;
   unsigned log2cs;
@@ -152,9 +150,47 @@ static int run_encrypt(const cli_args *a) {
   return print_result(format == ESCROW_FORMAT_V0 ? "v0" : "v1", t.files, t.bytes, out);
 }
 
+/* A single file encrypted into an existing folder becomes <folder>/<name>.bkenc; decrypted, it
+ * becomes <folder>/<name without .bkenc>. Returns 0 or an exit status; *alloc is freed by the
+ * caller. */
+static int file_output(const cli_args *a, const char *out, const char *suffix_add,
+                       const char *suffix_strip, char **alloc) {
+  const char *in = a->pos[0];
+  *alloc = NULL;
+  if (cli_is_dir(in) || !cli_is_dir(out)) return CLI_EXIT_OK;
+  const char *base = cli_basename(in);
+  size_t blen = strlen(base);
+  if (suffix_strip) {
+    size_t sl = strlen(suffix_strip);
+    if (blen <= sl || strcmp(base + blen - sl, suffix_strip) != 0)
+      return cli_usage_error(a->cmd, "'%s' is a folder and '%s' does not end in %s: name the "
+                                     "output file",
+                             out, base, suffix_strip);
+    blen -= sl;
+  }
+  size_t ol = strlen(out);
+  size_t n = ol + 1 + blen + (suffix_add ? strlen(suffix_add) : 0) + 1;
+  *alloc = malloc(n);
+  if (!*alloc) return cli_error(CLI_EXIT_ERROR, "out of memory");
+  snprintf(*alloc, n, "%s%s%.*s%s", out, ol && out[ol - 1] == '/' ? "" : "/", (int)blen, base,
+           suffix_add ? suffix_add : "");
+  return CLI_EXIT_OK;
+}
+
+static int run_encrypt(const cli_args *a) {
+  const char *out = cli_require(a, "output");
+  if (!out) return CLI_EXIT_ERROR;
+  char *alloc = NULL;
+  int status = file_output(a, out, ".bkenc", NULL, &alloc);
+  if (status == CLI_EXIT_OK) status = encrypt_to(a, alloc ? alloc : out);
+  free(alloc);
+  return status;
+}
+
 static const cli_opt encrypt_opts[] = {
     {"cek", 0, CLI_VALUE, "CEK", "the CEK file"},
-    {"output", 'o', CLI_VALUE, "OUT", "output file (for a file) or new folder (for a folder)"},
+    {"output", 'o', CLI_VALUE, "OUT",
+     "output file, or an existing folder for IN's name + .bkenc (a file); new folder (a folder)"},
     {"format", 0, CLI_VALUE, "v1|v0", "v1 (default) or legacy v0 (BeeKeeperAI's hosted service)"},
     {"chunk-size-log2", 0, CLI_VALUE, "N", "v1 chunk size 2^N bytes, 14..24 (default 16)"},
     CLI_CONTEXT_OPTS,
@@ -186,11 +222,9 @@ static int has_manifest(const char *dir) {
   return found;
 }
 
-static int run_decrypt(const cli_args *a) {
+static int decrypt_to(const cli_args *a, const char *out) {
   const char *cek_path = cli_require(a, "cek");
   if (!cek_path) return CLI_EXIT_ERROR;
-  const char *out = cli_require(a, "output");
-  if (!out) return CLI_EXIT_ERROR;
   const char *in = a->pos[0];
   struct stat st;
   int status = stat_input(in, &st);
@@ -258,9 +292,21 @@ static int run_decrypt(const cli_args *a) {
   return print_result(format, t.files, t.bytes, out);
 }
 
+static int run_decrypt(const cli_args *a) {
+  const char *out = cli_require(a, "output");
+  if (!out) return CLI_EXIT_ERROR;
+  char *alloc = NULL;
+  int status = file_output(a, out, NULL, ".bkenc", &alloc);
+  if (status == CLI_EXIT_OK) status = decrypt_to(a, alloc ? alloc : out);
+  free(alloc);
+  return status;
+}
+
 static const cli_opt decrypt_opts[] = {
     {"cek", 0, CLI_VALUE, "CEK", "the CEK file"},
-    {"output", 'o', CLI_VALUE, "OUT", "output file (for a file) or new folder (for a folder)"},
+    {"output", 'o', CLI_VALUE, "OUT",
+     "output file, or an existing folder for IN's name without .bkenc (a file); new folder "
+     "(a folder)"},
     {"require-manifest", 0, CLI_FLAG, NULL, "refuse a folder without a dataset manifest"},
     {"expect-path", 0, CLI_VALUE, "P", "refuse a v1 file whose header path is not P"},
     {0, 0, 0, 0, 0}};
