@@ -316,6 +316,14 @@ static size_t on_read(char *buf, size_t size, size_t n, void *ud) {
   return want;
 }
 
+static int on_seek(void *ud, curl_off_t offset, int origin) {
+  xfer *x = ud;
+  if (origin != SEEK_SET || offset < 0 || (uint64_t)offset > x->up_len)
+    return CURL_SEEKFUNC_CANTSEEK;
+  x->up_pos = (size_t)offset;
+  return CURL_SEEKFUNC_OK;
+}
+
 /* Prepare handle h for one request. headers_extra: NULL-terminated list of header lines. */
 static int xfer_setup(xfer *x, escrow_blob_client *c, CURL *h, const char *method,
                       const char *url, const char *const *headers_extra) {
@@ -373,6 +381,8 @@ static int xfer_setup(xfer *x, escrow_blob_client *c, CURL *h, const char *metho
     bad |= curl_easy_setopt(h, CURLOPT_UPLOAD, 1L) != CURLE_OK;
     bad |= curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read) != CURLE_OK;
     bad |= curl_easy_setopt(h, CURLOPT_READDATA, x) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_SEEKDATA, x) != CURLE_OK;
     bad |= curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)x->up_len) != CURLE_OK;
   }
   if (bad)

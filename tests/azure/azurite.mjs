@@ -22,7 +22,7 @@ export function escrowBin() {
 
 // Run the escrow command; returns {status, stdout, stderr, json}.
 export function escrow(args, opts = {}) {
-  const r = spawnSync(escrowBin(), args, { encoding: 'utf8', maxBuffer: 64 << 20, ...opts });
+  const r = spawnSync(escrowBin(), args, { encoding: 'utf8', maxBuffer: 64 << 20, timeout: 120000, ...opts });
   if (r.error) throw r.error;
   let json;
   try { json = JSON.parse(r.stdout); } catch { json = undefined; }
@@ -101,4 +101,23 @@ export function signUrl(az, container, permissions, extra = []) {
     '--protocol', 'https,http', '--endpoint', az.endpoint, ...extra]);
   if (r.status !== 0) throw new Error(`escrow sas sign failed: ${r.stderr}`);
   return r.stdout.trim();
+}
+
+// Like escrow(), without blocking the event loop (needed when this process also runs a proxy).
+export function escrowAsync(args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(escrowBin(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    const timer = setTimeout(() => { child.kill('SIGKILL'); }, 120000);
+    child.on('error', reject);
+    child.on('close', (status, signal) => {
+      clearTimeout(timer);
+      let json;
+      try { json = JSON.parse(stdout); } catch { json = undefined; }
+      resolve({ status: signal ? `killed by ${signal}` : status, stdout, stderr, json });
+    });
+  });
 }

@@ -17,7 +17,9 @@
    "allow an http:// URL on a loopback host (a local emulator such as Azurite)"},              \
       {"path-style", 0, CLI_FLAG, NULL,                                                        \
        "the account is the first path segment on any host (emulators)"},                       \
-      {"ca-file", 0, CLI_VALUE, "PEM", "trust these certificates instead of the system's"}
+      {"ca-file", 0, CLI_VALUE, "PEM", "trust these certificates instead of the system's"},   \
+      {"retries", 0, CLI_VALUE, "N", "attempts after the first for one request (default 8)"}, \
+      {"retry-base-ms", 0, CLI_VALUE, "MS", "first backoff delay (default 250, doubling)"}
 
 static int open_client(const cli_args *a, const char *url, escrow_blob_client **c) {
   escrow_blob_options o = ESCROW_BLOB_OPTIONS_INIT;
@@ -139,8 +141,6 @@ static const cli_opt get_opts[] = {
     {"output", 'o', CLI_VALUE, "OUT", "output file, or an existing folder"},
     {"cek", 0, CLI_VALUE, "CEK", "decrypt while downloading (BKENC v1 or legacy v0)"},
     {"expect-path", 0, CLI_VALUE, "P", "with --cek: refuse a v1 blob whose header path is not P"},
-    {"retries", 0, CLI_VALUE, "N", "attempts after the first for one request (default 8)"},
-    {"retry-base-ms", 0, CLI_VALUE, "MS", "first backoff delay (default 250, doubling)"},
     BLOB_COMMON_OPTS,
     {0, 0, 0, 0, 0}};
 
@@ -227,8 +227,6 @@ static const cli_opt put_opts[] = {
     {"allow-plaintext", 0, CLI_FLAG, NULL, "upload files that are not encrypted too"},
     {"parallel", 0, CLI_VALUE, "N", "blocks uploaded at once (default 4)"},
     {"block-size-mib", 0, CLI_VALUE, "N", "block size for large files (default 4)"},
-    {"retries", 0, CLI_VALUE, "N", "attempts after the first for one request (default 8)"},
-    {"retry-base-ms", 0, CLI_VALUE, "MS", "first backoff delay (default 250, doubling)"},
     BLOB_COMMON_OPTS,
     {0, 0, 0, 0, 0}};
 
