@@ -114,16 +114,25 @@ typedef struct escrow_dataset_options {
 
 /* Encrypt every regular file under in_dir to out_dir/<relpath>.bkenc (out_dir is created; an
  * existing non-empty out_dir is refused), file by file, each with its own salt and its
- * relative path in the header, and (v1) write the manifest ESCROW_MANIFEST_FILE. Files already
- * ending in ".bkenc" and symbolic links are refused. On failure out_dir is removed. */
+ * relative path in the header, and (v1) write the manifest ESCROW_MANIFEST_FILE. Hidden files
+ * and folders (names starting with ".") are encrypted like any other: nothing is skipped
+ * silently. Symbolic links, other non-regular files, names that are not clean UTF-8 paths and
+ * files already ending in ".bkenc" are refused (ESCROW_E_INVALID, naming the file). progress
+ * reports plaintext bytes. On failure out_dir is removed. Errors: ESCROW_E_INVALID,
+ * ESCROW_E_EXISTS, ESCROW_E_NOTFOUND, ESCROW_E_IO, ESCROW_E_NOMEM, ESCROW_E_CRYPTO. */
 ESCROW_EXTERN int escrow_dataset_encrypt(const char *in_dir, const char *out_dir,
                                          const escrow_cek *cek,
                                          const escrow_dataset_options *opts);
 
-/* Decrypt every "*.bkenc" file under in_dir to out_dir/<relpath without .bkenc>. With a
- * manifest, the set of files and each header tag must match it (missing, added, swapped or
- * rolled-back files: ESCROW_E_MISMATCH) and each v1 file's path context must match where it
- * was found. On failure out_dir is removed. */
+/* Decrypt every "*.bkenc" file under in_dir to out_dir/<relpath without .bkenc> (files 0600,
+ * folders 0700; out_dir must not exist or be empty). With a manifest, everything is checked
+ * before any plaintext is written: the set of files (missing or added files), each file's path
+ * context (swapped files), header tag (rolled-back or replaced files) and size, each with its
+ * own message and ESCROW_E_MISMATCH; the context fields set in opts->context (project, role,
+ * asset, key id) must match too. Without a manifest (v0 datasets), files are decrypted one by
+ * one, v1 files with their path checked; opts->require_manifest refuses that
+ * (ESCROW_E_NOTFOUND). Other files are ignored. On failure out_dir is removed. Errors also:
+ * ESCROW_E_AUTH, ESCROW_E_FORMAT, ESCROW_E_EXISTS, ESCROW_E_IO, ESCROW_E_NOMEM. */
 ESCROW_EXTERN int escrow_dataset_decrypt(const char *in_dir, const char *out_dir,
                                          const escrow_cek *cek,
                                          const escrow_dataset_options *opts) ESCROW_WARN_UNUSED;
