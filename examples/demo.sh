@@ -24,7 +24,7 @@ out=$root/out/demo
 rm -rf "$out"
 mkdir -p "$out"/{vault,ao,ds,tee}
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-run() { printf '$ escrow %s\n' "$*"; "$escrow" "$@"; echo; }
+run() { printf '$ escrow %s\n' "$*" >&2; "$escrow" "$@"; echo; }
 
 step "1. The vault makes one KEK pair per role (public halves are what users download)"
 run kek generate --project "Demo Project" --role ao -o "$out/vault" >"$out/vault/ao.json"
@@ -35,6 +35,7 @@ ao_priv=$(json "$out/vault/ao.json" private)
 ds_kek=$(json "$out/vault/ds.json" public)
 ds_priv=$(json "$out/vault/ds.json" private)
 cat "$out/vault/ao.json" "$out/vault/ds.json"
+echo
 
 step "2. Each party makes a CEK and wraps it with its KEK (the WCEK is what it uploads)"
 run cek generate -o "$out/ao/cek.key"

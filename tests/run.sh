@@ -50,7 +50,8 @@ build() { # build DIR CMAKE_ARGS...
 }
 
 stage "build (RelWithDebInfo, -Werror)"
-if build build; then
+if build build -DESCROW_BUILD_TESTS=ON -DESCROW_BUILD_TOOLS=ON -DESCROW_BUILD_BENCH=ON \
+     -DESCROW_SANITIZE=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
   stage "tests"
   ctest_stage "tests" build
 else
