@@ -40,6 +40,7 @@ char *cr_strndup(cr_arena *a, const char *s, size_t n);
 
 enum { CV_NULL, CV_BOOL, CV_INT, CV_FLOAT, CV_STR, CV_LIST, CV_DICT };
 #define CVF_BIGINT 1 /* CV_INT whose decimal digits are in u.s (n bytes) */
+#define CVF_TUPLE 2  /* CV_LIST that Python holds as a tuple (repr with parentheses) */
 
 typedef struct cv cv;
 typedef struct cv_member cv_member;

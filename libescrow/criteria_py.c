@@ -368,13 +368,15 @@ void cr_py_repr(cr_buf *b, const cv *v) {
   case CV_FLOAT: cr_py_float_repr(b, v->u.d); break;
   case CV_STR: cr_py_repr_str(b, v->u.s, v->n); break;
   case CV_LIST:
-    cr_buf_putc(b, '[');
+    cr_buf_putc(b, (v->flags & CVF_TUPLE) ? '(' : '[');
     for (uint32_t i = 0; i < v->n; i++) {
       if (i)
         cr_buf_puts(b, ", ");
       cr_py_repr(b, &v->u.items[i]);
     }
-    cr_buf_putc(b, ']');
+    if ((v->flags & CVF_TUPLE) && v->n == 1)
+      cr_buf_putc(b, ',');
+    cr_buf_putc(b, (v->flags & CVF_TUPLE) ? ')' : ']');
     break;
   case CV_DICT:
     cr_buf_putc(b, '{');

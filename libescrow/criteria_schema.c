@@ -85,6 +85,15 @@ static void meta_init(void) {
   for (uint32_t i = 0; i < meta_rules->n; i++)
     if (!is_norm_rule(meta_rules->u.members[i].key, meta_rules->u.members[i].klen))
       vm[n++] = meta_rules->u.members[i];
+  /* the type constraints of excludes and dependencies are tuples in Cerberus's docstrings,
+   * and a message prints them so: "must be of ('hashable', 'list') type" */
+  static const char *const tuple_types[] = {"excludes", "dependencies"};
+  for (size_t i = 0; i < 2; i++) {
+    cv *r = (cv *)cr_dict_gets(meta_rules, tuple_types[i]);
+    cv *t = r ? (cv *)cr_dict_gets(r, "type") : NULL;
+    if (t && t->kind == CV_LIST)
+      t->flags |= CVF_TUPLE;
+  }
   meta_validation_rules.kind = CV_DICT;
   meta_validation_rules.n = n;
   meta_validation_rules.u.members = vm;
@@ -161,12 +170,77 @@ static bool is_of_rule(const char *k, size_t n) {
          (n > 7 && (!memcmp(k, "noneof_", 7) || !memcmp(k, "oneof_", 6)));
 }
 
-/* Returns 0, 1 when Python would raise (expansion stops), or ESCROW_E_NOMEM. */
+/*
+ * The expansion follows DefinitionSchema.expand exactly, including what happens when Python
+ * raises half-way (criteria written by hand do reach these paths):
+ *
+ *   def expand(schema):
+ *       try: _expand_logical_shortcuts(schema); _expand_subschemas(schema)
+ *       except Exception: pass
+ *       _rename_deprecated_rulenames(schema)      # may raise to the caller
+ *
+ * Each function returns 0, RAISED when Python raises, or a negative ESCROW_E_* code.
+ */
+#define RAISED 1
+#define RAISED_BOTH_NAMES 2 /* RuntimeError: an old and a new rule name side by side */
+
+/* Python's `name in x` for a rules value; RAISED for a TypeError (numbers, None). */
+static int py_has(const cv *x, const char *name, bool *has) {
+  size_t n = strlen(name);
+  *has = false;
+  switch (x->kind) {
+  case CV_DICT: *has = cr_dict_get(x, name, n) != NULL; return 0;
+  case CV_LIST:
+    for (uint32_t i = 0; i < x->n; i++)
+      if (x->u.items[i].kind == CV_STR && x->u.items[i].n == n &&
+          !memcmp(x->u.items[i].u.s, name, n))
+        *has = true;
+    return 0;
+  case CV_STR:
+    for (uint32_t i = 0; i + n <= x->n; i++)
+      if (!memcmp(x->u.s + i, name, n))
+        *has = true;
+    return 0;
+  default: return RAISED;
+  }
+}
+
+/* A string's characters as a list of one-character strings. */
+static int str_to_chars(cr_arena *a, const cv *str, cv *out) {
+  size_t cnt = cr_utf8_len(str->u.s, str->n), pos = 0;
+  cv *items = cr_alloc(a, (cnt ? cnt : 1) * sizeof(cv));
+  if (!items)
+    return ESCROW_E_NOMEM;
+  for (size_t i = 0; i < cnt; i++) {
+    size_t s0 = pos++;
+    while (pos < str->n && ((uint8_t)str->u.s[pos] & 0xC0) == 0x80)
+      pos++;
+    items[i].kind = CV_STR;
+    items[i].flags = 0;
+    items[i].n = (uint32_t)(pos - s0);
+    items[i].u.s = cr_strndup(a, str->u.s + s0, pos - s0);
+    if (!items[i].u.s)
+      return ESCROW_E_NOMEM;
+  }
+  out->kind = CV_LIST;
+  out->flags = 0;
+  out->n = (uint32_t)cnt;
+  out->u.items = items;
+  return 0;
+}
+
 static int expand_logical_shortcuts(cr_arena *a, cv *rules) {
   if (rules->kind == CV_STR)
+    return 0; /* iterating a str gives characters: no *of_ rule */
+  if (rules->kind == CV_LIST) {
+    for (uint32_t i = 0; i < rules->n; i++)
+      if (rules->u.items[i].kind == CV_STR &&
+          is_of_rule(rules->u.items[i].u.s, rules->u.items[i].n))
+        return RAISED; /* list.update: AttributeError */
     return 0;
+  }
   if (rules->kind != CV_DICT)
-    return 1;
+    return RAISED;
   for (;;) {
     cv_member *of = NULL;
     for (uint32_t i = 0; i < rules->n && !of; i++)
@@ -185,50 +259,44 @@ static int expand_logical_shortcuts(cr_arena *a, cv *rules) {
     cv empty = {.kind = CV_LIST};
     if (dict_set(a, rules, op, us, &empty))
       return ESCROW_E_NOMEM;
-    size_t cnt;
-    if (val.kind == CV_LIST || val.kind == CV_DICT)
-      cnt = val.n;
-    else if (val.kind == CV_STR)
-      cnt = cr_utf8_len(val.u.s, val.n);
-    else
-      return 1;
-    cv *items = cr_alloc(a, (cnt ? cnt : 1) * sizeof(cv));
+    cv seq;
+    if (val.kind == CV_LIST) {
+      seq = val;
+    } else if (val.kind == CV_DICT) { /* iterating a dict gives its keys */
+      cv *items = cr_alloc(a, (val.n ? val.n : 1) * sizeof(cv));
+      if (!items)
+        return ESCROW_E_NOMEM;
+      for (uint32_t i = 0; i < val.n; i++) {
+        items[i].kind = CV_STR;
+        items[i].flags = 0;
+        items[i].u.s = val.u.members[i].key;
+        items[i].n = val.u.members[i].klen;
+      }
+      seq.kind = CV_LIST;
+      seq.n = val.n;
+      seq.u.items = items;
+    } else if (val.kind == CV_STR) {
+      if (str_to_chars(a, &val, &seq))
+        return ESCROW_E_NOMEM;
+    } else {
+      return RAISED; /* TypeError: not iterable (the operator is left as []) */
+    }
+    cv *items = cr_alloc(a, (seq.n ? seq.n : 1) * sizeof(cv));
     if (!items)
       return ESCROW_E_NOMEM;
-    size_t pos = 0;
-    for (size_t i = 0; i < cnt; i++) {
-      cv item;
-      if (val.kind == CV_LIST) {
-        item = val.u.items[i];
-      } else if (val.kind == CV_DICT) {
-        item.kind = CV_STR;
-        item.flags = 0;
-        item.u.s = val.u.members[i].key;
-        item.n = val.u.members[i].klen;
-      } else {
-        size_t s = pos;
-        pos++;
-        while (pos < val.n && ((uint8_t)val.u.s[pos] & 0xC0) == 0x80)
-          pos++;
-        item.kind = CV_STR;
-        item.flags = 0;
-        item.u.s = cr_strndup(a, val.u.s + s, pos - s);
-        item.n = (uint32_t)(pos - s);
-        if (!item.u.s)
-          return ESCROW_E_NOMEM;
-      }
+    for (uint32_t i = 0; i < seq.n; i++) {
       cv_member *m = cr_alloc(a, sizeof(cv_member));
       if (!m)
         return ESCROW_E_NOMEM;
       m->key = rule;
       m->klen = (uint32_t)(klen - us - 1);
-      m->val = item;
+      m->val = seq.u.items[i];
       items[i].kind = CV_DICT;
       items[i].flags = 0;
       items[i].n = 1;
       items[i].u.members = m;
     }
-    cv list = {.kind = CV_LIST, .n = (uint32_t)cnt};
+    cv list = {.kind = CV_LIST, .n = seq.n};
     list.u.items = items;
     if (dict_set(a, rules, op, us, &list))
       return ESCROW_E_NOMEM;
@@ -238,8 +306,8 @@ static int expand_logical_shortcuts(cr_arena *a, cv *rules) {
 
 static int expand_fields(cr_arena *a, cv *schema, int depth);
 
+/* expand({0: rules})[0] */
 static int expand_rules(cr_arena *a, cv *rules, int depth) {
-  /* expand({0: rules})[0] */
   cv_member m = {"0", 1, *rules};
   cv wrap = {.kind = CV_DICT, .n = 1};
   wrap.u.members = &m;
@@ -253,39 +321,51 @@ static int expand_subschemas(cr_arena *a, cv *schema, int depth) {
   static const char *const lists[] = {"allof", "anyof", "items", "noneof", "oneof"};
   for (uint32_t f = 0; f < schema->n; f++) {
     cv *rules = &schema->u.members[f].val;
-    if (rules->kind == CV_STR)
-      continue;
-    if (rules->kind != CV_DICT)
-      return 1;
-    cv_member *sm = dict_find(rules, "schema", 6);
+    cv_member *sm = rules->kind == CV_DICT ? dict_find(rules, "schema", 6) : NULL;
     if (sm) {
       if (sm->val.kind != CV_DICT)
-        return 1;
+        return RAISED; /* .values(): AttributeError */
       bool mapping = true;
       for (uint32_t i = 0; i < sm->val.n; i++)
         if (sm->val.u.members[i].val.kind != CV_DICT)
           mapping = false;
       int rc = mapping ? expand_fields(a, &sm->val, depth + 1)
                        : expand_rules(a, &sm->val, depth + 1);
-      if (rc < 0)
-        return rc;
+      if (rc)
+        return rc < 0 ? rc : RAISED;
     }
     for (size_t k = 0; k < 4; k++) {
+      bool has;
+      if (py_has(rules, single[k], &has))
+        return RAISED;
+      if (!has)
+        continue;
+      if (rules->kind != CV_DICT)
+        return RAISED; /* str/list indices must be integers */
       cv_member *m = dict_find(rules, single[k], strlen(single[k]));
-      if (m) {
-        int rc = expand_rules(a, &m->val, depth + 1);
-        if (rc < 0)
-          return rc;
-      }
+      int rc = expand_rules(a, &m->val, depth + 1);
+      if (rc)
+        return rc < 0 ? rc : RAISED;
     }
     for (size_t k = 0; k < 5; k++) {
+      bool has;
+      if (py_has(rules, lists[k], &has))
+        return RAISED;
+      if (!has)
+        continue;
+      if (rules->kind != CV_DICT)
+        return RAISED;
       cv_member *m = dict_find(rules, lists[k], strlen(lists[k]));
-      if (!m || m->val.kind != CV_LIST)
+      if (m->val.kind == CV_STR) { /* a str is a Sequence: it becomes its characters */
+        if (str_to_chars(a, &m->val, &m->val))
+          return ESCROW_E_NOMEM;
+      }
+      if (m->val.kind != CV_LIST)
         continue;
       for (uint32_t i = 0; i < m->val.n; i++) {
         int rc = expand_rules(a, &m->val.u.items[i], depth + 1);
-        if (rc < 0)
-          return rc;
+        if (rc)
+          return rc < 0 ? rc : RAISED;
       }
     }
   }
@@ -297,17 +377,21 @@ static int rename_deprecated(cr_arena *a, cv *schema) {
       {"keyschema", "keysrules"}, {"validator", "check_with"}, {"valueschema", "valuesrules"}};
   for (uint32_t f = 0; f < schema->n; f++) {
     cv *rules = &schema->u.members[f].val;
-    if (rules->kind != CV_DICT)
+    if (rules->kind == CV_STR)
       continue;
     for (size_t k = 0; k < 3; k++) {
-      cv_member *old = dict_find(rules, pairs[k][0], strlen(pairs[k][0]));
-      if (!old)
+      bool has;
+      if (py_has(rules, pairs[k][0], &has))
+        return RAISED;
+      if (!has)
         continue;
-      if (dict_find(rules, pairs[k][1], strlen(pairs[k][1])))
-        return escrow__err(ESCROW_E_FORMAT, "the rule '%s' is also present with its old name "
-                                            "'%s' in the same set of rules",
-                           pairs[k][1], pairs[k][0]);
-      cv v = old->val;
+      bool both;
+      py_has(rules, pairs[k][1], &both);
+      if (both)
+        return RAISED_BOTH_NAMES;
+      if (rules->kind != CV_DICT)
+        return RAISED;
+      cv v = dict_find(rules, pairs[k][0], strlen(pairs[k][0]))->val;
       dict_del(rules, pairs[k][0], strlen(pairs[k][0]));
       if (dict_set(a, rules, pairs[k][1], strlen(pairs[k][1]), &v))
         return ESCROW_E_NOMEM;
@@ -328,7 +412,7 @@ static int expand_fields(cr_arena *a, cv *schema, int depth) {
     rc = expand_subschemas(a, schema, depth);
   if (rc < 0)
     return rc == ESCROW_E_NOMEM ? escrow__err_nomem() : rc;
-  return rename_deprecated(a, schema);
+  return rename_deprecated(a, schema); /* RAISED reaches the caller's try */
 }
 
 /* ---- after the check: normalization rules and regexes --------------------------------------- */
@@ -589,8 +673,15 @@ int escrow_criteria_compile(escrow_criteria **out, const char *json, size_t len,
     goto fail;
   }
   rc = expand_fields(&c->arena, root, 0);
-  if (rc)
+  if (rc == RAISED_BOTH_NAMES) {
+    rc = escrow__err(ESCROW_E_FORMAT, "criteria: a rule is present with both its old and its "
+                                      "new name (keyschema/keysrules, valueschema/valuesrules "
+                                      "or validator/check_with)");
     goto fail;
+  }
+  if (rc < 0)
+    goto fail;
+  rc = 0; /* where Python raises a TypeError, the check below reports the bad rules */
   {
     cr_vopts vo = {0};
     vo.schema_mode = true;
@@ -933,6 +1024,15 @@ int escrow_criteria_check_pair(const char *line, size_t len, char **result_json)
     goto done;
   }
   rc = escrow_criteria_compile(&c, st.p, st.len, &co, &schema_errors);
+  if (rc == ESCROW_E_FORMAT && !schema_errors &&
+      (strstr(escrow_error_last(), "is not a document, must be a dict") ||
+       !strcmp(escrow_error_last(), "document is missing"))) {
+    /* Cerberus raises DocumentError while checking such a schema */
+    put_exception(&out, "DocumentError", escrow_error_last());
+    cr_buf_putc(&out, '}');
+    rc = 0;
+    goto done;
+  }
   if (rc == ESCROW_E_FORMAT) {
     cr_buf_puts(&out, "{\"valid\":null,\"exception\":\"SchemaError\",\"message\":");
     const char *m = escrow_error_last();

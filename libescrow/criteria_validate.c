@@ -63,7 +63,20 @@ typedef struct vglobal {
   int rc;
   size_t nerrors;
   uint64_t work;
+  /* schema mode: registry names already reported (known_schema_refs, known_rules_set_refs) */
+  const cv *refs[2][16];
+  size_t nrefs[2];
 } vglobal;
+
+/* True when name was seen before in list k; remembers it otherwise. */
+static bool ref_seen(vglobal *g, int k, const cv *name) {
+  for (size_t i = 0; i < g->nrefs[k]; i++)
+    if (g->refs[k][i]->n == name->n && !memcmp(g->refs[k][i]->u.s, name->u.s, name->n))
+      return true;
+  if (g->nrefs[k] < 16)
+    g->refs[k][g->nrefs[k]++] = name;
+  return false;
+}
 
 static const cv cv_true = {.kind = CV_BOOL, .u = {.i = 1}};
 static const cv cv_false = {.kind = CV_BOOL, .u = {.i = 0}};
@@ -1349,18 +1362,31 @@ static const char *const USER_TYPES[] = {"binary", "boolean", "container", "date
 static void sm_bulk_schema(val *v, const cv *value, pel *crumb, uint32_t ncrumb,
                            bool field_level_error) {
   vglobal *g = v->g;
-  if (value->kind == CV_STR) {
+  if (value->kind == CV_STR) { /* a rules-set registry name: none exist for JSON criteria */
+    (void)field_level_error;
+    if (ref_seen(g, 1, value))
+      return;
     cr_buf b = {0};
     cr_buf_puts(&b, "Rules set definition ");
     cr_buf_put(&b, value->u.s, value->n);
     cr_buf_puts(&b, " not found.");
     char *m = msg_finish(g, &b);
-    if (m && field_level_error)
+    if (m)
       v_error_at(v, v->field, E_CUSTOM, NULL, m, NULL, 0, false);
     return;
   }
-  if (value->kind != CV_DICT)
+  if (value->kind == CV_NULL) { /* nullable does not drop check_with: validator(None) */
+    g_fail(g, escrow__err(ESCROW_E_FORMAT, "document is missing"));
     return;
+  }
+  if (value->kind != CV_DICT) { /* validator(value) raises DocumentError */
+    cr_buf b = {0};
+    cr_py_str(&b, value);
+    g_fail(g, escrow__err(ESCROW_E_FORMAT, "'%.200s' is not a document, must be a dict",
+                          b.p ? b.p : ""));
+    escrow__free(b.p);
+    return;
+  }
   if (!enter(g))
     return;
   val ch;
@@ -1429,8 +1455,20 @@ static void sm_check_with(val *v, const cv *c) {
       sm_bulk_schema(v, &x->u.items[i], crumb, 2, false);
     }
   } else if (IS("schema")) {
+    if (x->kind == CV_STR) { /* a schema registry name: none exist for JSON criteria */
+      if (ref_seen(g, 0, x))
+        return;
+      cr_buf b = {0};
+      cr_buf_puts(&b, "Schema definition ");
+      cr_buf_put(&b, x->u.s, x->n);
+      cr_buf_puts(&b, " not found.");
+      char *m = msg_finish(g, &b);
+      if (m)
+        v_error_at(v, v->field, E_CUSTOM, NULL, m, NULL, 0, false);
+      return;
+    }
     if (x->kind != CV_DICT)
-      return; /* a registry name: not reachable from JSON criteria */
+      return;
     if (!enter(g))
       return;
     /* registry references in the fields become None (_expand_rules_set_refs) */
@@ -1513,15 +1551,36 @@ static void sm_check_with(val *v, const cv *c) {
 static void sm_logical(val *v, const cv *c) {
   const cv *x = v->value;
   vglobal *g = v->g;
-  if (x->kind != CV_LIST || c->kind != CV_STR)
+  if (c->kind != CV_STR)
     return;
+  if (x->kind != CV_LIST && x->kind != CV_STR) { /* reached by null: nullable keeps it */
+    const cv *t = rule_get(v->rules, "type");
+    cr_buf b = {0};
+    cr_buf_puts(&b, "must be of ");
+    if (t)
+      cr_py_str(&b, t);
+    else
+      cr_buf_puts(&b, "None");
+    cr_buf_puts(&b, " type");
+    v_err_buf(v, E_TYPE, "type", &b);
+    return;
+  }
+  if (x->kind == CV_STR) { /* iterating a str: validator('<first char>') raises */
+    if (x->n)
+      g_fail(g, escrow__err(ESCROW_E_FORMAT, "'%.*s' is not a document, must be a dict",
+                            (int)(((uint8_t)x->u.s[0] & 0x80) ? 1 : 1), x->u.s));
+    return;
+  }
   if (!enter(g))
     return;
   for (uint32_t i = 0; i < x->n && !g->rc; i++) {
     const cv *def = &x->u.items[i];
-    if (def->kind != CV_DICT) {
-      g_fail(g, escrow__err(ESCROW_E_FORMAT, "a definition of '%.*s' is not an object",
-                            (int)c->n, c->u.s));
+    if (def->kind != CV_DICT) { /* Cerberus raises DocumentError here */
+      cr_buf b = {0};
+      cr_py_str(&b, def);
+      g_fail(g, escrow__err(ESCROW_E_FORMAT, "'%.200s' is not a document, must be a dict",
+                            b.p ? b.p : ""));
+      escrow__free(b.p);
       break;
     }
     val ch;

@@ -4,8 +4,8 @@
 #     the calls of Cerberus's own test suite; answers recorded from Cerberus in *expected.jsonl)
 #     must agree exactly (modulo Python set order);
 #  2. when Debian's python3-cerberus and python3-hypothesis are installed, N random cases
-#     (CRITERIA_DIFF_CASES, default 1500) are generated, answered by both, and must agree on
-#     at least 99.5% of the cases Cerberus answers without crashing.
+#     (CRITERIA_DIFF_CASES, default 1500) and N/2 schemas with mistakes are generated, answered
+#     by both, and must agree on at least 99.5% of the cases Cerberus answers without crashing.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin="${ESCROW_BIN:?ESCROW_BIN must name the escrow command}"
@@ -28,6 +28,12 @@ if "$py" -c 'import cerberus, hypothesis' 2>/dev/null; then
   "$py" "$here/criteria/cerberus_oracle.py" < "$tmp/gen.jsonl" > "$tmp/gen.exp"
   "$bin" criteria validate --jsonl < "$tmp/gen.jsonl" > "$tmp/gen.act"
   "$py" "$here/criteria/compare.py" "$tmp/gen.jsonl" "$tmp/gen.exp" "$tmp/gen.act" \
+    --min-agreement 0.995
+  # schemas with mistakes: the SchemaError trees
+  "$py" "$here/criteria/gen_cases.py" "$(( n / 2 ))" --schema-errors > "$tmp/bad.jsonl"
+  "$py" "$here/criteria/cerberus_oracle.py" < "$tmp/bad.jsonl" > "$tmp/bad.exp"
+  "$bin" criteria validate --jsonl < "$tmp/bad.jsonl" > "$tmp/bad.act"
+  "$py" "$here/criteria/compare.py" "$tmp/bad.jsonl" "$tmp/bad.exp" "$tmp/bad.act" \
     --min-agreement 0.995
 else
   echo "SKIP generated cases: /usr/bin/python3 lacks cerberus or hypothesis"

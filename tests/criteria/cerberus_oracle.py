@@ -18,4 +18,8 @@ for line in sys.stdin:
         out = {"valid": None, "exception": "SchemaError", "message": str(e), "schema_errors": e.args[0] if e.args and isinstance(e.args[0], dict) else str(e)}
     except Exception as e:
         out = {"valid": None, "exception": type(e).__name__, "message": str(e)[:300]}
-    print(json.dumps(out))
+    try:
+        text = json.dumps(out)
+    except (TypeError, ValueError) as e:  # e.g. an error tree keyed by a tuple
+        text = json.dumps({"valid": None, "exception": "Unserializable", "message": str(e)[:300]})
+    print(text)

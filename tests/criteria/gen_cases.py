@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Generate random (schema, document) pairs with Hypothesis, as JSON lines on stdout.
 
-usage: gen_cases.py N [SEED]    (deterministic for a given N and SEED)
+usage: gen_cases.py N [SEED] [--schema-errors]    (deterministic for a given N)
+--schema-errors draws schemas with mistakes, to compare the SchemaError trees.
 """
 import json
 import random
@@ -69,13 +70,51 @@ def rules(depth):
 
 
 schemas = st.dictionaries(st.sampled_from(FIELDS), rules(2), min_size=1, max_size=4)
+
+# Schemas with mistakes, for the SchemaError trees: constraints of the wrong type, unknown
+# rules and types, misplaced sub-schemas, at any depth.
+junk = st.one_of(scalars, st.lists(scalars, max_size=2), st.dictionaries(st.sampled_from(FIELDS + ["type", "min"]), scalars, max_size=2))
+RULE_NAMES = ["type", "required", "nullable", "empty", "min", "max", "minlength", "maxlength",
+              "allowed", "forbidden", "regex", "contains", "dependencies", "excludes", "meta",
+              "readonly", "schema", "items", "keysrules", "valuesrules", "anyof", "allof",
+              "oneof", "noneof", "allow_unknown", "require_all", "anyof_type", "oneof_regex",
+              "keyschema", "valueschema", "typo", "coerce", "check_with", "default", "rename",
+              "purge_unknown", "validator", "Type"]
+
+
+def bad_rules(depth):
+    sub = st.deferred(lambda: bad_rules(depth - 1)) if depth > 0 else junk
+    value = st.one_of(junk, sub, st.lists(sub, max_size=2),
+                      st.sampled_from(["flaot", "integer", "dict", "list", ["string", "nope"], [], ""]),
+                      st.dictionaries(st.sampled_from(FIELDS), sub, max_size=2))
+    return st.dictionaries(st.sampled_from(RULE_NAMES), value, min_size=1, max_size=3)
+
+
+# (a number or null as a field's rules makes Cerberus itself crash with a TypeError)
+bad_schemas = st.dictionaries(
+    st.sampled_from(FIELDS),
+    st.one_of(bad_rules(2), bad_rules(2), bad_rules(2), st.sampled_from(["integer", ""]),
+              st.lists(scalars, max_size=2)),
+    min_size=1, max_size=3)
 options = st.fixed_dictionaries({"allow_unknown": st.booleans(), "require_all": st.booleans()})
 
 
 def main():
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
-    seed = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    n = int(args[0]) if args else 1000
+    seed = int(args[1]) if len(args) > 1 else 0
     out = []
+    if "--schema-errors" in sys.argv:
+        @settings(max_examples=n, derandomize=True, database=None, deadline=None,
+                  suppress_health_check=list(HealthCheck))
+        @given(bad_schemas, st.dictionaries(st.sampled_from(FIELDS), values, max_size=3))
+        def collect_bad(schema, doc):
+            out.append({"schema": schema, "document": doc})
+
+        collect_bad()
+        for case in out:
+            print(json.dumps(case, ensure_ascii=False))
+        return
 
     @settings(max_examples=n, derandomize=True, database=None, deadline=None,
               suppress_health_check=list(HealthCheck))
