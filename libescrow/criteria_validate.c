@@ -368,6 +368,43 @@ static const cv *sv_get(const sview *s, const pel *k) {
 
 /* ---- the validator --------------------------------------------------------------------------- */
 
+enum {
+  R_NONE, R_NULLABLE, R_READONLY, R_TYPE, R_EMPTY, R_ALLOWED, R_FORBIDDEN, R_CONTAINS, R_MIN,
+  R_MAX, R_MINLENGTH, R_MAXLENGTH, R_REGEX, R_SCHEMA, R_ITEMS, R_KEYSRULES, R_VALUESRULES,
+  R_ANYOF, R_ALLOF, R_ONEOF, R_NONEOF, R_DEPENDENCIES, R_EXCLUDES, R_CHECK_WITH, R_LOGICAL,
+  R_SKIP,  /* allow_unknown, require_all, meta, required and the normalization rules */
+  R_OTHER  /* no handler */
+};
+
+static int rule_id(const char *k, uint32_t n) {
+  static const struct {
+    const char *name;
+    uint8_t len, id;
+  } t[] = {{"nullable", 8, R_NULLABLE},       {"readonly", 8, R_READONLY},
+           {"type", 4, R_TYPE},               {"empty", 5, R_EMPTY},
+           {"allowed", 7, R_ALLOWED},         {"forbidden", 9, R_FORBIDDEN},
+           {"contains", 8, R_CONTAINS},       {"min", 3, R_MIN},
+           {"max", 3, R_MAX},                 {"minlength", 9, R_MINLENGTH},
+           {"maxlength", 9, R_MAXLENGTH},     {"regex", 5, R_REGEX},
+           {"schema", 6, R_SCHEMA},           {"items", 5, R_ITEMS},
+           {"keysrules", 9, R_KEYSRULES},     {"valuesrules", 11, R_VALUESRULES},
+           {"anyof", 5, R_ANYOF},             {"allof", 5, R_ALLOF},
+           {"oneof", 5, R_ONEOF},             {"noneof", 6, R_NONEOF},
+           {"dependencies", 12, R_DEPENDENCIES}, {"excludes", 8, R_EXCLUDES},
+           {"check_with", 10, R_CHECK_WITH},  {"logical", 7, R_LOGICAL},
+           {"allow_unknown", 13, R_SKIP},     {"require_all", 11, R_SKIP},
+           {"meta", 4, R_SKIP},               {"required", 8, R_SKIP},
+           {"coerce", 6, R_SKIP},             {"default", 7, R_SKIP},
+           {"default_setter", 14, R_SKIP},    {"purge_unknown", 13, R_SKIP},
+           {"rename", 6, R_SKIP},             {"rename_handler", 14, R_SKIP}};
+  for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+    if (t[i].len == n && !memcmp(t[i].name, k, n))
+      return t[i].id;
+  return R_OTHER;
+}
+
+#define RBIT(r) (1u << (r))
+
 #define MAXQ 48
 typedef struct val {
   vglobal *g;
@@ -384,7 +421,10 @@ typedef struct val {
   pel field;
   const cv *rules;
   const cv *value;
-  const char *queue[MAXQ];
+  struct {
+    uint8_t id;
+    const cv *c;
+  } queue[MAXQ];
   int nq, qpos;
   pel *unreq;
   size_t nunreq, capunreq;
@@ -543,16 +583,10 @@ static void drop_sp_nodes(val *v, perr **errs, size_t n, const int *items, int n
   }
 }
 
-static void drop_rules(val *v, const char *const *names, size_t n) {
-  for (int i = v->qpos; i < v->nq; i++) {
-    if (!v->queue[i])
-      continue;
-    for (size_t k = 0; k < n; k++)
-      if (strcmp(v->queue[i], names[k]) == 0) {
-        v->queue[i] = NULL;
-        break;
-      }
-  }
+static void drop_rules(val *v, uint32_t mask) {
+  for (int i = v->qpos; i < v->nq; i++)
+    if (mask & RBIT(v->queue[i].id))
+      v->queue[i].id = R_NONE;
 }
 static void drop_all(val *v) { v->qpos = v->nq; }
 
@@ -609,19 +643,20 @@ static void r_type(val *v, const cv *c) {
 
 /* ---- simple rules ------------------------------------------------------------------------------ */
 
-static const char *const NULLABLE_DROPS[] = {"allowed", "empty", "forbidden", "items",
-                                             "keysrules", "min", "max", "minlength",
-                                             "maxlength", "regex", "schema", "type",
-                                             "valuesrules"};
-static const char *const EMPTY_DROPS[] = {"allowed", "forbidden", "items", "minlength",
-                                          "maxlength", "regex", "check_with"};
+#define NULLABLE_DROPS                                                                        \
+  (RBIT(R_ALLOWED) | RBIT(R_EMPTY) | RBIT(R_FORBIDDEN) | RBIT(R_ITEMS) | RBIT(R_KEYSRULES) |    \
+   RBIT(R_MIN) | RBIT(R_MAX) | RBIT(R_MINLENGTH) | RBIT(R_MAXLENGTH) | RBIT(R_REGEX) |          \
+   RBIT(R_SCHEMA) | RBIT(R_TYPE) | RBIT(R_VALUESRULES))
+#define EMPTY_DROPS                                                                           \
+  (RBIT(R_ALLOWED) | RBIT(R_FORBIDDEN) | RBIT(R_ITEMS) | RBIT(R_MINLENGTH) | RBIT(R_MAXLENGTH) | \
+   RBIT(R_REGEX) | RBIT(R_CHECK_WITH))
 
 static void r_nullable(val *v, const cv *c) {
   if (v->value->kind != CV_NULL)
     return;
   if (!truthy(c))
     v_err(v, E_NULL, "nullable", "null value not allowed");
-  drop_rules(v, NULLABLE_DROPS, ESCROW__ARRAY_LEN(NULLABLE_DROPS));
+  drop_rules(v, NULLABLE_DROPS);
 }
 
 static bool sized(const cv *x) { return x->kind == CV_STR || x->kind == CV_LIST || x->kind == CV_DICT; }
@@ -633,7 +668,7 @@ static size_t py_len(const cv *x) {
 static void r_empty(val *v, const cv *c) {
   if (!sized(v->value) || v->value->n != 0)
     return;
-  drop_rules(v, EMPTY_DROPS, ESCROW__ARRAY_LEN(EMPTY_DROPS));
+  drop_rules(v, EMPTY_DROPS);
   if (!truthy(c))
     v_err(v, E_EMPTY, "empty", "empty values not allowed");
 }
@@ -1604,8 +1639,7 @@ static void sm_logical(val *v, const cv *c) {
 
 /* ---- field loop -------------------------------------------------------------------------------- */
 
-static const char *const NORMALIZATION_RULES[] = {"coerce", "default", "default_setter",
-                                                  "purge_unknown", "rename", "rename_handler"};
+
 
 static bool is_rule_name(const char *k, size_t n) {
   static const char *const names[] = {
@@ -1620,64 +1654,43 @@ static bool is_rule_name(const char *k, size_t n) {
   return false;
 }
 
-static bool in_list(const char *k, size_t n, const char *const *list, size_t nl) {
-  for (size_t i = 0; i < nl; i++)
-    if (strlen(list[i]) == n && memcmp(list[i], k, n) == 0)
-      return true;
-  return false;
-}
 
-static void run_rule(val *v, const char *rule, const cv *c) {
+static void run_rule(val *v, int id, const cv *c) {
   if (!c)
     c = &cv_null; /* definitions.get(rule, None) */
-  if (!strcmp(rule, "nullable"))
-    r_nullable(v, c);
-  else if (!strcmp(rule, "readonly"))
-    r_readonly(v, c);
-  else if (!strcmp(rule, "type"))
-    r_type(v, c);
-  else if (!strcmp(rule, "empty"))
-    r_empty(v, c);
-  else if (!strcmp(rule, "allowed"))
-    r_allowed(v, c);
-  else if (!strcmp(rule, "forbidden"))
-    r_forbidden(v, c);
-  else if (!strcmp(rule, "contains"))
-    r_contains(v, c);
-  else if (!strcmp(rule, "min"))
-    r_minmax(v, c, true);
-  else if (!strcmp(rule, "max"))
-    r_minmax(v, c, false);
-  else if (!strcmp(rule, "minlength"))
-    r_length(v, c, true);
-  else if (!strcmp(rule, "maxlength"))
-    r_length(v, c, false);
-  else if (!strcmp(rule, "regex"))
-    r_regex(v, c);
-  else if (!strcmp(rule, "schema"))
-    r_schema(v, c);
-  else if (!strcmp(rule, "items"))
-    r_items(v, c);
-  else if (!strcmp(rule, "keysrules"))
-    r_keys_values(v, c, true);
-  else if (!strcmp(rule, "valuesrules"))
-    r_keys_values(v, c, false);
-  else if (!strcmp(rule, "anyof"))
-    r_of(v, c, "anyof", E_ANYOF);
-  else if (!strcmp(rule, "allof"))
-    r_of(v, c, "allof", E_ALLOF);
-  else if (!strcmp(rule, "oneof"))
-    r_of(v, c, "oneof", E_ONEOF);
-  else if (!strcmp(rule, "noneof"))
-    r_of(v, c, "noneof", E_NONEOF);
-  else if (!strcmp(rule, "dependencies"))
-    r_dependencies(v, c);
-  else if (!strcmp(rule, "excludes"))
-    r_excludes(v, c);
-  else if (!strcmp(rule, "check_with") && v->g->o->schema_mode)
-    sm_check_with(v, c);
-  else if (!strcmp(rule, "logical") && v->g->o->schema_mode)
-    sm_logical(v, c);
+  switch (id) {
+  case R_NULLABLE: r_nullable(v, c); break;
+  case R_READONLY: r_readonly(v, c); break;
+  case R_TYPE: r_type(v, c); break;
+  case R_EMPTY: r_empty(v, c); break;
+  case R_ALLOWED: r_allowed(v, c); break;
+  case R_FORBIDDEN: r_forbidden(v, c); break;
+  case R_CONTAINS: r_contains(v, c); break;
+  case R_MIN: r_minmax(v, c, true); break;
+  case R_MAX: r_minmax(v, c, false); break;
+  case R_MINLENGTH: r_length(v, c, true); break;
+  case R_MAXLENGTH: r_length(v, c, false); break;
+  case R_REGEX: r_regex(v, c); break;
+  case R_SCHEMA: r_schema(v, c); break;
+  case R_ITEMS: r_items(v, c); break;
+  case R_KEYSRULES: r_keys_values(v, c, true); break;
+  case R_VALUESRULES: r_keys_values(v, c, false); break;
+  case R_ANYOF: r_of(v, c, "anyof", E_ANYOF); break;
+  case R_ALLOF: r_of(v, c, "allof", E_ALLOF); break;
+  case R_ONEOF: r_of(v, c, "oneof", E_ONEOF); break;
+  case R_NONEOF: r_of(v, c, "noneof", E_NONEOF); break;
+  case R_DEPENDENCIES: r_dependencies(v, c); break;
+  case R_EXCLUDES: r_excludes(v, c); break;
+  case R_CHECK_WITH:
+    if (v->g->o->schema_mode)
+      sm_check_with(v, c);
+    break;
+  case R_LOGICAL:
+    if (v->g->o->schema_mode)
+      sm_logical(v, c);
+    break;
+  default: break;
+  }
 }
 
 static void validate_definitions(val *v, pel field, const cv *rules, const cv *value) {
@@ -1686,23 +1699,34 @@ static void validate_definitions(val *v, pel field, const cv *rules, const cv *v
   v->value = value;
   v->nq = 0;
   v->qpos = 0;
-  static const char *const prio[] = {"nullable", "readonly", "type", "empty"};
-  static const char *const skip[] = {"allow_unknown", "require_all", "meta", "required"};
-  for (size_t i = 0; i < 4; i++)
-    if (i == 0 || rule_get(rules, prio[i]))
-      v->queue[v->nq++] = prio[i];
-  if (rules->kind == CV_DICT) {
-    for (uint32_t i = 0; i < rules->n && v->nq < MAXQ; i++) {
-      const cv_member *m = &rules->u.members[i];
-      if (in_list(m->key, m->klen, prio, 4) || in_list(m->key, m->klen, skip, 4) ||
-          in_list(m->key, m->klen, NORMALIZATION_RULES, 6))
-        continue;
-      v->queue[v->nq++] = m->key; /* NUL-terminated: keys are arena strings */
+  /* nullable (always), readonly, type, empty; then the other rules in schema order */
+  const cv *prio[5] = {NULL, NULL, NULL, NULL, NULL};
+  uint8_t ids[MAXQ];
+  uint32_t n = rules->kind == CV_DICT ? rules->n : 0;
+  if (n > MAXQ)
+    n = MAXQ; /* a rules dict holds distinct known rules: fewer than MAXQ */
+  for (uint32_t i = 0; i < n; i++) {
+    const cv_member *m = &rules->u.members[i];
+    ids[i] = (uint8_t)rule_id(m->key, m->klen);
+    if (ids[i] >= R_NULLABLE && ids[i] <= R_EMPTY)
+      prio[ids[i]] = &m->val;
+  }
+  for (int r = R_NULLABLE; r <= R_EMPTY; r++)
+    if (r == R_NULLABLE || prio[r]) {
+      v->queue[v->nq].id = (uint8_t)r;
+      v->queue[v->nq++].c = prio[r];
     }
+  for (uint32_t i = 0; i < n && v->nq < MAXQ; i++) {
+    if (ids[i] <= R_EMPTY || ids[i] == R_SKIP)
+      continue;
+    v->queue[v->nq].id = ids[i];
+    v->queue[v->nq++].c = &rules->u.members[i].val;
   }
   while (v->qpos < v->nq && !v->g->rc) {
-    const char *r = v->queue[v->qpos++];
-    if (!r)
+    int id = v->queue[v->qpos].id;
+    const cv *c = v->queue[v->qpos].c;
+    v->qpos++;
+    if (id == R_NONE)
       continue;
     if (v->g->o->max_work && ++v->g->work > v->g->o->max_work) {
       g_fail(v->g, escrow__err(ESCROW_E_LIMIT,
@@ -1711,7 +1735,7 @@ static void validate_definitions(val *v, pel field, const cv *rules, const cv *v
                                (unsigned long long)v->g->o->max_work));
       break;
     }
-    run_rule(v, r, rule_get(rules, r));
+    run_rule(v, id, c);
   }
 }
 
