@@ -120,9 +120,10 @@ ESCROW_EXTERN int escrow_criteria_validate_report(const escrow_criteria *c, cons
 /*
  * The audit of criteria (`escrow criteria audit`): every channel through which a conforming
  * report can carry free-form information, with an upper bound in bits per report where one
- * exists. *out_json receives {"channels":[{"path","kind","bits"|null,"reason"}...],
- * "bounded":bool,"total_bits":N|null} (free with escrow_free); docs/CRITERIA.md explains the
- * method. Returns 0 or ESCROW_E_INVALID / ESCROW_E_NOMEM.
+ * exists. *out_json receives {"channels":[{"path","kind","bits":N|null,"free_form":bool,
+ * "reason"}...],"bounded":bool,"total_bits":N|null,"unknown_fields":"refused"|...} (free with
+ * escrow_free); bits null means no useful bound. docs/CRITERIA.md explains the method.
+ * Returns 0 or ESCROW_E_INVALID / ESCROW_E_NOMEM.
  */
 ESCROW_EXTERN int escrow_criteria_audit(const escrow_criteria *c, char **out_json)
     ESCROW_WARN_UNUSED;
