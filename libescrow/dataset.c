@@ -455,7 +455,7 @@ int escrow_dataset_decrypt(const char *in_dir, const char *out_dir, const escrow
   if (n > 1)
     qsort(rels, n, sizeof *rels, cmp_str);
   if (!has_manifest && opts->require_manifest) {
-    rc = escrow__err(ESCROW_E_NOTFOUND,
+    rc = escrow__err(ESCROW_E_MISMATCH,
                      "'%s' has no dataset manifest (%s) and one is required", in_dir,
                      ESCROW_MANIFEST_FILE);
     goto out;

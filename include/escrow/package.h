@@ -131,7 +131,8 @@ ESCROW_EXTERN int escrow_dataset_encrypt(const char *in_dir, const char *out_dir
  * own message and ESCROW_E_MISMATCH; the context fields set in opts->context (project, role,
  * asset, key id) must match too. Without a manifest (v0 datasets), files are decrypted one by
  * one, v1 files with their path checked; opts->require_manifest refuses that
- * (ESCROW_E_NOTFOUND). Other files are ignored. On failure out_dir is removed. Errors also:
+ * (ESCROW_E_MISMATCH: a removed manifest is a dataset that fails the rule, not a missing
+ * input). Other files are ignored. On failure out_dir is removed. Errors also:
  * ESCROW_E_AUTH, ESCROW_E_FORMAT, ESCROW_E_EXISTS, ESCROW_E_IO, ESCROW_E_NOMEM. */
 ESCROW_EXTERN int escrow_dataset_decrypt(const char *in_dir, const char *out_dir,
                                          const escrow_cek *cek,

@@ -293,7 +293,7 @@ static void test_v0_dataset_decrypts_file_by_file(void **st) {
   escrow__rmtree(d.out);
   escrow_dataset_options o = ESCROW_DATASET_OPTIONS_INIT;
   o.require_manifest = 1;
-  assert_int_equal(decrypt(&d, &o), ESCROW_E_NOTFOUND);
+  assert_int_equal(decrypt(&d, &o), ESCROW_E_MISMATCH);
   assert_false(tu_exists(d.out));
   escrow__free(p);
   escrow__free(m);

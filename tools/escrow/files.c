@@ -211,17 +211,6 @@ const cli_command cli_cmd_encrypt = {
 
 /* ---- decrypt ------------------------------------------------------------------------------- */
 
-static int has_manifest(const char *dir) {
-  size_t n = strlen(dir) + sizeof(ESCROW_MANIFEST_FILE) + 1;
-  char *p = malloc(n);
-  if (!p) return 1; /* unknown: keep the library's answer */
-  snprintf(p, n, "%s/%s", dir, ESCROW_MANIFEST_FILE);
-  struct stat st;
-  int found = lstat(p, &st) == 0 || errno != ENOENT;
-  free(p);
-  return found;
-}
-
 static int decrypt_to(const cli_args *a, const char *out) {
   const char *cek_path = cli_require(a, "cek");
   if (!cek_path) return CLI_EXIT_ERROR;
@@ -279,15 +268,6 @@ static int decrypt_to(const cli_args *a, const char *out) {
     }
   }
   escrow_cek_free(cek);
-  if (rc == ESCROW_E_NOTFOUND && is_dir && cli_flag(a, "require-manifest") &&
-      !has_manifest(in)) {
-    /* The folder is there but its manifest is not: the dataset fails the rule asked for (a
-     * negative answer, exit 1), it is not a missing input. */
-    fprintf(stderr, "escrow: cannot decrypt '%s': %s\n", in, escrow_error_last());
-    fprintf(stderr, "escrow: the manifest may have been removed: fetch the whole dataset "
-                    "again, or drop --require-manifest if it was made without one (v0)\n");
-    return CLI_EXIT_NEGATIVE;
-  }
   if (rc != 0) return cli_fail(rc, "cannot decrypt '%s'", in);
   return print_result(format, t.files, t.bytes, out);
 }
