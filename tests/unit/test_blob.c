@@ -548,6 +548,69 @@ static void decrypts_v1_and_v0_blobs_while_downloading(void **state) {
   free(dir);
 }
 
+/* ---- allocation failures over the file:// operations ---------------------------------------- */
+
+typedef struct file_ctx {
+  const char *url, *src, *out, *enc_name;
+  escrow_cek *cek;
+  escrow_blob_client *c;
+} file_ctx;
+
+static int count_cb(void *p, const escrow_blob_item *it) {
+  (void)it;
+  (*(int *)p)++;
+  return 0;
+}
+
+static int op_file_ops(void *v) {
+  file_ctx *x = v;
+  int rc = escrow_blob_open(&x->c, x->url, NULL);
+  int n = 0;
+  if (rc == 0)
+    rc = escrow_blob_list(x->c, NULL, count_cb, &n);
+  if (rc == 0)
+    rc = escrow_blob_put_file(x->c, "copy/f.bin", x->src, ESCROW_BLOB_PUT_SKIP_SAME, NULL, NULL,
+                              NULL);
+  if (rc == 0)
+    rc = escrow_blob_get_file(x->c, "copy/f.bin", x->out, NULL, NULL);
+  if (rc == 0) {
+    unlink(x->out);
+    rc = escrow_blob_get_decrypt_file(x->c, x->enc_name, x->cek, NULL, x->out, NULL, NULL);
+  }
+  return rc;
+}
+
+static void cleanup_file_ops(void *v) {
+  file_ctx *x = v;
+  escrow_blob_close(x->c);
+  x->c = NULL;
+  unlink(x->out);
+}
+
+static void file_operations_survive_every_allocation_failure(void **state) {
+  (void)state;
+  char *dir = tu_tmpdir("blob_alloc");
+  uint8_t data[3000];
+  tu_fill(data, sizeof data, 5);
+  put(dir, "src/f.bin", data, sizeof data);
+  char *src = escrow__path_join(dir, "src/f.bin");
+  char *enc = escrow__path_join(dir, "f.bin.bkenc");
+  escrow_cek *cek = tu_cek();
+  assert_int_equal(escrow_encrypt_file(cek, NULL, ESCROW_FORMAT_V1, src, enc, NULL, NULL, NULL), 0);
+  char *out = escrow__path_join(dir, "out.bin");
+  char *url = file_url(dir);
+  file_ctx x = {url, src, out, "f.bin.bkenc", cek, NULL};
+  assert_true(tu_alloc_failures(op_file_ops, cleanup_file_ops, &x, 0) > 10);
+  /* and nothing half-written is left behind */
+  assert_false(tu_exists(out));
+  escrow_cek_free(cek);
+  escrow__free(src);
+  escrow__free(enc);
+  escrow__free(out);
+  escrow__free(url);
+  free(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(reads_a_list_blobs_page_fed_in_any_pieces),
@@ -560,6 +623,7 @@ int main(void) {
       cmocka_unit_test(downloads_ranges_from_a_folder),
       cmocka_unit_test(uploads_into_a_folder_and_skips_what_is_there),
       cmocka_unit_test(decrypts_v1_and_v0_blobs_while_downloading),
+      cmocka_unit_test(file_operations_survive_every_allocation_failure),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
