@@ -66,6 +66,8 @@ export async function startAzurite(options = {}) {
   child.stderr.on('data', (d) => { output += d; });
   let exited = null;
   child.on('exit', (code, signal) => { exited = { code, signal }; });
+  // never leave it behind, even if the test dies before stop(): kill our own PID at exit
+  process.once('exit', () => { if (!exited) { try { process.kill(child.pid, 'SIGKILL'); } catch { /* gone */ } } });
   const deadline = Date.now() + 30000;
   while (!(await tryConnect(port))) {
     if (exited) throw new Error(`Azurite exited before it listened (${JSON.stringify(exited)}): ${output}`);
