@@ -574,7 +574,7 @@ static int file_walk(escrow_blob_client *c, const char *rel, const char *prefix,
     n++;
   }
   closedir(d);
-  if (rc == 0)
+  if (rc == 0 && n > 1)
     qsort(names, n, sizeof *names, cmp_str);
   for (size_t i = 0; rc == 0 && i < n; i++) {
     char *r = rel[0] ? escrow__path_join(rel, names[i]) : escrow__strdup(names[i]);
