@@ -66,7 +66,70 @@ typedef struct vglobal {
   /* schema mode: registry names already reported (known_schema_refs, known_rules_set_refs) */
   const cv *refs[2][16];
   size_t nrefs[2];
+  /* schema mode: sub-schemas found valid (Cerberus's _valid_schemas cache): kind 0 = a rules
+   * set ({'turing': rules}), 1 = a fields schema */
+  struct {
+    int kind;
+    const cv *v;
+  } valid[64];
+  size_t nvalid;
 } vglobal;
+
+/* Equality of mapping_to_frozenset() images (the cache compares their hashes): any sequence,
+ * strings included, is a tuple of its items; numbers compare as Python (0 == False == 0.0). */
+static bool fs_eq(const cv *a, const cv *b) {
+  bool sa = a->kind == CV_LIST || a->kind == CV_STR, sb = b->kind == CV_LIST || b->kind == CV_STR;
+  if (sa && sb) {
+    if (a->kind == CV_STR && b->kind == CV_STR)
+      return a->n == b->n && !memcmp(a->u.s, b->u.s, a->n);
+    const cv *l = a->kind == CV_LIST ? a : b, *t = a->kind == CV_LIST ? b : a;
+    if (t->kind == CV_LIST) {
+      if (l->n != t->n)
+        return false;
+      for (uint32_t i = 0; i < l->n; i++)
+        if (!fs_eq(&l->u.items[i], &t->u.items[i]))
+          return false;
+      return true;
+    }
+    /* a list against a str: the str's characters */
+    uint32_t i = 0, k = 0;
+    while (i < t->n) {
+      uint32_t s0 = i++;
+      while (i < t->n && ((uint8_t)t->u.s[i] & 0xC0) == 0x80)
+        i++;
+      if (k >= l->n || l->u.items[k].kind != CV_STR || l->u.items[k].n != i - s0 ||
+          memcmp(l->u.items[k].u.s, t->u.s + s0, i - s0))
+        return false;
+      k++;
+    }
+    return k == l->n;
+  }
+  if (a->kind == CV_DICT && b->kind == CV_DICT) {
+    if (a->n != b->n)
+      return false;
+    for (uint32_t i = 0; i < a->n; i++) {
+      const cv *o = cr_dict_get(b, a->u.members[i].key, a->u.members[i].klen);
+      if (!o || !fs_eq(&a->u.members[i].val, o))
+        return false;
+    }
+    return true;
+  }
+  return cr_py_eq(a, b);
+}
+
+static bool cache_has(vglobal *g, int kind, const cv *v) {
+  for (size_t i = 0; i < g->nvalid; i++)
+    if (g->valid[i].kind == kind && fs_eq(g->valid[i].v, v))
+      return true;
+  return false;
+}
+
+static void cache_add(vglobal *g, int kind, const cv *v) {
+  if (g->nvalid < sizeof(g->valid) / sizeof(g->valid[0])) {
+    g->valid[g->nvalid].kind = kind;
+    g->valid[g->nvalid++].v = v;
+  }
+}
 
 /* True when name was seen before in list k; remembers it otherwise. */
 static bool ref_seen(vglobal *g, int k, const cv *name) {
@@ -1079,7 +1142,7 @@ static void r_excludes(val *v, const cv *c) {
 /* ---- rules with child validators ------------------------------------------------------------- */
 
 static bool enter(vglobal *g) {
-  if (++g->depth > 400) {
+  if (++g->depth > 256) { /* about 2 KB of stack per level */
     g_fail(g, escrow__err(ESCROW_E_LIMIT, "criteria and document nest too deeply to validate"));
     g->depth--;
     return false;
@@ -1422,6 +1485,8 @@ static void sm_bulk_schema(val *v, const cv *value, pel *crumb, uint32_t ncrumb,
     escrow__free(b.p);
     return;
   }
+  if (cache_has(g, 0, value))
+    return;
   if (!enter(g))
     return;
   val ch;
@@ -1435,6 +1500,8 @@ static void sm_bulk_schema(val *v, const cv *value, pel *crumb, uint32_t ncrumb,
   ch.schema.kind = SV_FIELDS;
   ch.schema.v = cr_meta_rules();
   run_validator(&ch);
+  if (ch.errs.n == 0 && !g->rc)
+    cache_add(g, 0, value);
   el_sort(g, &ch.errs);
   el_add(g, &v->errs, ch.errs.e, ch.errs.n);
   val_free(&ch);
@@ -1502,7 +1569,7 @@ static void sm_check_with(val *v, const cv *c) {
         v_error_at(v, v->field, E_CUSTOM, NULL, m, NULL, 0, false);
       return;
     }
-    if (x->kind != CV_DICT)
+    if (x->kind != CV_DICT || cache_has(g, 1, x))
       return;
     if (!enter(g))
       return;
@@ -1532,6 +1599,8 @@ static void sm_check_with(val *v, const cv *c) {
     ch.schema.kind = SV_FIELDS;
     ch.schema.v = NULL; /* schema None: every field is unknown */
     run_validator(&ch);
+    if (ch.errs.n == 0 && !g->rc)
+      cache_add(g, 1, x);
     el_sort(g, &ch.errs);
     el_add(g, &v->errs, ch.errs.e, ch.errs.n);
     val_free(&ch);
@@ -1618,6 +1687,8 @@ static void sm_logical(val *v, const cv *c) {
       escrow__free(b.p);
       break;
     }
+    if (cache_has(g, 0, def))
+      continue;
     val ch;
     child_init(&ch, v);
     pel crumb = pel_str(c->u.s, c->n);
@@ -1630,6 +1701,8 @@ static void sm_logical(val *v, const cv *c) {
     ch.schema.kind = SV_FIELDS;
     ch.schema.v = cr_meta_validation_rules();
     run_validator(&ch);
+    if (ch.errs.n == 0 && !g->rc)
+      cache_add(g, 0, def);
     el_sort(g, &ch.errs);
     el_add(g, &v->errs, ch.errs.e, ch.errs.n);
     val_free(&ch);

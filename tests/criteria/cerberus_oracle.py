@@ -10,6 +10,9 @@ for line in sys.stdin:
     if not line: continue
     r = json.loads(line)
     o = r.get("options") or {}
+    # Cerberus caches schemas it has checked by a hash in which 0 == False and 1 == True, so
+    # {"empty": 0} passes once {"empty": false} was seen: answer every line from a clean cache
+    cerberus.Validator.clear_caches()
     try:
         v = cerberus.Validator(r["schema"], allow_unknown=o.get("allow_unknown", False), require_all=o.get("require_all", False))
         ok = v.validate(r["document"])
