@@ -8,6 +8,8 @@
 //             `curl -o` of the same encrypted blob; throughput ratio (goal >= 0.9);
 //   upload:   `escrow blob put` (4 MiB blocks, 4 in parallel, MD5s) vs `curl -T` (one Put Blob);
 //   peak RSS of escrow for both (goal <= 32 MiB whatever the size: try SIZE_MIB=2048).
+// escrow writes its output under a temporary name, fsyncs and renames it (no partial plaintext
+// ever); curl just writes. `escrow blob get` without --cek is also timed to separate the two.
 // See bench/BLOB.md for figures.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, statSync, openSync, writeSync, closeSync } from 'node:fs';
@@ -50,7 +52,7 @@ try {
   if (e.status !== 0) throw new Error(e.stderr);
   const bytes = statSync(enc).size;
 
-  let best = { escrowUp: Infinity, curlUp: Infinity, escrowDown: Infinity, curlDown: Infinity, rssUp: 0, rssDown: 0 };
+  let best = { escrowUp: Infinity, curlUp: Infinity, escrowDown: Infinity, curlDown: Infinity, plainGet: Infinity, rssUp: 0, rssDown: 0 };
   for (let r = 0; r < runs; r++) {
     const c1 = `bench-escrow-${r}`;
     const c2 = `bench-curl-${r}`;
@@ -68,12 +70,16 @@ try {
     const out2 = join(work, `out-${r}.bkenc`);
     const down = timed(bin, ['blob', 'get', u1, 'data.bin.bkenc', '-o', out1, '--cek', cek, '--allow-loopback-http']);
     const cdown = timed('curl', ['-sS', '--fail', '--noproxy', '127.0.0.1', '-o', out2, blobUrl]);
+    const out3 = join(work, `out-${r}.plain-get`);
+    const pget = timed(bin, ['blob', 'get', u1, 'data.bin.bkenc', '-o', out3, '--allow-loopback-http']);
+    rmSync(out3);
     if (statSync(out1).size !== sizeMiB * 1048576 || statSync(out2).size !== bytes) throw new Error('size mismatch');
     rmSync(out1);
     rmSync(out2);
     best = {
       escrowUp: Math.min(best.escrowUp, up.seconds), curlUp: Math.min(best.curlUp, cup.seconds),
       escrowDown: Math.min(best.escrowDown, down.seconds), curlDown: Math.min(best.curlDown, cdown.seconds),
+      plainGet: Math.min(best.plainGet, pget.seconds),
       rssUp: Math.max(best.rssUp, up.rssMiB), rssDown: Math.max(best.rssDown, down.rssMiB),
     };
     await az.service.getContainerClient(c1).delete();
@@ -82,6 +88,7 @@ try {
   const mibs = (s) => (bytes / 1048576 / s).toFixed(1);
   console.log(`blob size: ${(bytes / 1048576).toFixed(1)} MiB (BKENC v1 of ${sizeMiB} MiB), best of ${runs}, Azurite ${az.endpoint}`);
   console.log(`download+decrypt: escrow ${best.escrowDown.toFixed(2)} s (${mibs(best.escrowDown)} MiB/s) vs curl ${best.curlDown.toFixed(2)} s (${mibs(best.curlDown)} MiB/s): ratio ${(best.curlDown / best.escrowDown).toFixed(2)} (goal >= 0.9)`);
+  console.log(`  (escrow blob get without --cek, same atomic write + fsync: ${best.plainGet.toFixed(2)} s, ${mibs(best.plainGet)} MiB/s)`);
   console.log(`upload:           escrow ${best.escrowUp.toFixed(2)} s (${mibs(best.escrowUp)} MiB/s) vs curl ${best.curlUp.toFixed(2)} s (${mibs(best.curlUp)} MiB/s): ratio ${(best.curlUp / best.escrowUp).toFixed(2)} (goal >= 0.9)`);
   console.log(`peak RSS of escrow: download ${best.rssDown.toFixed(1)} MiB, upload ${best.rssUp.toFixed(1)} MiB (goal <= 32 MiB)`);
   console.log(`reproduce: ESCROW_BIN=build/tools/escrow/escrow node bench/bench_blob.mjs ${sizeMiB} ${runs}`);

@@ -26,6 +26,7 @@
 #define LIST_MAX_RESULTS 1000
 #define MAX_BLOCKS 50000u
 #define FILE_CHUNK (1u << 20)
+#define SMALL_PUT_MAX (4u << 20) /* up to this, Put Blob from memory with a checked Content-MD5 */
 #define BACKOFF_CAP_MS 30000u
 
 struct escrow_blob_client {
@@ -97,7 +98,7 @@ int escrow_blob_open(escrow_blob_client **out, const char *url, const escrow_blo
   if (o.retry_base_ms == 0) o.retry_base_ms = 250;
   if (o.stall_timeout_s == 0) o.stall_timeout_s = 60;
   if (o.block_size == 0) o.block_size = 4u << 20;
-  if (o.single_put_max == 0) o.single_put_max = 4u << 20;
+  if (o.single_put_max == 0) o.single_put_max = (size_t)256 << 20;
   if (o.parallel == 0) o.parallel = 4;
   if (o.block_size > (size_t)4000 << 20 || o.single_put_max > (size_t)256 << 20 ||
       o.parallel > 16 || o.block_size < 1024)
@@ -216,6 +217,10 @@ typedef struct xfer {
   void (*reset)(void *ud); /* called before each attempt of request() */
   const uint8_t *up;
   size_t up_len, up_pos;
+  bool up_from_fd;    /* the body is read from up_fd (at up_pos) instead of up */
+  int up_fd;
+  EVP_MD_CTX *up_md;  /* with up_from_fd: MD5 of the bytes sent in this attempt */
+  const EVP_MD *up_md_type;
   char curl_err[CURL_ERROR_SIZE];
   /* for parallel uploads */
   size_t slot;
@@ -311,6 +316,17 @@ static size_t on_read(char *buf, size_t size, size_t n, void *ud) {
   size_t want = size * n, left = x->up_len - x->up_pos;
   if (want > left)
     want = left;
+  if (x->up_from_fd) {
+    size_t got = 0;
+    if (want > 0 && (escrow__pread_full(x->up_fd, (uint8_t *)buf, want, x->up_pos, &got,
+                                        "the file being uploaded") != 0 ||
+                     got != want))
+      return CURL_READFUNC_ABORT;
+    if (x->up_md && got && EVP_DigestUpdate(x->up_md, buf, got) != 1)
+      return CURL_READFUNC_ABORT;
+    x->up_pos += got;
+    return got;
+  }
   memcpy(buf, x->up + x->up_pos, want);
   x->up_pos += want;
   return want;
@@ -320,6 +336,10 @@ static int on_seek(void *ud, curl_off_t offset, int origin) {
   xfer *x = ud;
   if (origin != SEEK_SET || offset < 0 || (uint64_t)offset > x->up_len)
     return CURL_SEEKFUNC_CANTSEEK;
+  if (x->up_from_fd) { /* the running MD5 can only start over */
+    if (offset != 0 || (x->up_md && EVP_DigestInit_ex(x->up_md, x->up_md_type, NULL) != 1))
+      return CURL_SEEKFUNC_CANTSEEK;
+  }
   x->up_pos = (size_t)offset;
   return CURL_SEEKFUNC_OK;
 }
@@ -335,6 +355,8 @@ static int xfer_setup(xfer *x, escrow_blob_client *c, CURL *h, const char *metho
   x->sink_rc = 0;
   x->received = 0;
   x->up_pos = 0;
+  if (x->up_from_fd && x->up_md && EVP_DigestInit_ex(x->up_md, x->up_md_type, NULL) != 1)
+    return escrow__err_openssl(ESCROW_E_CRYPTO, "cannot start MD5");
   x->skip = 0;
   x->body_started = false;
   x->ranged = false;
@@ -383,6 +405,7 @@ static int xfer_setup(xfer *x, escrow_blob_client *c, CURL *h, const char *metho
     bad |= curl_easy_setopt(h, CURLOPT_READDATA, x) != CURLE_OK;
     bad |= curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek) != CURLE_OK;
     bad |= curl_easy_setopt(h, CURLOPT_SEEKDATA, x) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 512L * 1024) != CURLE_OK;
     bad |= curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)x->up_len) != CURLE_OK;
   }
   if (bad)
@@ -1413,6 +1436,44 @@ static int put_blocks(escrow_blob_client *c, const char *name, int fd, const cha
   return rc;
 }
 
+/* One Put Blob streamed from fd (no buffer), its MD5 computed as the bytes go out, then set as
+ * the blob's Content-MD5 with Set Blob Properties. */
+static int put_streamed(escrow_blob_client *c, int fd, uint64_t size, const char *url,
+                        const char *what) {
+  xfer x = {0};
+  x.up_from_fd = true;
+  x.up_fd = fd;
+  x.up_len = (size_t)size;
+  x.up_md_type = c->md5;
+  x.up_md = EVP_MD_CTX_new();
+  if (x.up_md == NULL)
+    return escrow__err_nomem();
+  const char *hdrs[] = {"x-ms-blob-type: BlockBlob", "Content-Type: application/octet-stream",
+                        NULL};
+  int rc = request(c, &x, "PUT", url, hdrs, what);
+  char m[25];
+  if (rc == 0)
+    rc = md5_final_b64(x.up_md, m);
+  EVP_MD_CTX_free(x.up_md);
+  xfer_cleanup(&x);
+  if (rc)
+    return rc;
+  size_t n = strlen(url) + 32;
+  char *purl = escrow__malloc(n);
+  if (purl == NULL)
+    return escrow__err_nomem();
+  const char *q = strchr(url, '?');
+  snprintf(purl, n, "%.*s?comp=properties&%s", (int)(q - url), url, q + 1);
+  char h1[80];
+  snprintf(h1, sizeof h1, "x-ms-blob-content-md5: %s", m);
+  const char *phdrs[] = {h1, "x-ms-blob-content-type: application/octet-stream", NULL};
+  xfer y = {0};
+  rc = request(c, &y, "PUT", purl, phdrs, what);
+  xfer_cleanup(&y);
+  escrow__free(purl);
+  return rc;
+}
+
 int escrow_blob_put_file(escrow_blob_client *c, const char *name, const char *path,
                          unsigned flags, int *skipped, escrow_progress_cb progress,
                          void *progress_payload) {
@@ -1482,7 +1543,11 @@ int escrow_blob_put_file(escrow_blob_client *c, const char *name, const char *pa
     close(fd);
     return rc;
   }
-  if (size <= c->o.single_put_max) {
+  if (size > SMALL_PUT_MAX && size <= c->o.single_put_max) {
+    rc = put_streamed(c, fd, size, url, what);
+    if (rc == 0 && progress)
+      progress(progress_payload, size, size);
+  } else if (size <= c->o.single_put_max) {
     uint8_t *buf = escrow__malloc(size ? size : 1);
     size_t got = 0;
     if (buf == NULL)

@@ -2,8 +2,8 @@
  * libescrow blob: a client for a data steward's dataset storage (docs/STORAGE.md):
  *
  * - Azure Blob Storage through a container SAS URL, over libcurl: List Blobs with paging,
- *   streaming Get Blob (with Range), uploads (Put Blob for small files, Put Block + Put Block
- *   List for large ones, blocks in parallel). Both URL styles work: virtual host
+ *   streaming Get Blob (with Range), uploads (Put Blob up to 256 MiB, Put Block + Put Block
+ *   List for larger files, blocks in parallel). Both URL styles work: virtual host
  *   ("https://<account>.blob.core.windows.net/<container>?<sas>") and path style
  *   ("http://127.0.0.1:10000/<account>/<container>?<sas>", Azurite). Transient failures
  *   (connection errors, timeouts, HTTP 408/429/500/502/503/504) are retried with exponential
@@ -43,8 +43,10 @@ typedef struct escrow_blob_options {
   unsigned int stall_timeout_s; /* abort (and retry) a transfer that moves no byte for this
                                    long; 0 means 60 */
   size_t block_size;        /* upload block size; 0 means 4 MiB (1 KiB to 4000 MiB) */
-  size_t single_put_max;    /* files up to this size go up in one Put Blob; 0 means 4 MiB
-                               (at most 256 MiB) */
+  size_t single_put_max;    /* files up to this size go up in one Put Blob (up to 4 MiB from
+                               memory with a service-checked Content-MD5; above, streamed from
+                               the file, its MD5 then set with Set Blob Properties); larger
+                               files go in blocks. 0 means 256 MiB (the most) */
   unsigned int parallel;    /* blocks uploaded at once; 0 means 4 (at most 16) */
   const char *ca_file;      /* a PEM bundle to trust instead of the system's (tests), or NULL */
 } escrow_blob_options;

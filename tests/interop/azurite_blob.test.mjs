@@ -97,10 +97,19 @@ test('blob put uploads an encrypted dataset that the SDK reads back exactly, and
   assert.equal(r.json.uploaded, 1);
   assert.ok((await download(container, victim)).equals(buf));
 
-  // a prefix puts a second version beside the first
+  // a prefix puts a second version beside the first, this time with the default sizes: files
+  // over 4 MiB go up as one streamed Put Blob whose MD5 is set afterwards
   r = escrow(['blob', 'put', enc, url, '--allow-loopback-http', '--prefix', 'v2/']);
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.json.uploaded, files.length);
+  for (const f of files) {
+    const local = readFileSync(join(enc, f));
+    assert.ok((await download(container, `v2/${f}`)).equals(local), `v2/${f} differs`);
+    const props = await container.getBlobClient(`v2/${f}`).getProperties();
+    assert.equal(Buffer.from(props.contentMD5).toString('base64'), md5(local), `v2/${f}: Content-MD5`);
+  }
+  r = escrow(['blob', 'put', enc, url, '--allow-loopback-http', '--prefix', 'v2/']);
+  assert.equal(r.json.skipped, files.length);
 });
 
 test('blob put refuses plaintext and a SAS without write permission, uploading nothing', async () => {

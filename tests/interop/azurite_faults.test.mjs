@@ -3,7 +3,7 @@
 // finish byte-exact, resuming from the last byte received, with nothing duplicated.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, createHash } from 'node:crypto';
 import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, existsSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -140,6 +140,34 @@ test('uploads finish exactly despite 500s and dropped blocks, with no duplicate 
     assert.equal(bl.committedBlocks.length, 7);
     assert.equal(new Set(bl.committedBlocks.map((b) => b.name)).size, 7, 'no block twice');
     assert.equal(bl.committedBlocks.reduce((s, b) => s + b.size, 0), big.length);
+  } finally {
+    await proxy.close();
+  }
+});
+
+test('a streamed Put Blob restarts cleanly after a 500 and a dropped upload', async () => {
+  const container = az.service.getContainerClient('faults-stream');
+  await container.create();
+  const dir = join(work, 'stream-src');
+  mkdirSync(dir);
+  const data = randomBytes(7 * 1024 * 1024 + 9);
+  Buffer.from([0x89, 0x42, 0x4b, 0x45, 0x4e, 0x43, 0x0d, 0x0a]).copy(data);
+  writeFileSync(join(dir, 'one.bkenc'), data);
+  let puts = 0;
+  const proxy = await startFaultProxy(az.port, (info) => {
+    if (info.method !== 'PUT' || info.query.get('comp')) return { kind: 'pass' };
+    puts++;
+    return puts === 1 ? { kind: 'status', code: 500 } : puts === 2 ? { kind: 'drop' } : { kind: 'pass' };
+  });
+  try {
+    const url = viaProxy(signUrl(az, 'faults-stream', 'racwl'), proxy);
+    const r = await escrowAsync(['blob', 'put', dir, url, ...FAST]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(puts, 3);
+    const got = await container.getBlobClient('one.bkenc').downloadToBuffer();
+    assert.ok(got.equals(data));
+    const props = await container.getBlobClient('one.bkenc').getProperties();
+    assert.equal(Buffer.from(props.contentMD5).toString('base64'), createHash('md5').update(data).digest('base64'));
   } finally {
     await proxy.close();
   }
