@@ -40,6 +40,7 @@ uint8_t *tu_read(const char *path, size_t *len) {
       buf = realloc(buf, cap *= 2);
   }
   fclose(f);
+  buf[n] = '\0'; /* always room: the loop grows the buffer when it fills */
   *len = n;
   return buf;
 }

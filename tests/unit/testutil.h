@@ -17,7 +17,8 @@ char *tu_tmpdir(const char *tag);
 /* Path of a file in tests/vectors (static buffer, valid until the next call). */
 const char *tu_vector(const char *relpath);
 
-/* Read a whole file (fails the test if it cannot). Caller frees with free(). */
+/* Read a whole file (fails the test if it cannot), NUL-terminated after *len bytes so text
+ * parsers can take it as a string. Caller frees with free(). */
 uint8_t *tu_read(const char *path, size_t *len);
 
 /* Write a whole file (fails the test if it cannot). */
