@@ -58,6 +58,17 @@ export async function startAzurite(options = {}) {
   const work = mkdtempSync(join(tmpdir(), 'escrow-azurite-'));
   const args = ['--blobHost', '127.0.0.1', '--blobPort', String(port), '--disableTelemetry',
     '--silent', '--skipApiVersionCheck', '--debug', join(work, 'debug.log')];
+  let caFile;
+  if (options.https) {
+    // a throwaway self-signed certificate for 127.0.0.1 (openssl, offline)
+    caFile = join(work, 'cert.pem');
+    const key = join(work, 'key.pem');
+    const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
+      '-nodes', '-keyout', key, '-out', caFile, '-days', '2', '-subj', '/CN=127.0.0.1',
+      '-addext', 'subjectAltName=IP:127.0.0.1'], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`openssl could not make a test certificate: ${r.stderr}`);
+    args.push('--cert', caFile, '--key', key);
+  }
   if (options.onDisk) args.push('--location', join(work, 'data'));
   else args.push('--inMemoryPersistence');
   const child = spawn(AZURITE_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -77,10 +88,11 @@ export async function startAzurite(options = {}) {
     }
     await sleep(100);
   }
-  const endpoint = `http://127.0.0.1:${port}/${DEV_ACCOUNT}`;
-  const service = new sdk.BlobServiceClient(endpoint, new sdk.StorageSharedKeyCredential(DEV_ACCOUNT, DEV_KEY));
+  const endpoint = `${options.https ? 'https' : 'http'}://127.0.0.1:${port}/${DEV_ACCOUNT}`;
+  const service = options.https ? null
+    : new sdk.BlobServiceClient(endpoint, new sdk.StorageSharedKeyCredential(DEV_ACCOUNT, DEV_KEY));
   return {
-    port, endpoint, service, pid: child.pid, work,
+    port, endpoint, service, pid: child.pid, work, caFile,
     debugLog: () => (existsSync(join(work, 'debug.log')) ? readFileSync(join(work, 'debug.log'), 'utf8') : ''),
     async stop() {
       if (!exited) {
