@@ -971,8 +971,10 @@ typedef struct dec_sink {
   escrow_decryptor *d;
   uint8_t *out;
   size_t out_size;
-  int out_fd;           /* plaintext (atomic temp) */
+  int out_fd;           /* plaintext (atomic temp), or -1 when write is set */
   const char *out_path;
+  escrow_blob_write_fn write; /* plaintext to a receiver instead (v1 only) */
+  void *write_payload;
   const char *final_path;
   int v0_fd;            /* v0: ciphertext staged here */
   char *v0_path;
@@ -997,8 +999,11 @@ static int dec_feed(dec_sink *s, const uint8_t *d, size_t n) {
     int rc = escrow_decryptor_update(s->d, s->out, s->out_size, &w, d, piece);
     if (rc)
       return rc;
-    if (w && (rc = escrow__write_all(s->out_fd, s->out, w, s->out_path)) != 0)
-      return rc;
+    if (w)
+      rc = s->write ? s->write(s->write_payload, s->out, w)
+                    : escrow__write_all(s->out_fd, s->out, w, s->out_path);
+    if (rc)
+      return rc < 0 ? rc : escrow__err(ESCROW_E_IO, "the download was stopped by its receiver");
     d += piece;
     n -= piece;
   }
@@ -1020,6 +1025,9 @@ static int dec_start(dec_sink *s) {
     return 0;
   }
   if (s->fmt == ESCROW_FORMAT_V0) {
+    if (s->write)
+      return escrow__err(ESCROW_E_UNSUPPORTED, "a legacy v0 blob has its only tag at its end, so "
+                         "it cannot be streamed to a receiver: use escrow_blob_get_decrypt_file");
     if (s->opts && (s->opts->expect_path || s->opts->expect_hdrtag))
       return escrow__err(ESCROW_E_MISMATCH, "a legacy v0 file carries no path or header tag to "
                                             "check");
@@ -1116,6 +1124,47 @@ int escrow_blob_get_decrypt_file(escrow_blob_client *c, const char *name,
   if (rc == 0)
     return escrow__atomic_commit(&a);
   escrow__atomic_abort(&a);
+  return rc;
+}
+
+int escrow_blob_get_decrypt(escrow_blob_client *c, const char *name, const escrow_cek *cek,
+                            const escrow_decrypt_options *opts, escrow_blob_write_fn write,
+                            void *payload, escrow_progress_cb progress,
+                            void *progress_payload) {
+  if (c == NULL || cek == NULL || write == NULL)
+    return escrow__err(ESCROW_E_INVALID, "escrow_blob_get_decrypt: NULL argument");
+  dec_sink s = {.cek = cek, .opts = opts, .out_fd = -1, .write = write,
+                .write_payload = payload, .v0_fd = -1};
+  int rc = escrow_blob_get(c, name, 0, ESCROW_BLOB_TO_END, dec_write, &s, progress,
+                           progress_payload);
+  if (rc == 0 && s.fmt == ESCROW_FORMAT_UNKNOWN) {
+    rc = dec_start(&s);
+    if (rc == 0)
+      rc = escrow__err(ESCROW_E_FORMAT, "the blob is too short to be encrypted");
+  }
+  if (rc == 0 && s.fmt == ESCROW_FORMAT_V1) {
+    size_t need = escrow_decryptor_final_bound(s.d), w = 0;
+    if (need > s.out_size) {
+      uint8_t *nb = escrow__secure_malloc(need);
+      if (nb == NULL) {
+        rc = escrow__err_nomem();
+      } else {
+        escrow__secure_free(s.out);
+        s.out = nb;
+        s.out_size = need;
+      }
+    }
+    if (rc == 0)
+      rc = escrow_decryptor_final(s.d, s.out, s.out_size, &w);
+    if (rc == 0 && w) {
+      rc = write(payload, s.out, w);
+      if (rc > 0)
+        rc = escrow__err(ESCROW_E_IO, "the download was stopped by its receiver");
+    }
+  }
+  if (s.out)
+    escrow__secure_free(s.out);
+  escrow_decryptor_free(s.d);
   return rc;
 }
 

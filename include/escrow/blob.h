@@ -143,6 +143,20 @@ ESCROW_EXTERN int escrow_blob_get_decrypt_file(escrow_blob_client *c, const char
                                                escrow_progress_cb progress,
                                                void *progress_payload) ESCROW_WARN_UNUSED;
 
+/* Stream a BKENC v1 blob's plaintext to write as it downloads (for a consumer that never puts
+ * the data on disk, e.g. an enclave feeding an algorithm). write receives only plaintext from
+ * chunks whose tag verified, in order, each byte once, at most one chunk behind the download;
+ * but the whole stream is authentic (not truncated, nothing appended) only when this returns
+ * 0: on any error the receiver must discard what it got. Memory: one chunk. Errors as
+ * escrow_blob_get_decrypt_file, and ESCROW_E_UNSUPPORTED for a legacy v0 blob (its only tag is
+ * at its end: use escrow_blob_get_decrypt_file, which stages the ciphertext). */
+ESCROW_EXTERN int escrow_blob_get_decrypt(escrow_blob_client *c, const char *name,
+                                          const escrow_cek *cek,
+                                          const escrow_decrypt_options *opts,
+                                          escrow_blob_write_fn write, void *payload,
+                                          escrow_progress_cb progress,
+                                          void *progress_payload) ESCROW_WARN_UNUSED;
+
 /* ---- uploading ------------------------------------------------------------------------------- */
 
 #define ESCROW_BLOB_PUT_SKIP_SAME 0x1u /* do nothing if the blob exists with the same size and

@@ -537,6 +537,27 @@ static void decrypts_v1_and_v0_blobs_while_downloading(void **state) {
   assert_int_equal(escrow_blob_get_decrypt_file(c, "flip.bkenc", cek, NULL, out, NULL, NULL),
                    ESCROW_E_AUTH);
   assert_false(tu_exists(out));
+  /* to a receiver: verified plaintext only, v1 only */
+  membuf m = {0};
+  assert_int_equal(escrow_blob_get_decrypt(c, "data.bin.bkenc", cek, NULL, to_mem, &m, NULL,
+                                           NULL),
+                   0);
+  assert_int_equal(m.n, n);
+  assert_memory_equal(m.d, plain, n);
+  m.n = 0;
+  assert_int_equal(escrow_blob_get_decrypt(c, "flip.bkenc", cek, NULL, to_mem, &m, NULL, NULL),
+                   ESCROW_E_AUTH);
+  assert_true(m.n < n); /* it stopped at the altered chunk */
+  assert_memory_equal(m.d, plain, m.n); /* and what came before it was the real plaintext */
+  m.n = 0;
+  assert_int_equal(escrow_blob_get_decrypt(c, "v0.bkenc", cek, NULL, to_mem, &m, NULL, NULL),
+                   ESCROW_E_UNSUPPORTED);
+  assert_int_equal(m.n, 0);
+  m.fail_at = 1000;
+  assert_int_equal(escrow_blob_get_decrypt(c, "data.bin.bkenc", cek, NULL, to_mem, &m, NULL,
+                                           NULL),
+                   ESCROW_E_IO);
+  free(m.d);
   escrow_blob_close(c);
   escrow_cek_free(cek);
   free(plain);
