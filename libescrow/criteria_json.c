@@ -91,6 +91,11 @@ typedef struct pstate {
   const char **keys; /* interned short keys (records repeat them), open addressing */
   size_t nkeys;
   size_t total; /* bytes fed so far */
+  /* NaN, Infinity and -Infinity, which Python's json accepts, reach yajl as "0" tokens: the
+   * ordinals of those number tokens and what they stand for */
+  uint64_t nnum;   /* number tokens seen by cb_number */
+  uint64_t *spec;  /* ordinal << 2 | kind (1 NaN, 2 +inf, 3 -inf), in order */
+  size_t nspec, capspec, nextspec;
 } pstate;
 
 #define KEY_TABLE 256
@@ -160,6 +165,13 @@ static int cb_bool(void *ctx, int b) {
 
 static int cb_number(void *ctx, const char *s, size_t len) {
   pstate *p = ctx;
+  uint64_t ord = p->nnum++;
+  if (p->nextspec < p->nspec && (p->spec[p->nextspec] >> 2) == ord) {
+    int kind = (int)(p->spec[p->nextspec++] & 3);
+    cv v = {.kind = CV_FLOAT};
+    v.u.d = kind == 1 ? NAN : (kind == 2 ? INFINITY : -INFINITY);
+    return ps_value(p, &v);
+  }
   if (len > p->lim->max_number_len) {
     escrow__err(ESCROW_E_LIMIT, "%s: a number has %zu characters, more than the limit of %zu",
                 p->what, len, p->lim->max_number_len);
@@ -397,6 +409,117 @@ static const yajl_callbacks callbacks = {
     cb_null, cb_bool, NULL, NULL, cb_number, cb_string, cb_start_map, cb_map_key, cb_end_map,
     cb_start_array, cb_end_array};
 
+/* ---- Python's extra number literals ------------------------------------------------------- */
+
+/* A streaming rewrite of the input that yajl then parses: outside strings, the literals NaN,
+ * Infinity and -Infinity become "0" / "-0" number tokens whose ordinals are recorded, so that
+ * cb_number gives them their Python values. Everything else passes through unchanged; a
+ * partial literal that does not complete is passed on as it was (yajl then reports it). */
+typedef struct xform {
+  bool in_string, escape, in_number;
+  char held[12]; /* a literal being matched: "-", "N", "Na", "-Inf", ... */
+  size_t nheld;
+} xform;
+
+static int spec_add(pstate *p, uint64_t ord, int kind) {
+  if (p->nspec == p->capspec) {
+    size_t cap = p->capspec ? p->capspec * 2 : 8;
+    uint64_t *n = escrow__realloc(p->spec, cap * sizeof(uint64_t));
+    if (!n)
+      return escrow__err_nomem();
+    p->spec = n;
+    p->capspec = cap;
+  }
+  p->spec[p->nspec++] = ord << 2 | (uint64_t)kind;
+  return 0;
+}
+
+/* Rewrite in[0..n) into out (room for n + 16 bytes); *outn gets the length. fin: end of input
+ * (flush what is held). Counts number tokens in *numbers. */
+static int xform_run(xform *x, pstate *p, uint64_t *numbers, const char *in, size_t n,
+                     bool fin, char *out, size_t *outn) {
+  size_t o = 0;
+  for (size_t i = 0; i < n; i++) {
+    char c = in[i];
+    if (x->in_string) {
+      out[o++] = c;
+      if (x->escape)
+        x->escape = false;
+      else if (c == '\\')
+        x->escape = true;
+      else if (c == '"')
+        x->in_string = false;
+      continue;
+    }
+    if (x->nheld) {
+      static const char *const lits[] = {"NaN", "Infinity", "-Infinity"};
+      x->held[x->nheld] = c;
+      size_t k = x->nheld + 1;
+      int match = -1;
+      bool prefix = false;
+      for (int l = 0; l < 3; l++) {
+        size_t ll = strlen(lits[l]);
+        if (k <= ll && !memcmp(lits[l], x->held, k)) {
+          prefix = true;
+          if (k == ll)
+            match = l;
+        }
+      }
+      if (match >= 0) {
+        if (spec_add(p, (*numbers)++, match + 1))
+          return ESCROW_E_NOMEM;
+        if (match == 2)
+          out[o++] = '-';
+        out[o++] = '0';
+        x->nheld = 0;
+        continue;
+      }
+      if (prefix) {
+        x->nheld = k;
+        continue;
+      }
+      /* not a literal: pass on what was held, then handle c normally */
+      bool minus_number = x->nheld == 1 && x->held[0] == '-';
+      memcpy(out + o, x->held, x->nheld);
+      o += x->nheld;
+      x->nheld = 0;
+      if (minus_number) {
+        (*numbers)++;
+        x->in_number = true;
+      }
+    }
+    if (x->in_number) {
+      if ((c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-') {
+        out[o++] = c;
+        continue;
+      }
+      x->in_number = false;
+    }
+    if (c == '"') {
+      x->in_string = true;
+      out[o++] = c;
+    } else if (c == 'N' || c == 'I' || c == '-') {
+      x->held[0] = c;
+      x->nheld = 1;
+    } else if (c >= '0' && c <= '9') {
+      (*numbers)++;
+      x->in_number = true;
+      out[o++] = c;
+    } else {
+      out[o++] = c;
+    }
+  }
+  if (fin && x->nheld) {
+    memcpy(out + o, x->held, x->nheld);
+    o += x->nheld;
+    if (x->nheld == 1 && x->held[0] == '-')
+      (*numbers)++;
+    x->nheld = 0;
+  }
+  *outn = o;
+  return 0;
+}
+
 /* Read from fd when text is NULL, in chunks, so a large document is never held whole. */
 static int parse_any(cr_arena *a, const char *text, size_t len, int fd,
                      const cr_parse_limits *lim, const char *what, cv **out) {
@@ -416,18 +539,28 @@ static int parse_any(cr_arena *a, const char *text, size_t len, int fd,
     return escrow__err_nomem();
   yajl_status st = yajl_status_ok;
   int rc = 0;
-  unsigned char *chunk = NULL;
-  if (text) {
-    st = yajl_parse(h, (const unsigned char *)text, len);
-  } else {
-    chunk = escrow__malloc(65536);
-    if (!chunk) {
-      yajl_free(h);
-      return escrow__err_nomem();
-    }
-    for (;;) {
-      size_t got = 0;
-      rc = escrow__read_full(fd, chunk, 65536, &got, what);
+  enum { CHUNK = 65536 };
+  unsigned char *chunk = text ? NULL : escrow__malloc(CHUNK);
+  char *xbuf = escrow__malloc(CHUNK + 16);
+  if ((!text && !chunk) || !xbuf) {
+    yajl_free(h);
+    escrow__free(chunk);
+    escrow__free(xbuf);
+    return escrow__err_nomem();
+  }
+  xform x;
+  memset(&x, 0, sizeof(x));
+  uint64_t numbers = 0;
+  size_t pos = 0, fed = 0, xn = 0;
+  for (;;) {
+    const char *in;
+    size_t got = 0;
+    if (text) {
+      got = len - pos < CHUNK ? len - pos : CHUNK;
+      in = text + pos;
+      pos += got;
+    } else {
+      rc = escrow__read_full(fd, chunk, CHUNK, &got, what);
       if (rc)
         break;
       p.total += got;
@@ -436,27 +569,33 @@ static int parse_any(cr_arena *a, const char *text, size_t len, int fd,
                          lim->max_bytes);
         break;
       }
-      if (got == 0)
-        break;
-      st = yajl_parse(h, chunk, got);
+      in = (const char *)chunk;
+    }
+    bool fin = got == 0 || (text && pos == len);
+    rc = xform_run(&x, &p, &numbers, in, got, fin, xbuf, &xn);
+    if (rc)
+      break;
+    if (xn) {
+      st = yajl_parse(h, (const unsigned char *)xbuf, xn);
+      fed += xn;
       if (st != yajl_status_ok)
         break;
     }
-    text = (const char *)chunk; /* for error context: the last chunk */
-    len = 0;
+    if (fin)
+      break;
   }
   if (rc == 0 && st == yajl_status_ok)
     st = yajl_complete_parse(h);
   if (rc) {
-    /* I/O or size error, recorded above */
+    /* I/O, size or memory error, recorded above */
   } else if (st != yajl_status_ok) {
     if (p.err) {
       rc = p.err;
       if (rc == ESCROW_E_NOMEM)
         escrow__err_nomem();
     } else {
-      unsigned char *msg = yajl_get_error(h, 0, (const unsigned char *)text, len);
-      size_t off = yajl_get_bytes_consumed(h);
+      unsigned char *msg = yajl_get_error(h, 0, (const unsigned char *)xbuf, xn);
+      size_t off = fed - xn + yajl_get_bytes_consumed(h);
       rc = escrow__err(ESCROW_E_FORMAT, "%s is not valid JSON (near byte %zu): %s", what, off,
                        msg ? (const char *)msg : "parse error");
       if (msg)
@@ -467,9 +606,11 @@ static int parse_any(cr_arena *a, const char *text, size_t len, int fd,
   }
   yajl_free(h);
   escrow__free(chunk);
+  escrow__free(xbuf);
   escrow__free(p.stack);
   escrow__free(p.frames);
   escrow__free(p.keys);
+  escrow__free(p.spec);
   if (rc == 0) {
     cv *r = cr_alloc(a, sizeof(cv));
     if (!r)

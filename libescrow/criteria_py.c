@@ -211,6 +211,10 @@ static int num_cmp(const cv *a, const cv *b) {
 }
 
 bool cr_py_eq(const cv *a, const cv *b) {
+  /* Python's json makes every NaN the same object (json.decoder.NaN), and containers compare
+   * by identity first: for `in`, sets and list equality, NaN equals NaN */
+  if (a->kind == CV_FLOAT && b->kind == CV_FLOAT && isnan(a->u.d) && isnan(b->u.d))
+    return true;
   if (is_num(a) && is_num(b))
     return num_cmp(a, b) == 0;
   if (a->kind != b->kind)

@@ -10,11 +10,28 @@ apart: docs/CRITERIA.md says what escrow does there. Schema errors agree when bo
 the schema and the SchemaError trees are equal.
 """
 import ast
+import io
 import json
 import re
 import sys
+import tokenize
 
 SET_MSG = re.compile(r"^(unallowed values |missing members )(.*)$", re.S)
+
+
+def _names_to_strings(text):
+    """inf, nan (and any other bare name) in a repr become string literals for literal_eval."""
+    out = []
+    for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+        if tok.type == tokenize.NAME and tok.string not in ("True", "False", "None"):
+            sign = ""
+            if out and out[-1] == (tokenize.OP, "-"):
+                out.pop()
+                sign = "-"
+            out.append((tokenize.STRING, repr("<%s%s>" % (sign, tok.string))))
+        else:
+            out.append((tok.type, tok.string))
+    return tokenize.untokenize(out)
 
 
 def canon_msg(m):
@@ -23,9 +40,9 @@ def canon_msg(m):
         if g:
             body = g.group(2)
             try:  # a Python list or set literal: compare its elements' reprs as a multiset
-                elems = ast.literal_eval(body)
+                elems = ast.literal_eval(_names_to_strings(body))
                 parts = sorted(repr(e) for e in elems)
-            except (ValueError, SyntaxError, TypeError):
+            except (ValueError, SyntaxError, TypeError, tokenize.TokenError):
                 parts = [body]
             return g.group(1) + "|".join(parts)
     return m

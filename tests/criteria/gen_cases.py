@@ -19,6 +19,7 @@ scalars = st.one_of(
     st.integers(-2**70, 2**70),
     st.floats(allow_nan=False, allow_infinity=False, width=64).filter(lambda f: abs(f) < 1e300),
     st.sampled_from([0.0, 1.0, -0.0, 0.5, 1e-05, 1e16, 2.5, 100.0]),
+    st.sampled_from([float("nan"), float("inf"), float("-inf")]),
     st.text(alphabet="abcxyz019 .é'\"\n", max_size=6),
     st.sampled_from(["a", "b", "abc", "ABC", "x", "12", "1.5", ""]),
 )

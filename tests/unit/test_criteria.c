@@ -124,6 +124,19 @@ static void test_constraints_print_as_python_does(void **state) {
          "{\"s\":[\"must be of ['string', 'integer'] type\"]}");
 }
 
+static void test_nan_and_infinity_are_read_as_python_does(void **state) {
+  (void)state;
+  /* Python's json accepts them, and NaN passes min/max because every comparison is False */
+  expect("{\"v\":{\"type\":\"float\",\"min\":0,\"max\":1}}", "{\"v\":NaN}", 1, "{}");
+  expect("{\"v\":{\"type\":\"float\",\"min\":0,\"max\":1}}", "{\"v\":Infinity}", 0,
+         "{\"v\":[\"max value is 1\"]}");
+  expect("{\"v\":{\"forbidden\":[-Infinity]}}", "{\"v\":-Infinity}", 0,
+         "{\"v\":[\"unallowed value -inf\"]}");
+  expect("{\"v\":{\"allowed\":[NaN]}}", "{\"v\":NaN}", 1, "{}");
+  expect("{\"v\":{\"allowed\":[\"NaN\"]}}", "{\"v\":\"Infinity\\\"NaN\"}", 0,
+         "{\"v\":[\"unallowed value Infinity\\\"NaN\"]}");
+}
+
 static void test_duplicate_keys_keep_the_last_value(void **state) {
   (void)state;
   expect("{\"a\":{\"type\":\"string\"}}", "{\"a\":\"x\",\"a\":5}", 0,
@@ -225,7 +238,11 @@ static void test_document_must_be_an_object(void **state) {
   assert_null(errs);
   assert_int_equal(escrow_criteria_validate(c, "{\"a\":", 5, &valid, &errs), ESCROW_E_FORMAT);
   assert_int_equal(escrow_criteria_validate(c, "{} {}", 5, &valid, &errs), ESCROW_E_FORMAT);
-  assert_int_equal(escrow_criteria_validate(c, "{\"a\":NaN}", 9, &valid, &errs), ESCROW_E_FORMAT);
+  assert_int_equal(escrow_criteria_validate(c, "{\"a\":nan}", 9, &valid, &errs), ESCROW_E_FORMAT);
+  assert_int_equal(escrow_criteria_validate(c, "{\"a\":NaNa}", 10, &valid, &errs),
+                   ESCROW_E_FORMAT);
+  assert_int_equal(escrow_criteria_validate(c, "{\"a\":-Inf}", 10, &valid, &errs),
+                   ESCROW_E_FORMAT);
   escrow_criteria_free(c);
 }
 
@@ -557,6 +574,7 @@ int main(void) {
       cmocka_unit_test(test_integer_goes_by_lexeme),
       cmocka_unit_test(test_big_integers_compare_exactly),
       cmocka_unit_test(test_constraints_print_as_python_does),
+      cmocka_unit_test(test_nan_and_infinity_are_read_as_python_does),
       cmocka_unit_test(test_duplicate_keys_keep_the_last_value),
       cmocka_unit_test(test_messages_for_one_field_sort_by_rule),
       cmocka_unit_test(test_regex_is_anchored_like_python_match),
