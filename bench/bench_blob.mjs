@@ -52,7 +52,7 @@ try {
   if (e.status !== 0) throw new Error(e.stderr);
   const bytes = statSync(enc).size;
 
-  let best = { escrowUp: Infinity, curlUp: Infinity, escrowDown: Infinity, curlDown: Infinity, plainGet: Infinity, rssUp: 0, rssDown: 0 };
+  let best = { escrowUp: Infinity, curlUp: Infinity, escrowDown: Infinity, curlDown: Infinity, plainGet: Infinity, curlSync: Infinity, rssUp: 0, rssDown: 0 };
   for (let r = 0; r < runs; r++) {
     const c1 = `bench-escrow-${r}`;
     const c2 = `bench-curl-${r}`;
@@ -70,6 +70,9 @@ try {
     const out2 = join(work, `out-${r}.bkenc`);
     const down = timed(bin, ['blob', 'get', u1, 'data.bin.bkenc', '-o', out1, '--cek', cek, '--allow-loopback-http']);
     const cdown = timed('curl', ['-sS', '--fail', '--noproxy', '127.0.0.1', '-o', out2, blobUrl]);
+    const out4 = join(work, `out-${r}.synced`);
+    const csync = timed('sh', ['-c', 'curl -sS --fail --noproxy 127.0.0.1 -o "$1" "$2" && sync "$1"', 'sh', out4, blobUrl]);
+    rmSync(out4);
     const out3 = join(work, `out-${r}.plain-get`);
     const pget = timed(bin, ['blob', 'get', u1, 'data.bin.bkenc', '-o', out3, '--allow-loopback-http']);
     rmSync(out3);
@@ -79,7 +82,7 @@ try {
     best = {
       escrowUp: Math.min(best.escrowUp, up.seconds), curlUp: Math.min(best.curlUp, cup.seconds),
       escrowDown: Math.min(best.escrowDown, down.seconds), curlDown: Math.min(best.curlDown, cdown.seconds),
-      plainGet: Math.min(best.plainGet, pget.seconds),
+      plainGet: Math.min(best.plainGet, pget.seconds), curlSync: Math.min(best.curlSync, csync.seconds),
       rssUp: Math.max(best.rssUp, up.rssMiB), rssDown: Math.max(best.rssDown, down.rssMiB),
     };
     await az.service.getContainerClient(c1).delete();
@@ -89,6 +92,7 @@ try {
   console.log(`blob size: ${(bytes / 1048576).toFixed(1)} MiB (BKENC v1 of ${sizeMiB} MiB), best of ${runs}, Azurite ${az.endpoint}`);
   console.log(`download+decrypt: escrow ${best.escrowDown.toFixed(2)} s (${mibs(best.escrowDown)} MiB/s) vs curl ${best.curlDown.toFixed(2)} s (${mibs(best.curlDown)} MiB/s): ratio ${(best.curlDown / best.escrowDown).toFixed(2)} (goal >= 0.9)`);
   console.log(`  (escrow blob get without --cek, same atomic write + fsync: ${best.plainGet.toFixed(2)} s, ${mibs(best.plainGet)} MiB/s)`);
+  console.log(`  (curl -o then sync of the file, as durable as escrow's output: ${best.curlSync.toFixed(2)} s: ratio ${(best.curlSync / best.escrowDown).toFixed(2)})`);
   console.log(`upload:           escrow ${best.escrowUp.toFixed(2)} s (${mibs(best.escrowUp)} MiB/s) vs curl ${best.curlUp.toFixed(2)} s (${mibs(best.curlUp)} MiB/s): ratio ${(best.curlUp / best.escrowUp).toFixed(2)} (goal >= 0.9)`);
   console.log(`peak RSS of escrow: download ${best.rssDown.toFixed(1)} MiB, upload ${best.rssUp.toFixed(1)} MiB (goal <= 32 MiB)`);
   console.log(`reproduce: ESCROW_BIN=build/tools/escrow/escrow node bench/bench_blob.mjs ${sizeMiB} ${runs}`);
