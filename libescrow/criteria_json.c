@@ -705,6 +705,17 @@ void cr_buf_json_str(cr_buf *b, const char *s, size_t n) {
   size_t run = 0;
   for (size_t i = 0; i < n; i++) {
     uint8_t c = (uint8_t)s[i];
+    if (c == 0xED && i + 2 < n && ((uint8_t)s[i + 1] & 0xE0) == 0xA0) {
+      /* a lone surrogate (yajl keeps "\udc00" as its 3-byte form): write it escaped, as
+       * Python's json does, so the output stays valid UTF-8 */
+      unsigned cp = 0xD000u | (((unsigned)(uint8_t)s[i + 1] & 0x3F) << 6) |
+                    ((unsigned)(uint8_t)s[i + 2] & 0x3F);
+      cr_buf_put(b, s + run, i - run);
+      cr_buf_printf(b, "\\u%04x", cp);
+      i += 2;
+      run = i + 1;
+      continue;
+    }
     if (c >= 0x20 && c != '"' && c != '\\')
       continue;
     cr_buf_put(b, s + run, i - run);
