@@ -906,6 +906,13 @@ int escrow_blob_get(escrow_blob_client *c, const char *name, uint64_t offset, ui
       }
       if (know_end)
         g.total = end - offset;
+    } else if ((rc == OUTCOME_OK || rc == OUTCOME_RETRY) && x.status == 206) {
+      /* a range asked past the end of the blob stops at its end, as for file:// */
+      uint64_t first, total;
+      if (parse_content_range(x.content_range, &first, &total) && total < end) {
+        end = total > pos - got ? total : pos - got;
+        g.total = end - offset;
+      }
     }
     if (rc == OUTCOME_OK) {
       if (pos >= end)
@@ -1573,7 +1580,9 @@ int escrow_blob_put_file(escrow_blob_client *c, const char *name, const char *pa
           progress(progress_payload, size, size);
         return 0;
       }
-    } else if (rc == ESCROW_E_NOTFOUND || rc == 0) {
+    } else if (rc == ESCROW_E_NOTFOUND || rc == ESCROW_E_AUTH || rc == 0) {
+      /* not there, or a write-only SAS that may not read it: upload (the PUT will say if the
+       * SAS does not allow that either) */
       rc = 0;
     }
     if (rc) {

@@ -128,6 +128,14 @@ test('blob put refuses plaintext and a SAS without write permission, uploading n
   const names = [];
   for await (const b of container.listBlobsFlat()) names.push(b.name);
   assert.deepEqual(names, []);
+  // a write-only SAS (no read: the skip-same check cannot look) still uploads, every time
+  r = escrow(['blob', 'put', enc, signUrl(az, 'refusals', 'cw'), '--allow-loopback-http']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.json.skipped, 0);
+  const uploaded = [];
+  for await (const b of container.listBlobsFlat()) uploaded.push(b.name);
+  assert.deepEqual(uploaded, walk(enc));
+  for (const f of walk(enc)) assert.ok((await download(container, f)).equals(readFileSync(join(enc, f))));
   // http:// without --allow-loopback-http is refused before any request
   r = escrow(['blob', 'ls', signUrl(az, 'refusals', 'rl')]);
   assert.equal(r.status, 2);
