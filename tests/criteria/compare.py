@@ -103,7 +103,7 @@ def main():
         if v.startswith("differ") and shown < show:
             shown += 1
             print("DIFFER (%s):\n  case     %s\n  cerberus %s\n  escrow   %s" % (
-                v, json.dumps(c, ensure_ascii=False), json.dumps(e, ensure_ascii=False), json.dumps(a, ensure_ascii=False)))
+                v, json.dumps(c), json.dumps(e), json.dumps(a)))
     compared = sum(n for k, n in counts.items() if k not in ("oracle-crash", "intentional-normalization"))
     agree = counts.get("agree", 0)
     rate = agree / compared if compared else 1.0
