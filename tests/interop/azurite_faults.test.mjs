@@ -59,6 +59,19 @@ test('a download cut five times and answered 500/503 resumes to the exact bytes'
       assert.equal(rangeStart(gets[i].range), expect, `request ${i} resumes at ${expect}`);
       if (i < cuts.length) expect += cuts[i];
     }
+    // a byte range, cut again, and one that runs past the end of the blob
+    proxy.gets = 0;
+    const part = join(work, 'part.bin');
+    let p = await escrowAsync(['blob', 'get', url, 'data.bin', '-o', part, '--offset', '1000000', '--length', '2500000', ...FAST]);
+    assert.equal(p.status, 0, p.stderr);
+    assert.ok(readFileSync(part).equals(data.subarray(1000000, 3500000)));
+    const tail = join(work, 'tail.bin');
+    p = await escrowAsync(['blob', 'get', url, 'data.bin', '-o', tail, '--offset', String(data.length - 1000), '--length', '999999', ...FAST]);
+    assert.equal(p.status, 0, p.stderr);
+    assert.ok(readFileSync(tail).equals(data.subarray(data.length - 1000)));
+    p = await escrowAsync(['blob', 'get', url, 'data.bin', '-o', join(work, 'none.bin'), '--offset', String(data.length + 5), ...FAST]);
+    assert.equal(p.status, 2, p.stdout);
+    assert.ok(!existsSync(join(work, 'none.bin')));
   } finally {
     await proxy.close();
   }
