@@ -1,0 +1,652 @@
+/*
+ * SWIG interface of the escrow Python package: a thin, C-shaped layer (escrow.core + the C
+ * extension escrow._core). The Pythonic API lives in the hand-written modules next to this
+ * file; nothing outside the package should import escrow.core directly.
+ *
+ * Conventions of this layer:
+ *  - every fallible call is declared here returning escrow_rc; a negative code raises the
+ *    exception class the package registered for it (pyesc_set_error_factory), with the
+ *    calling thread's escrow_error_last() message; argouts are returned instead;
+ *  - bytes in: any bytes-like object (bytes, bytearray, memoryview), never str;
+ *  - bytes out: Python bytes, the C buffer freed (escrow_free / escrow_secret_free) at once;
+ *  - handles come back as plain pointer objects; the package's classes own and free them;
+ *  - threads="1": the GIL is released around every C call (crypto and I/O).
+ */
+%module(package="escrow", threads="1") core
+
+%{
+#define SWIG_FILE_WITH_INIT
+#include <stdlib.h>
+#include <string.h>
+#include <escrow/escrow.h>
+
+typedef int escrow_rc;
+
+static PyObject *pyesc_error_factory = NULL;
+
+/* Raise the registered exception for code with the thread's last message. GIL held. */
+static void pyesc_raise(int code) {
+  const char *msg = escrow_error_last();
+  if (msg == NULL || msg[0] == '\0') msg = escrow_strerror(code);
+  PyObject *text = PyUnicode_DecodeUTF8(msg, (Py_ssize_t)strlen(msg), "replace");
+  if (text == NULL) return;
+  if (pyesc_error_factory == NULL) {
+    PyErr_SetObject(PyExc_RuntimeError, text);
+    Py_DECREF(text);
+    return;
+  }
+  PyObject *exc = PyObject_CallFunction(pyesc_error_factory, "iO", code, text);
+  Py_DECREF(text);
+  if (exc == NULL) return;
+  PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+  Py_DECREF(exc);
+}
+
+static void pyesc_wipe(void *p, size_t n) {
+  volatile unsigned char *v = (volatile unsigned char *)p;
+  while (n--) *v++ = 0;
+}
+
+static void pyesc_context(escrow_context *c, const char *project_id, const char *role,
+                          const char *asset, const char *path, const char *key_id) {
+  c->project_id = project_id;
+  c->role = role;
+  c->asset = asset;
+  c->path = path;
+  c->key_id = key_id;
+}
+%}
+
+%include <stdint.i>
+
+typedef int escrow_rc;
+
+/* ---- typemaps ------------------------------------------------------------------------------ */
+
+%typemap(out) escrow_rc {
+  if ($1 < 0) {
+    pyesc_raise($1);
+    SWIG_fail;
+  }
+  $result = SWIG_Py_Void();
+}
+
+/* bytes-like input */
+%typemap(in) (const uint8_t *IN, size_t IN_LEN) (Py_buffer view, int got = 0) {
+  if (PyObject_GetBuffer($input, &view, PyBUF_SIMPLE) != 0) SWIG_fail;
+  got = 1;
+  $1 = (uint8_t *)view.buf;
+  $2 = (size_t)view.len;
+}
+%typemap(freearg) (const uint8_t *IN, size_t IN_LEN) {
+  if (got$argnum) PyBuffer_Release(&view$argnum);
+}
+%typemap(typecheck) (const uint8_t *IN, size_t IN_LEN) { $1 = PyObject_CheckBuffer($input); }
+
+/* optional bytes-like input: None gives (NULL, 0) */
+%typemap(in) (const uint8_t *OPT, size_t OPT_LEN) (Py_buffer view, int got = 0) {
+  if ($input == Py_None) {
+    $1 = NULL;
+    $2 = 0;
+  } else {
+    if (PyObject_GetBuffer($input, &view, PyBUF_SIMPLE) != 0) SWIG_fail;
+    got = 1;
+    $1 = (uint8_t *)view.buf;
+    $2 = (size_t)view.len;
+  }
+}
+%typemap(freearg) (const uint8_t *OPT, size_t OPT_LEN) {
+  if (got$argnum) PyBuffer_Release(&view$argnum);
+}
+
+/* writable buffer the C call fills (bytearray, writable memoryview) */
+%typemap(in) (uint8_t *OUTBUF, size_t OUTBUF_SIZE) (Py_buffer view, int got = 0) {
+  if (PyObject_GetBuffer($input, &view, PyBUF_WRITABLE) != 0) SWIG_fail;
+  got = 1;
+  $1 = (uint8_t *)view.buf;
+  $2 = (size_t)view.len;
+}
+%typemap(freearg) (uint8_t *OUTBUF, size_t OUTBUF_SIZE) {
+  if (got$argnum) PyBuffer_Release(&view$argnum);
+}
+
+/* size_t / uint64 / int outputs */
+%typemap(in, numinputs=0) size_t *OUT_SIZE (size_t tmp = 0) "$1 = &tmp;";
+%typemap(argout) size_t *OUT_SIZE {
+  $result = SWIG_Python_AppendOutput($result, PyLong_FromSize_t(tmp$argnum));
+}
+%typemap(in, numinputs=0) unsigned long long *OUT_U64 (unsigned long long tmp = 0) "$1 = &tmp;";
+%typemap(argout) unsigned long long *OUT_U64 {
+  $result = SWIG_Python_AppendOutput($result, PyLong_FromUnsignedLongLong(tmp$argnum));
+}
+%typemap(in, numinputs=0) int *OUT_INT (int tmp = 0) "$1 = &tmp;";
+%typemap(argout) int *OUT_INT {
+  $result = SWIG_Python_AppendOutput($result, PyLong_FromLong(tmp$argnum));
+}
+
+/* library-allocated bytes: escrow_free, or escrow_secret_free for secrets, or free (shims) */
+%define PYESC_BYTES_OUT(NAME, FREE)
+%typemap(in, numinputs=0) (uint8_t **NAME, size_t *NAME##_LEN) (uint8_t *tmp = NULL, size_t n = 0) {
+  $1 = &tmp;
+  $2 = &n;
+}
+%typemap(argout) (uint8_t **NAME, size_t *NAME##_LEN) {
+  PyObject *b = PyBytes_FromStringAndSize((const char *)(tmp$argnum ? tmp$argnum : (uint8_t *)""),
+                                          (Py_ssize_t)n$argnum);
+  FREE(tmp$argnum);
+  tmp$argnum = NULL;
+  if (b == NULL) SWIG_fail;
+  $result = SWIG_Python_AppendOutput($result, b);
+}
+%typemap(freearg) (uint8_t **NAME, size_t *NAME##_LEN) {
+  FREE(tmp$argnum);
+}
+%enddef
+%{
+static void pyesc_free_wiped(void *p) {
+  /* shim buffers hold at most key-sized secrets; their size is not tracked, so they are
+   * allocated with a 32-byte capacity by the shims that use this */
+  if (p != NULL) {
+    pyesc_wipe(p, 32);
+    free(p);
+  }
+}
+%}
+PYESC_BYTES_OUT(OUT_BYTES, escrow_free)
+PYESC_BYTES_OUT(OUT_SECRET, escrow_secret_free)
+PYESC_BYTES_OUT(OUT_KEY32, pyesc_free_wiped)
+
+/* text out: library-allocated (escrow_free) or malloc'd by a shim (free) */
+%define PYESC_STR_OUT(NAME, FREE)
+%typemap(in, numinputs=0) char **NAME (char *tmp = NULL) "$1 = &tmp;";
+%typemap(argout) char **NAME {
+  PyObject *s = tmp$argnum ? PyUnicode_DecodeUTF8(tmp$argnum, (Py_ssize_t)strlen(tmp$argnum), "replace")
+                           : SWIG_Py_Void();
+  FREE(tmp$argnum);
+  tmp$argnum = NULL;
+  if (s == NULL) SWIG_fail;
+  $result = SWIG_Python_AppendOutput($result, s);
+}
+%typemap(freearg) char **NAME { FREE(tmp$argnum); }
+%enddef
+PYESC_STR_OUT(OUT_ESTR, escrow_free)
+PYESC_STR_OUT(OUT_MSTR, free)
+
+/* borrowed text out (owned by a handle) */
+%typemap(in, numinputs=0) const char **OUT_BSTR (const char *tmp = NULL) "$1 = &tmp;";
+%typemap(argout) const char **OUT_BSTR {
+  PyObject *s = tmp$argnum ? PyUnicode_DecodeUTF8(tmp$argnum, (Py_ssize_t)strlen(tmp$argnum), "replace")
+                           : SWIG_Py_Void();
+  if (s == NULL) SWIG_fail;
+  $result = SWIG_Python_AppendOutput($result, s);
+}
+
+/* a sequence of str: (const char *const *STRS, size_t N_STRS) */
+%typemap(in) (const char *const *STRS, size_t N_STRS) (const char **v = NULL, PyObject *seq = NULL) {
+  seq = PySequence_Fast($input, "expected a sequence of str");
+  if (seq == NULL) SWIG_fail;
+  Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+  v = (const char **)calloc((size_t)n + 1, sizeof(*v));
+  if (v == NULL) { PyErr_NoMemory(); SWIG_fail; }
+  for (Py_ssize_t i = 0; i < n; i++) {
+    PyObject *it = PySequence_Fast_GET_ITEM(seq, i);
+    if (!PyUnicode_Check(it)) { PyErr_SetString(PyExc_TypeError, "expected a sequence of str"); SWIG_fail; }
+    v[i] = PyUnicode_AsUTF8(it);
+    if (v[i] == NULL) SWIG_fail;
+  }
+  $1 = v;
+  $2 = (size_t)n;
+}
+%typemap(freearg) (const char *const *STRS, size_t N_STRS) {
+  free((void *)v$argnum);
+  Py_XDECREF(seq$argnum);
+}
+
+/* handle outputs: a pointer object the package wraps */
+%define PYESC_HANDLE(T)
+typedef struct T T;
+%typemap(in, numinputs=0) T **OUT (T *tmp = NULL) "$1 = &tmp;";
+%typemap(argout) T **OUT {
+  $result = SWIG_Python_AppendOutput($result, SWIG_NewPointerObj(tmp$argnum, $descriptor(T *), 0));
+}
+%enddef
+PYESC_HANDLE(escrow_cek)
+PYESC_HANDLE(escrow_kek)
+PYESC_HANDLE(escrow_header)
+PYESC_HANDLE(escrow_encryptor)
+PYESC_HANDLE(escrow_decryptor)
+PYESC_HANDLE(escrow_reader)
+PYESC_HANDLE(escrow_algorithm)
+PYESC_HANDLE(escrow_manifest)
+
+/* ---- the factory for exceptions (called once at import, GIL held) -------------------------- */
+%nothread pyesc_set_error_factory;
+%inline %{
+void pyesc_set_error_factory(PyObject *factory) {
+  Py_XINCREF(factory);
+  Py_XDECREF(pyesc_error_factory);
+  pyesc_error_factory = factory;
+}
+%}
+
+/* ---- common and errors ------------------------------------------------------------------- */
+%nothread escrow_version;
+%nothread escrow_strerror;
+const char *escrow_version(void);
+escrow_rc escrow_init(void);
+const char *escrow_strerror(int code);
+
+/* ---- keys --------------------------------------------------------------------------------- */
+escrow_rc escrow_cek_generate(escrow_cek **OUT);
+escrow_rc escrow_cek_from_bytes(escrow_cek **OUT, const uint8_t *IN, size_t IN_LEN);
+escrow_rc escrow_cek_load(escrow_cek **OUT, const char *path);
+escrow_rc escrow_cek_save(const escrow_cek *cek, const char *path, int encoding);
+int escrow_cek_equal(const escrow_cek *a, const escrow_cek *b);
+void escrow_cek_free(escrow_cek *cek);
+
+escrow_rc escrow_kek_generate(escrow_kek **OUT, unsigned bits);
+escrow_rc escrow_kek_public_from_bytes(escrow_kek **OUT, const uint8_t *IN, size_t IN_LEN);
+escrow_rc escrow_kek_private_from_bytes(escrow_kek **OUT, const uint8_t *IN, size_t IN_LEN);
+escrow_rc escrow_kek_public_load(escrow_kek **OUT, const char *path);
+escrow_rc escrow_kek_private_load(escrow_kek **OUT, const char *path);
+escrow_rc escrow_kek_public_save(const escrow_kek *kek, const char *path, int encoding);
+escrow_rc escrow_kek_private_save(const escrow_kek *kek, const char *path);
+int escrow_kek_has_private(const escrow_kek *kek);
+unsigned escrow_kek_bits(const escrow_kek *kek);
+void escrow_kek_free(escrow_kek *kek);
+
+%{
+static escrow_rc pyesc_cek_export(const escrow_cek *cek, uint8_t **out, size_t *out_len) {
+  uint8_t *b = (uint8_t *)malloc(32);
+  if (b == NULL) return ESCROW_E_NOMEM;
+  int rc = escrow_cek_export(cek, b);
+  if (rc < 0) { free(b); return rc; }
+  *out = b;
+  *out_len = ESCROW_CEK_BYTES;
+  return 0;
+}
+static escrow_rc pyesc_kek_public_export(const escrow_kek *kek, int encoding, uint8_t **out,
+                                          size_t *out_len) {
+  return escrow_kek_public_export(kek, (escrow_key_encoding)encoding, out, out_len);
+}
+static escrow_rc pyesc_kek_private_export(const escrow_kek *kek, int encoding, uint8_t **out,
+                                           size_t *out_len) {
+  return escrow_kek_private_export(kek, (escrow_key_encoding)encoding, out, out_len);
+}
+static escrow_rc pyesc_cek_filename(char **out) {
+  char *b = (char *)malloc(ESCROW_CEK_FILENAME_SIZE);
+  if (b == NULL) return ESCROW_E_NOMEM;
+  int rc = escrow_cek_filename(b, ESCROW_CEK_FILENAME_SIZE);
+  if (rc < 0) { free(b); return rc; }
+  *out = b;
+  return 0;
+}
+static escrow_rc pyesc_wcek_filename(char **out) {
+  char *b = (char *)malloc(ESCROW_WCEK_FILENAME_SIZE);
+  if (b == NULL) return ESCROW_E_NOMEM;
+  int rc = escrow_wcek_filename(b, ESCROW_WCEK_FILENAME_SIZE);
+  if (rc < 0) { free(b); return rc; }
+  *out = b;
+  return 0;
+}
+static escrow_rc pyesc_kek_key_id(const escrow_kek *kek, char **out) {
+  char *b = (char *)malloc(ESCROW_KEY_ID_SIZE);
+  if (b == NULL) return ESCROW_E_NOMEM;
+  int rc = escrow_kek_key_id(kek, b, ESCROW_KEY_ID_SIZE);
+  if (rc < 0) { free(b); return rc; }
+  *out = b;
+  return 0;
+}
+static escrow_rc pyesc_kek_filenames(const char *project, const char *role, char **pub,
+                                     char **priv) {
+  size_t n = (project ? strlen(project) : 0) + 32;
+  char *a = (char *)malloc(n), *b = (char *)malloc(n);
+  if (a == NULL || b == NULL) { free(a); free(b); return ESCROW_E_NOMEM; }
+  int rc = escrow_kek_filenames(project, role, a, n, b, n);
+  if (rc < 0) { free(a); free(b); return rc; }
+  *pub = a;
+  *priv = b;
+  return 0;
+}
+static escrow_rc pyesc_wcek_wrap(const escrow_kek *kek, const escrow_cek *cek, int hash,
+                                 uint8_t **out, size_t *out_len) {
+  return escrow_wcek_wrap(kek, cek, (escrow_oaep_hash)hash, out, out_len);
+}
+static escrow_rc pyesc_wcek_unwrap(escrow_cek **out, const escrow_kek *kek, const uint8_t *w,
+                                   size_t wlen, int hash, int *used) {
+  escrow_oaep_hash u = ESCROW_OAEP_AUTO;
+  int rc = escrow_wcek_unwrap(out, kek, w, wlen, (escrow_oaep_hash)hash, &u);
+  *used = (int)u;
+  return rc;
+}
+%}
+escrow_rc pyesc_cek_export(const escrow_cek *cek, uint8_t **OUT_KEY32, size_t *OUT_KEY32_LEN);
+escrow_rc pyesc_kek_public_export(const escrow_kek *kek, int encoding, uint8_t **OUT_BYTES, size_t *OUT_BYTES_LEN);
+escrow_rc pyesc_kek_private_export(const escrow_kek *kek, int encoding, uint8_t **OUT_SECRET, size_t *OUT_SECRET_LEN);
+escrow_rc pyesc_cek_filename(char **OUT_MSTR);
+escrow_rc pyesc_wcek_filename(char **OUT_MSTR);
+escrow_rc pyesc_kek_key_id(const escrow_kek *kek, char **OUT_MSTR);
+escrow_rc pyesc_kek_filenames(const char *project, const char *role, char **OUT_MSTR, char **OUT_MSTR);
+escrow_rc pyesc_wcek_wrap(const escrow_kek *kek, const escrow_cek *cek, int hash, uint8_t **OUT_BYTES, size_t *OUT_BYTES_LEN);
+escrow_rc pyesc_wcek_unwrap(escrow_cek **OUT, const escrow_kek *kek, const uint8_t *IN, size_t IN_LEN, int hash, int *OUT_INT);
+
+/* ---- envelope: headers ------------------------------------------------------------------------ */
+%{
+static int pyesc_detect_format(const uint8_t *data, size_t len) {
+  return (int)escrow_detect_format(data, len);
+}
+static escrow_rc pyesc_header_parse(escrow_header **out, const uint8_t *data, size_t len,
+                                    size_t *needed) {
+  return escrow_header_parse(out, data, len, needed);
+}
+static escrow_rc pyesc_header_salt(const escrow_header *h, uint8_t **out, size_t *out_len) {
+  const uint8_t *s = h ? escrow_header_salt(h) : NULL;
+  if (s == NULL) return ESCROW_E_INVALID;
+  uint8_t *b = (uint8_t *)malloc(32);
+  if (b == NULL) return ESCROW_E_NOMEM;
+  memcpy(b, s, 32);
+  *out = b;
+  *out_len = 32;
+  return 0;
+}
+static escrow_rc pyesc_header_hdrtag(const escrow_header *h, uint8_t **out, size_t *out_len) {
+  const uint8_t *s = h ? escrow_header_hdrtag(h) : NULL;
+  if (s == NULL) return ESCROW_E_INVALID;
+  uint8_t *b = (uint8_t *)malloc(32);
+  if (b == NULL) return ESCROW_E_NOMEM;
+  memcpy(b, s, 32);
+  *out = b;
+  *out_len = 32;
+  return 0;
+}
+static escrow_rc pyesc_plaintext_size(unsigned long long *out, unsigned long long file_size,
+                                      unsigned log2cs, size_t header_len) {
+  uint64_t v = 0;
+  int rc = escrow_bkenc_plaintext_size(&v, file_size, log2cs, header_len);
+  *out = v;
+  return rc;
+}
+%}
+int pyesc_detect_format(const uint8_t *IN, size_t IN_LEN);
+escrow_rc pyesc_header_parse(escrow_header **OUT, const uint8_t *IN, size_t IN_LEN, size_t *OUT_SIZE);
+escrow_rc escrow_header_verify(const escrow_header *h, const escrow_cek *cek);
+size_t escrow_header_length(const escrow_header *h);
+unsigned escrow_header_log2cs(const escrow_header *h);
+escrow_rc pyesc_header_salt(const escrow_header *h, uint8_t **OUT_KEY32, size_t *OUT_KEY32_LEN);
+escrow_rc pyesc_header_hdrtag(const escrow_header *h, uint8_t **OUT_KEY32, size_t *OUT_KEY32_LEN);
+const char *escrow_header_context(const escrow_header *h, unsigned type);
+void escrow_header_free(escrow_header *h);
+uint64_t escrow_bkenc_ciphertext_size(uint64_t plaintext_size, unsigned log2cs, size_t header_len);
+escrow_rc pyesc_plaintext_size(unsigned long long *OUT_U64, unsigned long long file_size, unsigned log2cs, size_t header_len);
+
+/* ---- envelope: streams ------------------------------------------------------------------------ */
+%{
+static escrow_rc pyesc_encryptor_new(escrow_encryptor **out, const escrow_cek *cek, unsigned log2cs,
+                                     const char *project_id, const char *role, const char *asset,
+                                     const char *path, const char *key_id) {
+  escrow_encrypt_options o = ESCROW_ENCRYPT_OPTIONS_INIT;
+  o.log2cs = log2cs;
+  pyesc_context(&o.context, project_id, role, asset, path, key_id);
+  return escrow_encryptor_new(out, cek, &o);
+}
+static escrow_rc pyesc_encryptor_update(escrow_encryptor *e, uint8_t *out, size_t out_size,
+                                        const uint8_t *in, size_t in_len, size_t *written) {
+  return escrow_encryptor_update(e, out, out_size, written, in, in_len);
+}
+static escrow_rc pyesc_encryptor_final(escrow_encryptor *e, uint8_t *out, size_t out_size,
+                                       size_t *written) {
+  return escrow_encryptor_final(e, out, out_size, written);
+}
+static escrow_rc pyesc_decryptor_new(escrow_decryptor **out, const escrow_cek *cek,
+                                     const char *expect_path, const uint8_t *hdrtag, size_t hlen) {
+  escrow_decrypt_options o = ESCROW_DECRYPT_OPTIONS_INIT;
+  if (hdrtag != NULL && hlen != ESCROW_BKENC_HDRTAG_BYTES) {
+    escrow_error_clear();
+    return ESCROW_E_INVALID;
+  }
+  o.expect_path = expect_path;
+  o.expect_hdrtag = hdrtag;
+  return escrow_decryptor_new(out, cek, &o);
+}
+static escrow_rc pyesc_decryptor_update(escrow_decryptor *d, uint8_t *out, size_t out_size,
+                                        const uint8_t *in, size_t in_len, size_t *written) {
+  return escrow_decryptor_update(d, out, out_size, written, in, in_len);
+}
+static escrow_rc pyesc_decryptor_final(escrow_decryptor *d, uint8_t *out, size_t out_size,
+                                       size_t *written) {
+  return escrow_decryptor_final(d, out, out_size, written);
+}
+static escrow_rc pyesc_reader_open_file(escrow_reader **out, const escrow_cek *cek,
+                                        const char *path, const char *expect_path,
+                                        const uint8_t *hdrtag, size_t hlen) {
+  escrow_decrypt_options o = ESCROW_DECRYPT_OPTIONS_INIT;
+  if (hdrtag != NULL && hlen != ESCROW_BKENC_HDRTAG_BYTES) return ESCROW_E_INVALID;
+  o.expect_path = expect_path;
+  o.expect_hdrtag = hdrtag;
+  return escrow_reader_open_file(out, cek, path, &o);
+}
+static escrow_rc pyesc_reader_pread(escrow_reader *r, uint8_t *buf, size_t len,
+                                    unsigned long long offset, size_t *got) {
+  return escrow_reader_pread(r, buf, len, offset, got);
+}
+static unsigned long long pyesc_reader_size(const escrow_reader *r) {
+  return escrow_reader_size(r);
+}
+static unsigned long long pyesc_encryptor_plaintext_size(const escrow_encryptor *e) {
+  return escrow_encryptor_plaintext_size(e);
+}
+%}
+escrow_rc pyesc_encryptor_new(escrow_encryptor **OUT, const escrow_cek *cek, unsigned log2cs,
+                              const char *project_id, const char *role, const char *asset,
+                              const char *path, const char *key_id);
+size_t escrow_encryptor_update_bound(const escrow_encryptor *e, size_t in_len);
+escrow_rc pyesc_encryptor_update(escrow_encryptor *e, uint8_t *OUTBUF, size_t OUTBUF_SIZE,
+                                 const uint8_t *IN, size_t IN_LEN, size_t *OUT_SIZE);
+size_t escrow_encryptor_final_bound(const escrow_encryptor *e);
+escrow_rc pyesc_encryptor_final(escrow_encryptor *e, uint8_t *OUTBUF, size_t OUTBUF_SIZE, size_t *OUT_SIZE);
+const escrow_header *escrow_encryptor_header(const escrow_encryptor *e);
+unsigned long long pyesc_encryptor_plaintext_size(const escrow_encryptor *e);
+void escrow_encryptor_free(escrow_encryptor *e);
+
+escrow_rc pyesc_decryptor_new(escrow_decryptor **OUT, const escrow_cek *cek,
+                              const char *expect_path, const uint8_t *OPT, size_t OPT_LEN);
+size_t escrow_decryptor_update_bound(const escrow_decryptor *d, size_t in_len);
+escrow_rc pyesc_decryptor_update(escrow_decryptor *d, uint8_t *OUTBUF, size_t OUTBUF_SIZE,
+                                 const uint8_t *IN, size_t IN_LEN, size_t *OUT_SIZE);
+size_t escrow_decryptor_final_bound(const escrow_decryptor *d);
+escrow_rc pyesc_decryptor_final(escrow_decryptor *d, uint8_t *OUTBUF, size_t OUTBUF_SIZE, size_t *OUT_SIZE);
+const escrow_header *escrow_decryptor_header(const escrow_decryptor *d);
+void escrow_decryptor_free(escrow_decryptor *d);
+
+escrow_rc pyesc_reader_open_file(escrow_reader **OUT, const escrow_cek *cek, const char *path,
+                                 const char *expect_path, const uint8_t *OPT, size_t OPT_LEN);
+unsigned long long pyesc_reader_size(const escrow_reader *r);
+escrow_rc pyesc_reader_pread(escrow_reader *r, uint8_t *OUTBUF, size_t OUTBUF_SIZE,
+                             unsigned long long offset, size_t *OUT_SIZE);
+const escrow_header *escrow_reader_header(const escrow_reader *r);
+void escrow_reader_free(escrow_reader *r);
+
+/* ---- envelope: files, descriptors, legacy v0 ------------------------------------------------- */
+%{
+static escrow_rc pyesc_encrypt_file(const escrow_cek *cek, int format, unsigned log2cs,
+                                    const char *project_id, const char *role, const char *asset,
+                                    const char *path, const char *key_id, const char *in_path,
+                                    const char *out_path, uint8_t **out, size_t *out_len) {
+  escrow_encrypt_options o = ESCROW_ENCRYPT_OPTIONS_INIT;
+  o.log2cs = log2cs;
+  pyesc_context(&o.context, project_id, role, asset, path, key_id);
+  uint8_t *tag = (uint8_t *)calloc(1, 32);
+  if (tag == NULL) return ESCROW_E_NOMEM;
+  int rc = escrow_encrypt_file(cek, &o, (escrow_file_format)format, in_path, out_path,
+                               format == ESCROW_FORMAT_V0 ? NULL : tag, NULL, NULL);
+  if (rc < 0) { free(tag); return rc; }
+  *out = tag;
+  *out_len = format == ESCROW_FORMAT_V0 ? 0 : 32;
+  return 0;
+}
+static escrow_rc pyesc_decrypt_file(const escrow_cek *cek, const char *in_path,
+                                    const char *out_path, const char *expect_path,
+                                    const uint8_t *hdrtag, size_t hlen) {
+  escrow_decrypt_options o = ESCROW_DECRYPT_OPTIONS_INIT;
+  if (hdrtag != NULL && hlen != ESCROW_BKENC_HDRTAG_BYTES) return ESCROW_E_INVALID;
+  o.expect_path = expect_path;
+  o.expect_hdrtag = hdrtag;
+  return escrow_decrypt_file(cek, &o, in_path, out_path, NULL, NULL);
+}
+static escrow_rc pyesc_encrypt_fd(const escrow_cek *cek, unsigned log2cs, const char *project_id,
+                                  const char *role, const char *asset, const char *path,
+                                  const char *key_id, int in_fd, int out_fd, uint8_t **out,
+                                  size_t *out_len) {
+  escrow_encrypt_options o = ESCROW_ENCRYPT_OPTIONS_INIT;
+  o.log2cs = log2cs;
+  pyesc_context(&o.context, project_id, role, asset, path, key_id);
+  uint8_t *tag = (uint8_t *)calloc(1, 32);
+  if (tag == NULL) return ESCROW_E_NOMEM;
+  int rc = escrow_encrypt_fd(cek, &o, in_fd, out_fd, tag, NULL, NULL);
+  if (rc < 0) { free(tag); return rc; }
+  *out = tag;
+  *out_len = 32;
+  return 0;
+}
+static escrow_rc pyesc_decrypt_fd(const escrow_cek *cek, const char *expect_path,
+                                  const uint8_t *hdrtag, size_t hlen, int in_fd, int out_fd) {
+  escrow_decrypt_options o = ESCROW_DECRYPT_OPTIONS_INIT;
+  if (hdrtag != NULL && hlen != ESCROW_BKENC_HDRTAG_BYTES) return ESCROW_E_INVALID;
+  o.expect_path = expect_path;
+  o.expect_hdrtag = hdrtag;
+  return escrow_decrypt_fd(cek, &o, in_fd, out_fd, NULL, NULL);
+}
+static escrow_rc pyesc_legacy_decrypt_mem(const escrow_cek *cek, const uint8_t *in, size_t in_len,
+                                          uint8_t **out, size_t *out_len) {
+  return escrow_legacy_decrypt_mem(cek, in, in_len, out, out_len);
+}
+static escrow_rc pyesc_legacy_decrypt_fd(const escrow_cek *cek, int in_fd, int out_fd) {
+  return escrow_legacy_decrypt_fd(cek, in_fd, out_fd);
+}
+%}
+escrow_rc pyesc_encrypt_file(const escrow_cek *cek, int format, unsigned log2cs,
+                             const char *project_id, const char *role, const char *asset,
+                             const char *path, const char *key_id, const char *in_path,
+                             const char *out_path, uint8_t **OUT_KEY32, size_t *OUT_KEY32_LEN);
+escrow_rc pyesc_decrypt_file(const escrow_cek *cek, const char *in_path, const char *out_path,
+                             const char *expect_path, const uint8_t *OPT, size_t OPT_LEN);
+escrow_rc pyesc_encrypt_fd(const escrow_cek *cek, unsigned log2cs, const char *project_id,
+                           const char *role, const char *asset, const char *path,
+                           const char *key_id, int in_fd, int out_fd,
+                           uint8_t **OUT_KEY32, size_t *OUT_KEY32_LEN);
+escrow_rc pyesc_decrypt_fd(const escrow_cek *cek, const char *expect_path, const uint8_t *OPT,
+                           size_t OPT_LEN, int in_fd, int out_fd);
+escrow_rc pyesc_legacy_decrypt_mem(const escrow_cek *cek, const uint8_t *IN, size_t IN_LEN,
+                                   uint8_t **OUT_SECRET, size_t *OUT_SECRET_LEN);
+escrow_rc pyesc_legacy_decrypt_fd(const escrow_cek *cek, int in_fd, int out_fd);
+escrow_rc escrow_legacy_encrypt_fd(const escrow_cek *cek, int in_fd, int out_fd);
+
+/* ---- packages ----------------------------------------------------------------------------- */
+%{
+static escrow_rc pyesc_algorithm_pack(const char *dir, const escrow_cek *cek,
+                                      const char *const *secrets, size_t n, int format,
+                                      const char *project_id, const char *role,
+                                      const char *asset, const char *key_id,
+                                      const char *out_zip) {
+  escrow_pack_options o = ESCROW_PACK_OPTIONS_INIT;
+  o.format = (escrow_file_format)format;
+  pyesc_context(&o.context, project_id, role, asset, NULL, key_id);
+  return escrow_algorithm_pack(dir, cek, secrets, n, &o, out_zip);
+}
+static escrow_rc pyesc_algorithm_open(escrow_algorithm **out, const char *zip_path,
+                                      unsigned long long max_entries,
+                                      unsigned long long max_entry_size,
+                                      unsigned long long max_total_size, unsigned max_ratio) {
+  escrow_zip_limits l = ESCROW_ZIP_LIMITS_INIT;
+  if (max_entries) l.max_entries = max_entries;
+  if (max_entry_size) l.max_entry_size = max_entry_size;
+  if (max_total_size) l.max_total_size = max_total_size;
+  if (max_ratio) l.max_ratio = max_ratio;
+  return escrow_algorithm_open(out, zip_path, &l);
+}
+static escrow_rc pyesc_algorithm_secret(const escrow_algorithm *a, size_t i, const char **enc,
+                                        const char **orig) {
+  return escrow_algorithm_secret(a, i, enc, orig);
+}
+static escrow_rc pyesc_algorithm_check(const escrow_algorithm *a, int wcek_present, char **json) {
+  return escrow_algorithm_check(a, wcek_present, json);
+}
+static escrow_rc pyesc_algorithm_extract(const escrow_algorithm *a, const escrow_cek *cek,
+                                         const char *out_dir) {
+  return escrow_algorithm_extract(a, cek, out_dir);
+}
+static escrow_rc pyesc_dataset_encrypt(const char *in_dir, const char *out_dir,
+                                       const escrow_cek *cek, int format, const char *project_id,
+                                       const char *role, const char *asset, const char *key_id,
+                                       const char *dataset_version) {
+  escrow_dataset_options o = ESCROW_DATASET_OPTIONS_INIT;
+  o.format = (escrow_file_format)format;
+  pyesc_context(&o.context, project_id, role, asset, NULL, key_id);
+  o.dataset_version = dataset_version;
+  return escrow_dataset_encrypt(in_dir, out_dir, cek, &o);
+}
+static escrow_rc pyesc_dataset_decrypt(const char *in_dir, const char *out_dir,
+                                       const escrow_cek *cek, int require_manifest,
+                                       const char *project_id, const char *role,
+                                       const char *asset, const char *key_id) {
+  escrow_dataset_options o = ESCROW_DATASET_OPTIONS_INIT;
+  o.require_manifest = require_manifest;
+  pyesc_context(&o.context, project_id, role, asset, NULL, key_id);
+  return escrow_dataset_decrypt(in_dir, out_dir, cek, &o);
+}
+static escrow_rc pyesc_manifest_decode(escrow_manifest **out, const escrow_cek *cek,
+                                       const uint8_t *data, size_t len) {
+  return escrow_manifest_decode(out, cek, data, len);
+}
+static escrow_rc pyesc_manifest_entry(const escrow_manifest *m, size_t i, const char **path,
+                                      unsigned long long *size, uint8_t **tag, size_t *tag_len) {
+  uint64_t sz = 0;
+  const uint8_t *t = NULL;
+  int rc = escrow_manifest_entry(m, i, path, &sz, &t);
+  if (rc < 0) return rc;
+  uint8_t *b = (uint8_t *)malloc(32);
+  if (b == NULL) return ESCROW_E_NOMEM;
+  memcpy(b, t, 32);
+  *size = sz;
+  *tag = b;
+  *tag_len = 32;
+  return 0;
+}
+static escrow_rc pyesc_manifest_find(const escrow_manifest *m, const char *path, size_t *index) {
+  return escrow_manifest_find(m, path, index);
+}
+%}
+escrow_rc pyesc_algorithm_pack(const char *dir, const escrow_cek *cek,
+                               const char *const *STRS, size_t N_STRS, int format,
+                               const char *project_id, const char *role, const char *asset,
+                               const char *key_id, const char *out_zip);
+escrow_rc pyesc_algorithm_open(escrow_algorithm **OUT, const char *zip_path,
+                               unsigned long long max_entries, unsigned long long max_entry_size,
+                               unsigned long long max_total_size, unsigned max_ratio);
+%nothread escrow_algorithm_entry_count;
+%nothread escrow_algorithm_entry_name;
+%nothread escrow_algorithm_secret_count;
+size_t escrow_algorithm_entry_count(const escrow_algorithm *a);
+const char *escrow_algorithm_entry_name(const escrow_algorithm *a, size_t i);
+size_t escrow_algorithm_secret_count(const escrow_algorithm *a);
+escrow_rc pyesc_algorithm_secret(const escrow_algorithm *a, size_t i, const char **OUT_BSTR, const char **OUT_BSTR);
+escrow_rc pyesc_algorithm_check(const escrow_algorithm *a, int wcek_present, char **OUT_ESTR);
+escrow_rc pyesc_algorithm_extract(const escrow_algorithm *a, const escrow_cek *cek, const char *out_dir);
+void escrow_algorithm_free(escrow_algorithm *a);
+
+escrow_rc pyesc_dataset_encrypt(const char *in_dir, const char *out_dir, const escrow_cek *cek,
+                                int format, const char *project_id, const char *role,
+                                const char *asset, const char *key_id, const char *dataset_version);
+escrow_rc pyesc_dataset_decrypt(const char *in_dir, const char *out_dir, const escrow_cek *cek,
+                                int require_manifest, const char *project_id, const char *role,
+                                const char *asset, const char *key_id);
+
+escrow_rc pyesc_manifest_decode(escrow_manifest **OUT, const escrow_cek *cek, const uint8_t *IN, size_t IN_LEN);
+%nothread escrow_manifest_count;
+%nothread escrow_manifest_dataset_version;
+size_t escrow_manifest_count(const escrow_manifest *m);
+escrow_rc pyesc_manifest_entry(const escrow_manifest *m, size_t i, const char **OUT_BSTR,
+                               unsigned long long *OUT_U64, uint8_t **OUT_KEY32, size_t *OUT_KEY32_LEN);
+escrow_rc pyesc_manifest_find(const escrow_manifest *m, const char *path, size_t *OUT_SIZE);
+const char *escrow_manifest_dataset_version(const escrow_manifest *m);
+void escrow_manifest_free(escrow_manifest *m);
