@@ -13,7 +13,12 @@
  * same JSON Cerberus puts in SchemaError) is returned through schema_errors. A document that is
  * not valid JSON, or whose root is not an object, gives ESCROW_E_FORMAT. A document that breaks
  * the rules is NOT an error: the call returns 0 with *valid = 0 and the error tree. Hostile
- * input hits limits (ESCROW_E_LIMIT): nesting depth, size, number length, regex backtracking.
+ * input hits limits (ESCROW_E_LIMIT): nesting depth, size, number length, regex backtracking,
+ * error count, work. JSON is read as Python's json reads it (integers of any size by lexeme,
+ * duplicate keys keep the last value, NaN/Infinity/-Infinity accepted).
+ *
+ * Stack: validation recurses once per nested child validator (at most 256 deep, about 2 KB
+ * each): give a validating thread at least 1 MB of stack.
  */
 #ifndef ESCROW_CRITERIA_H
 #define ESCROW_CRITERIA_H
@@ -53,8 +58,9 @@ typedef struct escrow_criteria_options {
  * Compile criteria from JSON text (len bytes, need not be NUL-terminated). opts may be NULL.
  * On success *out is a handle to free with escrow_criteria_free. When the schema is refused
  * and schema_errors is not NULL, *schema_errors receives the SchemaError tree as JSON (free
- * with escrow_free), e.g. {"a":[{"type":["Unsupported types: flaot"]}]}; otherwise it is set
- * to NULL. Returns 0, ESCROW_E_INVALID (NULL arguments, bad options version), ESCROW_E_FORMAT
+ * with escrow_free), e.g. {"a":[{"type":["Unsupported types: flaot"]}]}, or, for the refusals
+ * Cerberus does not express as a tree (a normalization rule, a bad regex), a JSON array with one
+ * message; otherwise it is set to NULL. escrow_error_last() says why in words. Returns 0, ESCROW_E_INVALID (NULL arguments, bad options version), ESCROW_E_FORMAT
  * (not JSON, not a schema Cerberus accepts, a normalization rule such as default/coerce/rename,
  * a regex PCRE2 cannot compile), ESCROW_E_LIMIT (size, depth, number length) or
  * ESCROW_E_NOMEM.
