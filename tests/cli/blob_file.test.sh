@@ -41,6 +41,13 @@ expect 1 sas check "$url" --now 2023-12-31T23:59:59Z
 expect 1 sas check "${url/sp=rl/sp=r}"
 [[ $(jget status) == invalid && $(jget message) == "SAS Token Not Provided Or Invalid URI" ]] || fail "invalid: $(cat "$tmp/out")"
 expect 2 sas check "$url" --now yesterday
+# the URL on standard input keeps the token out of the process list
+rc=0; printf '%s\n' "$url" | "$ESCROW_BIN" sas check - --now 2024-06-01T00:00:00Z >"$tmp/out" || rc=$?
+[[ $rc == 0 && $(jget status) == valid ]] || fail "sas check - (stdin): $rc $(cat "$tmp/out")"
+rc=0; printf '%s\n' "$url" | "$ESCROW_BIN" sas verify - --key "$KEY" >"$tmp/out" || rc=$?
+[[ $rc == 0 && $(jget valid) == true ]] || fail "sas verify - (stdin)"
+rc=0; "$ESCROW_BIN" sas check - </dev/null >/dev/null 2>&1 || rc=$?
+[[ $rc == 2 ]] || fail "sas check - with nothing on stdin: $rc"
 expect 0 sas verify "$url" --key "$KEY"
 [[ $(jget valid) == true ]] || fail "verify"
 printf '%s\n' "$KEY" >"$tmp/key"
@@ -69,6 +76,8 @@ expect 0 blob put "$tmp/enc" "file://$tmp/store"
 [[ $(jget uploaded) == 0 && $(jget skipped) == "$n" ]] || fail "second put: $(cat "$tmp/out")"
 expect 0 blob ls "file://$tmp/store"
 [[ $(jget count) == "$n" ]] || fail "ls: $(cat "$tmp/out")"
+rc=0; printf 'file://%s\n' "$tmp/store" | "$ESCROW_BIN" blob ls - >"$tmp/out" || rc=$?
+[[ $rc == 0 && $(jget count) == "$n" ]] || fail "blob ls - (stdin)"
 expect 0 blob ls "file://$tmp/store" --prefix sub/
 [[ $(jget count) == 1 && $(jget blobs 0 name) == sub/b.bin.bkenc ]] || fail "ls prefix: $(cat "$tmp/out")"
 mkdir "$tmp/got"

@@ -21,7 +21,27 @@
       {"retries", 0, CLI_VALUE, "N", "attempts after the first for one request (default 8)"}, \
       {"retry-base-ms", 0, CLI_VALUE, "MS", "first backoff delay (default 250, doubling)"}
 
-static int open_client(const cli_args *a, const char *url, escrow_blob_client **c) {
+
+/* A URL argument, or "-" to read it from the first line of standard input (keeps the SAS token,
+ * a bearer secret, out of the process list). *buf receives what to free. NULL if stdin was
+ * empty. */
+static const char *url_arg(const char *arg, char **buf) {
+  *buf = NULL;
+  if (strcmp(arg, "-") != 0)
+    return arg;
+  size_t cap = 0;
+  ssize_t n = getline(buf, &cap, stdin);
+  if (n <= 0) {
+    free(*buf);
+    *buf = NULL;
+    return NULL;
+  }
+  while (n > 0 && ((*buf)[n - 1] == '\n' || (*buf)[n - 1] == '\r'))
+    (*buf)[--n] = '\0';
+  return *buf;
+}
+
+static int open_client(const cli_args *a, const char *url_in, escrow_blob_client **c) {
   escrow_blob_options o = ESCROW_BLOB_OPTIONS_INIT;
   if (cli_flag(a, "allow-loopback-http"))
     o.flags |= ESCROW_BLOB_ALLOW_LOOPBACK_HTTP;
@@ -58,7 +78,12 @@ static int open_client(const cli_args *a, const char *url, escrow_blob_client **
       return cli_usage_error(a->cmd, "--retry-base-ms must be 1..60000");
     o.retry_base_ms = (unsigned)n;
   }
+  char *ubuf;
+  const char *url = url_arg(url_in, &ubuf);
+  if (url == NULL)
+    return cli_error(CLI_EXIT_ERROR, "no URL on standard input");
   int rc = escrow_blob_open(c, url, &o);
+  free(ubuf);
   if (rc != 0)
     return cli_fail(rc, "cannot use the storage URL");
   return 0;
@@ -132,7 +157,8 @@ const cli_command cli_cmd_blob_ls = {
     "blob", "ls", "blob ls URL [--prefix P] [--allow-loopback-http]",
     "List the blobs of a container (SAS URL with list permission) or a file:// folder.",
     "Prints {\"blobs\": [{\"name\", \"size\", \"content_md5\"}], \"count\", \"bytes\", "
-    "\"transfer\"}. Pages are followed to the end.",
+    "\"transfer\"}. Pages are followed to the end. URL - reads the URL from standard input "
+    "(keeps the SAS token out of the process list), for every blob command.",
     ls_opts, 1, 1, run_ls};
 
 /* ---- get ------------------------------------------------------------------------------------ */

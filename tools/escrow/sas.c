@@ -74,6 +74,26 @@ static int time_arg(const char *name, const char *v, char buf[21], const char **
   return 0;
 }
 
+
+/* A URL argument, or "-" to read it from the first line of standard input (keeps the SAS token,
+ * a bearer secret, out of the process list). *buf receives what to free. NULL if stdin was
+ * empty. */
+static const char *url_arg(const char *arg, char **buf) {
+  *buf = NULL;
+  if (strcmp(arg, "-") != 0)
+    return arg;
+  size_t cap = 0;
+  ssize_t n = getline(buf, &cap, stdin);
+  if (n <= 0) {
+    free(*buf);
+    *buf = NULL;
+    return NULL;
+  }
+  while (n > 0 && ((*buf)[n - 1] == '\n' || (*buf)[n - 1] == '\r'))
+    (*buf)[--n] = '\0';
+  return *buf;
+}
+
 /* ---- check ------------------------------------------------------------------------------- */
 
 static const cli_opt check_opts[] = {
@@ -92,7 +112,12 @@ static int run_check(const cli_args *a) {
   }
   unsigned flags = cli_flag(a, "allow-loopback-http") ? ESCROW_SAS_ALLOW_LOOPBACK_HTTP : 0;
   escrow_sas_result r;
-  int rc = escrow_sas_check(&r, a->pos[0], pnow, flags);
+  char *ubuf;
+  const char *url = url_arg(a->pos[0], &ubuf);
+  if (url == NULL)
+    return cli_error(CLI_EXIT_ERROR, "no URL on standard input");
+  int rc = escrow_sas_check(&r, url, pnow, flags);
+  free(ubuf);
   if (rc != 0)
     return cli_fail(rc, "cannot check the SAS URL");
   cli_json j;
@@ -112,12 +137,13 @@ static int run_check(const cli_args *a) {
 }
 
 const cli_command cli_cmd_sas_check = {
-    "sas", "check", "sas check URL [--now RFC3339] [--allow-loopback-http]",
+    "sas", "check", "sas check URL|- [--now RFC3339] [--allow-loopback-http]",
     "Judge a dataset SAS URL as EscrowAI does (valid, invalid, expiring, expired, not yet valid).",
     "Prints {\"status\", \"message\", \"reason\"}: status is \"valid\", \"invalid\", \"expiring\" "
     "(expires within 24 hours: treated as expired), \"expired\" or \"not yet valid\"; message is "
     "the UI's text and reason the rule that decided. Exit 0 only when valid. No key is needed "
-    "and nothing is sent over the network.",
+    "and nothing is sent over the network. URL - reads it from standard input (keeps the "
+    "token out of the process list).",
     check_opts, 1, 1, run_check};
 
 /* ---- sign -------------------------------------------------------------------------------- */
@@ -230,7 +256,14 @@ static int run_verify(const cli_args *a) {
   if (st)
     return st;
   escrow_sas *s;
-  int rc = escrow_sas_parse(&s, a->pos[0], cli_flag(a, "path-style") ? ESCROW_SAS_PATH_STYLE : 0);
+  char *ubuf;
+  const char *url = url_arg(a->pos[0], &ubuf);
+  if (url == NULL) {
+    key_free(key);
+    return cli_error(CLI_EXIT_ERROR, "no URL on standard input");
+  }
+  int rc = escrow_sas_parse(&s, url, cli_flag(a, "path-style") ? ESCROW_SAS_PATH_STYLE : 0);
+  free(ubuf);
   if (rc != 0) {
     key_free(key);
     return cli_fail(rc, "cannot read the SAS URL");
