@@ -1,0 +1,3 @@
+module libescrow/bindings/go
+
+go 1.19

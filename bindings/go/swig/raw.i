@@ -1,0 +1,458 @@
+/*
+ * SWIG interface of the Go bindings' raw layer (package internal/raw). Regenerate with
+ * `go generate ./...` from bindings/go; the generated raw.go and raw_wrap.c are committed so
+ * that users need no SWIG, and a test checks they are current.
+ *
+ * Shapes chosen for Go:
+ *  - []byte in and out through (pointer, length) pairs: Go memory is only read or written
+ *    during the call and never kept by C;
+ *  - constructors return the handle, NULL on failure; other calls return an int code (or a
+ *    count, negative on failure). The idiomatic package locks the OS thread around a call and
+ *    its escrow_error_last(), which is per thread;
+ *  - library-allocated results come back as a goesc_buf, copied into a Go slice and freed
+ *    (wiped first when secret) by goesc_buf_take: no C memory escapes to Go callers.
+ */
+%module raw
+
+%{
+#include <stdlib.h>
+#include <string.h>
+#include <escrow/escrow.h>
+
+static uint8_t goesc_empty[1];
+
+typedef struct goesc_buf {
+  uint8_t *p;
+  size_t n;
+  int secret; /* 0: escrow_free, 1: escrow_secret_free, 2: free */
+} goesc_buf;
+
+static goesc_buf *goesc_buf_new(uint8_t *p, size_t n, int secret) {
+  goesc_buf *b = (goesc_buf *)calloc(1, sizeof(*b));
+  if (b == NULL) {
+    if (secret == 1) escrow_secret_free(p); else if (secret == 2) free(p); else escrow_free(p);
+    return NULL;
+  }
+  b->p = p;
+  b->n = n;
+  b->secret = secret;
+  return b;
+}
+
+static const char *goesc_s(const char *s) { return (s != NULL && s[0] != '\0') ? s : NULL; }
+
+static void goesc_context(escrow_context *c, const char *project_id, const char *role,
+                          const char *asset, const char *path, const char *key_id) {
+  c->project_id = goesc_s(project_id);
+  c->role = goesc_s(role);
+  c->asset = goesc_s(asset);
+  c->path = goesc_s(path);
+  c->key_id = goesc_s(key_id);
+}
+%}
+
+%include <stdint.i>
+
+/* []byte in (read during the call only) */
+%typemap(gotype) (const uint8_t *IN, size_t IN_LEN) "[]byte"
+%typemap(in) (const uint8_t *IN, size_t IN_LEN) %{
+  $1 = $input.len > 0 ? (uint8_t *)$input.array : goesc_empty;
+  $2 = (size_t)$input.len;
+%}
+/* []byte the call writes into */
+%typemap(gotype) (uint8_t *OUTBUF, size_t OUTBUF_SIZE) "[]byte"
+%typemap(in) (uint8_t *OUTBUF, size_t OUTBUF_SIZE) %{
+  $1 = $input.len > 0 ? (uint8_t *)$input.array : goesc_empty;
+  $2 = (size_t)$input.len;
+%}
+
+typedef struct escrow_cek escrow_cek;
+typedef struct escrow_kek escrow_kek;
+typedef struct escrow_encryptor escrow_encryptor;
+typedef struct escrow_decryptor escrow_decryptor;
+typedef struct escrow_reader escrow_reader;
+typedef struct escrow_header escrow_header;
+typedef struct escrow_algorithm escrow_algorithm;
+typedef struct escrow_manifest escrow_manifest;
+typedef struct goesc_buf goesc_buf;
+
+const char *escrow_version(void);
+int escrow_init(void);
+const char *escrow_error_last(void);
+int escrow_error_last_code(void);
+void escrow_error_clear(void);
+const char *escrow_strerror(int code);
+
+%inline %{
+/* ---- results ---- */
+size_t goesc_buf_len(const goesc_buf *b) { return b ? b->n : 0; }
+/* Copy into the Go slice (at most its length) and free the buffer, wiping secrets. */
+void goesc_buf_take(goesc_buf *b, uint8_t *OUTBUF, size_t OUTBUF_SIZE) {
+  if (b == NULL) return;
+  if (b->p != NULL && OUTBUF_SIZE > 0) memcpy(OUTBUF, b->p, b->n < OUTBUF_SIZE ? b->n : OUTBUF_SIZE);
+  if (b->secret == 1) {
+    escrow_secret_free(b->p);
+  } else if (b->secret == 2) {
+    if (b->p) { volatile uint8_t *v = b->p; for (size_t i = 0; i < b->n; i++) v[i] = 0; }
+    free(b->p);
+  } else {
+    escrow_free(b->p);
+  }
+  free(b);
+}
+
+/* ---- keys ---- */
+escrow_cek *goesc_cek_generate(void) {
+  escrow_cek *c = NULL;
+  return escrow_cek_generate(&c) == 0 ? c : NULL;
+}
+escrow_cek *goesc_cek_from_bytes(const uint8_t *IN, size_t IN_LEN) {
+  escrow_cek *c = NULL;
+  return escrow_cek_from_bytes(&c, IN, IN_LEN) == 0 ? c : NULL;
+}
+escrow_cek *goesc_cek_load(const char *path) {
+  escrow_cek *c = NULL;
+  return escrow_cek_load(&c, path) == 0 ? c : NULL;
+}
+int goesc_cek_save(const escrow_cek *cek, const char *path, int encoding) {
+  return escrow_cek_save(cek, path, (escrow_cek_encoding)encoding);
+}
+int goesc_cek_export(const escrow_cek *cek, uint8_t *OUTBUF, size_t OUTBUF_SIZE) {
+  if (OUTBUF_SIZE < ESCROW_CEK_BYTES) return ESCROW_E_BUFSIZE;
+  return escrow_cek_export(cek, OUTBUF);
+}
+int goesc_cek_equal(const escrow_cek *a, const escrow_cek *b) { return escrow_cek_equal(a, b); }
+void goesc_cek_free(escrow_cek *c) { escrow_cek_free(c); }
+goesc_buf *goesc_cek_filename(void) {
+  char *b = (char *)malloc(ESCROW_CEK_FILENAME_SIZE);
+  if (b == NULL) return NULL;
+  if (escrow_cek_filename(b, ESCROW_CEK_FILENAME_SIZE) < 0) { free(b); return NULL; }
+  return goesc_buf_new((uint8_t *)b, strlen(b), 2);
+}
+goesc_buf *goesc_wcek_filename(void) {
+  char *b = (char *)malloc(ESCROW_WCEK_FILENAME_SIZE);
+  if (b == NULL) return NULL;
+  if (escrow_wcek_filename(b, ESCROW_WCEK_FILENAME_SIZE) < 0) { free(b); return NULL; }
+  return goesc_buf_new((uint8_t *)b, strlen(b), 2);
+}
+
+escrow_kek *goesc_kek_generate(unsigned bits) {
+  escrow_kek *k = NULL;
+  return escrow_kek_generate(&k, bits) == 0 ? k : NULL;
+}
+escrow_kek *goesc_kek_public_from_bytes(const uint8_t *IN, size_t IN_LEN) {
+  escrow_kek *k = NULL;
+  return escrow_kek_public_from_bytes(&k, IN, IN_LEN) == 0 ? k : NULL;
+}
+escrow_kek *goesc_kek_private_from_bytes(const uint8_t *IN, size_t IN_LEN) {
+  escrow_kek *k = NULL;
+  return escrow_kek_private_from_bytes(&k, IN, IN_LEN) == 0 ? k : NULL;
+}
+escrow_kek *goesc_kek_public_load(const char *path) {
+  escrow_kek *k = NULL;
+  return escrow_kek_public_load(&k, path) == 0 ? k : NULL;
+}
+escrow_kek *goesc_kek_private_load(const char *path) {
+  escrow_kek *k = NULL;
+  return escrow_kek_private_load(&k, path) == 0 ? k : NULL;
+}
+goesc_buf *goesc_kek_public_export(const escrow_kek *k, int encoding) {
+  uint8_t *p = NULL;
+  size_t n = 0;
+  if (escrow_kek_public_export(k, (escrow_key_encoding)encoding, &p, &n) < 0) return NULL;
+  return goesc_buf_new(p, n, 0);
+}
+goesc_buf *goesc_kek_private_export(const escrow_kek *k, int encoding) {
+  uint8_t *p = NULL;
+  size_t n = 0;
+  if (escrow_kek_private_export(k, (escrow_key_encoding)encoding, &p, &n) < 0) return NULL;
+  return goesc_buf_new(p, n, 1);
+}
+int goesc_kek_public_save(const escrow_kek *k, const char *path, int encoding) {
+  return escrow_kek_public_save(k, path, (escrow_key_encoding)encoding);
+}
+int goesc_kek_private_save(const escrow_kek *k, const char *path) {
+  return escrow_kek_private_save(k, path);
+}
+int goesc_kek_has_private(const escrow_kek *k) { return escrow_kek_has_private(k); }
+unsigned goesc_kek_bits(const escrow_kek *k) { return escrow_kek_bits(k); }
+goesc_buf *goesc_kek_key_id(const escrow_kek *k) {
+  char *b = (char *)malloc(ESCROW_KEY_ID_SIZE);
+  if (b == NULL) return NULL;
+  if (escrow_kek_key_id(k, b, ESCROW_KEY_ID_SIZE) < 0) { free(b); return NULL; }
+  return goesc_buf_new((uint8_t *)b, strlen(b), 2);
+}
+void goesc_kek_free(escrow_kek *k) { escrow_kek_free(k); }
+goesc_buf *goesc_wcek_wrap(const escrow_kek *k, const escrow_cek *c, int hash) {
+  uint8_t *p = NULL;
+  size_t n = 0;
+  if (escrow_wcek_wrap(k, c, (escrow_oaep_hash)hash, &p, &n) < 0) return NULL;
+  return goesc_buf_new(p, n, 0);
+}
+/* used_hash receives the hash that worked in its first byte */
+escrow_cek *goesc_wcek_unwrap(const escrow_kek *k, const uint8_t *IN, size_t IN_LEN, int hash,
+                              uint8_t *OUTBUF, size_t OUTBUF_SIZE) {
+  escrow_cek *c = NULL;
+  escrow_oaep_hash used = ESCROW_OAEP_AUTO;
+  if (escrow_wcek_unwrap(&c, k, IN, IN_LEN, (escrow_oaep_hash)hash, &used) < 0) return NULL;
+  if (OUTBUF_SIZE > 0) OUTBUF[0] = (uint8_t)used;
+  return c;
+}
+
+/* ---- headers ---- */
+int goesc_detect_format(const uint8_t *IN, size_t IN_LEN) {
+  return (int)escrow_detect_format(IN, IN_LEN);
+}
+escrow_header *goesc_header_parse(const uint8_t *IN, size_t IN_LEN) {
+  escrow_header *h = NULL;
+  return escrow_header_parse(&h, IN, IN_LEN, NULL) == 0 ? h : NULL;
+}
+int goesc_header_verify(const escrow_header *h, const escrow_cek *c) {
+  return escrow_header_verify(h, c);
+}
+long long goesc_header_length(const escrow_header *h) { return (long long)escrow_header_length(h); }
+int goesc_header_log2cs(const escrow_header *h) { return (int)escrow_header_log2cs(h); }
+/* which: 0 salt, 1 hdrtag */
+int goesc_header_bytes(const escrow_header *h, int which, uint8_t *OUTBUF, size_t OUTBUF_SIZE) {
+  if (h == NULL || OUTBUF_SIZE < 32) return ESCROW_E_INVALID;
+  memcpy(OUTBUF, which ? escrow_header_hdrtag(h) : escrow_header_salt(h), 32);
+  return 0;
+}
+int goesc_header_has_context(const escrow_header *h, unsigned type) {
+  return escrow_header_context(h, type) != NULL;
+}
+const char *goesc_header_context(const escrow_header *h, unsigned type) {
+  return escrow_header_context(h, type);
+}
+void goesc_header_free(escrow_header *h) { escrow_header_free(h); }
+
+/* ---- streams ---- */
+escrow_encryptor *goesc_encryptor_new(const escrow_cek *cek, unsigned log2cs,
+                                      const char *project_id, const char *role,
+                                      const char *asset, const char *path, const char *key_id) {
+  escrow_encrypt_options o = ESCROW_ENCRYPT_OPTIONS_INIT;
+  escrow_encryptor *e = NULL;
+  o.log2cs = log2cs;
+  goesc_context(&o.context, project_id, role, asset, path, key_id);
+  return escrow_encryptor_new(&e, cek, &o) == 0 ? e : NULL;
+}
+long long goesc_encryptor_update_bound(const escrow_encryptor *e, long long n) {
+  return (long long)escrow_encryptor_update_bound(e, (size_t)n);
+}
+long long goesc_encryptor_final_bound(const escrow_encryptor *e) {
+  return (long long)escrow_encryptor_final_bound(e);
+}
+/* bytes written, or a negative code */
+long long goesc_encryptor_update(escrow_encryptor *e, uint8_t *OUTBUF, size_t OUTBUF_SIZE,
+                                 const uint8_t *IN, size_t IN_LEN) {
+  size_t w = 0;
+  int rc = escrow_encryptor_update(e, OUTBUF, OUTBUF_SIZE, &w, IN, IN_LEN);
+  return rc < 0 ? rc : (long long)w;
+}
+long long goesc_encryptor_final(escrow_encryptor *e, uint8_t *OUTBUF, size_t OUTBUF_SIZE) {
+  size_t w = 0;
+  int rc = escrow_encryptor_final(e, OUTBUF, OUTBUF_SIZE, &w);
+  return rc < 0 ? rc : (long long)w;
+}
+int goesc_encryptor_hdrtag(const escrow_encryptor *e, uint8_t *OUTBUF, size_t OUTBUF_SIZE) {
+  return goesc_header_bytes(escrow_encryptor_header(e), 1, OUTBUF, OUTBUF_SIZE);
+}
+void goesc_encryptor_free(escrow_encryptor *e) { escrow_encryptor_free(e); }
+
+escrow_decryptor *goesc_decryptor_new(const escrow_cek *cek, const char *expect_path,
+                                      const uint8_t *IN, size_t IN_LEN) {
+  escrow_decrypt_options o = ESCROW_DECRYPT_OPTIONS_INIT;
+  escrow_decryptor *d = NULL;
+  o.expect_path = goesc_s(expect_path);
+  o.expect_hdrtag = IN_LEN == 32 ? IN : NULL;
+  return escrow_decryptor_new(&d, cek, &o) == 0 ? d : NULL;
+}
+long long goesc_decryptor_update_bound(const escrow_decryptor *d, long long n) {
+  return (long long)escrow_decryptor_update_bound(d, (size_t)n);
+}
+long long goesc_decryptor_final_bound(const escrow_decryptor *d) {
+  return (long long)escrow_decryptor_final_bound(d);
+}
+long long goesc_decryptor_update(escrow_decryptor *d, uint8_t *OUTBUF, size_t OUTBUF_SIZE,
+                                 const uint8_t *IN, size_t IN_LEN) {
+  size_t w = 0;
+  int rc = escrow_decryptor_update(d, OUTBUF, OUTBUF_SIZE, &w, IN, IN_LEN);
+  return rc < 0 ? rc : (long long)w;
+}
+long long goesc_decryptor_final(escrow_decryptor *d, uint8_t *OUTBUF, size_t OUTBUF_SIZE) {
+  size_t w = 0;
+  int rc = escrow_decryptor_final(d, OUTBUF, OUTBUF_SIZE, &w);
+  return rc < 0 ? rc : (long long)w;
+}
+/* a copy of the verified header's bytes is not kept: callers ask for fields */
+const escrow_header *goesc_decryptor_header(const escrow_decryptor *d) {
+  return escrow_decryptor_header(d);
+}
+void goesc_decryptor_free(escrow_decryptor *d) { escrow_decryptor_free(d); }
+
+escrow_reader *goesc_reader_open_file(const escrow_cek *cek, const char *path,
+                                      const char *expect_path, const uint8_t *IN, size_t IN_LEN) {
+  escrow_decrypt_options o = ESCROW_DECRYPT_OPTIONS_INIT;
+  escrow_reader *r = NULL;
+  o.expect_path = goesc_s(expect_path);
+  o.expect_hdrtag = IN_LEN == 32 ? IN : NULL;
+  return escrow_reader_open_file(&r, cek, path, &o) == 0 ? r : NULL;
+}
+long long goesc_reader_size(const escrow_reader *r) { return (long long)escrow_reader_size(r); }
+long long goesc_reader_pread(escrow_reader *r, uint8_t *OUTBUF, size_t OUTBUF_SIZE,
+                             long long offset) {
+  size_t got = 0;
+  if (offset < 0) return ESCROW_E_INVALID;
+  int rc = escrow_reader_pread(r, OUTBUF, OUTBUF_SIZE, (uint64_t)offset, &got);
+  return rc < 0 ? rc : (long long)got;
+}
+const escrow_header *goesc_reader_header(const escrow_reader *r) { return escrow_reader_header(r); }
+void goesc_reader_free(escrow_reader *r) { escrow_reader_free(r); }
+
+/* ---- files ---- */
+int goesc_encrypt_file(const escrow_cek *cek, int format, unsigned log2cs,
+                       const char *project_id, const char *role, const char *asset,
+                       const char *path, const char *key_id, const char *in_path,
+                       const char *out_path, uint8_t *OUTBUF, size_t OUTBUF_SIZE) {
+  escrow_encrypt_options o = ESCROW_ENCRYPT_OPTIONS_INIT;
+  o.log2cs = log2cs;
+  goesc_context(&o.context, project_id, role, asset, path, key_id);
+  return escrow_encrypt_file(cek, &o, (escrow_file_format)format, in_path, out_path,
+                             (format != ESCROW_FORMAT_V0 && OUTBUF_SIZE >= 32) ? OUTBUF : NULL,
+                             NULL, NULL);
+}
+int goesc_decrypt_file(const escrow_cek *cek, const char *in_path, const char *out_path,
+                       const char *expect_path, const uint8_t *IN, size_t IN_LEN) {
+  escrow_decrypt_options o = ESCROW_DECRYPT_OPTIONS_INIT;
+  o.expect_path = goesc_s(expect_path);
+  o.expect_hdrtag = IN_LEN == 32 ? IN : NULL;
+  return escrow_decrypt_file(cek, &o, in_path, out_path, NULL, NULL);
+}
+goesc_buf *goesc_legacy_decrypt_mem(const escrow_cek *cek, const uint8_t *IN, size_t IN_LEN) {
+  uint8_t *p = NULL;
+  size_t n = 0;
+  if (escrow_legacy_decrypt_mem(cek, IN, IN_LEN, &p, &n) < 0) return NULL;
+  return goesc_buf_new(p, n, 1);
+}
+
+/* ---- packages ---- */
+int goesc_algorithm_pack(const char *dir, const escrow_cek *cek, const char *secrets_nl,
+                         int format, const char *project_id, const char *role,
+                         const char *asset, const char *key_id, const char *out_zip) {
+  /* secrets_nl: the secret paths separated by '\n' (Go strings cannot hold C arrays) */
+  escrow_pack_options o = ESCROW_PACK_OPTIONS_INIT;
+  char *copy = strdup(secrets_nl ? secrets_nl : "");
+  if (copy == NULL) return ESCROW_E_NOMEM;
+  size_t n = 0, cap = 1;
+  for (const char *s = copy; *s; s++) cap += *s == '\n';
+  const char **v = (const char **)calloc(cap, sizeof(*v));
+  if (v == NULL) { free(copy); return ESCROW_E_NOMEM; }
+  for (char *tok = copy, *nl; *tok; tok = nl + 1) {
+    nl = strchr(tok, '\n');
+    if (nl) *nl = '\0';
+    if (*tok) v[n++] = tok;
+    if (!nl) break;
+  }
+  o.format = (escrow_file_format)format;
+  goesc_context(&o.context, project_id, role, asset, NULL, key_id);
+  int rc = escrow_algorithm_pack(dir, cek, v, n, &o, out_zip);
+  free(v);
+  free(copy);
+  return rc;
+}
+escrow_algorithm *goesc_algorithm_open(const char *zip_path, long long max_entries,
+                                       long long max_entry_size, long long max_total_size,
+                                       unsigned max_ratio) {
+  escrow_zip_limits l = ESCROW_ZIP_LIMITS_INIT;
+  escrow_algorithm *a = NULL;
+  if (max_entries > 0) l.max_entries = (uint64_t)max_entries;
+  if (max_entry_size > 0) l.max_entry_size = (uint64_t)max_entry_size;
+  if (max_total_size > 0) l.max_total_size = (uint64_t)max_total_size;
+  if (max_ratio > 0) l.max_ratio = max_ratio;
+  return escrow_algorithm_open(&a, zip_path, &l) == 0 ? a : NULL;
+}
+long long goesc_algorithm_entry_count(const escrow_algorithm *a) {
+  return (long long)escrow_algorithm_entry_count(a);
+}
+const char *goesc_algorithm_entry_name(const escrow_algorithm *a, long long i) {
+  return escrow_algorithm_entry_name(a, (size_t)i);
+}
+long long goesc_algorithm_secret_count(const escrow_algorithm *a) {
+  return (long long)escrow_algorithm_secret_count(a);
+}
+/* which: 0 the encrypted path, 1 the original path */
+const char *goesc_algorithm_secret(const escrow_algorithm *a, long long i, int which) {
+  const char *e = NULL, *o = NULL;
+  if (escrow_algorithm_secret(a, (size_t)i, &e, &o) < 0) return NULL;
+  return which ? o : e;
+}
+goesc_buf *goesc_algorithm_check(const escrow_algorithm *a, int wcek_present) {
+  char *j = NULL;
+  if (escrow_algorithm_check(a, wcek_present, &j) < 0) return NULL;
+  return goesc_buf_new((uint8_t *)j, strlen(j), 0);
+}
+int goesc_algorithm_extract(const escrow_algorithm *a, const escrow_cek *cek,
+                            const char *out_dir) {
+  return escrow_algorithm_extract(a, cek, out_dir);
+}
+void goesc_algorithm_free(escrow_algorithm *a) { escrow_algorithm_free(a); }
+
+int goesc_dataset_encrypt(const char *in_dir, const char *out_dir, const escrow_cek *cek,
+                          int format, const char *project_id, const char *role,
+                          const char *asset, const char *key_id, const char *dataset_version) {
+  escrow_dataset_options o = ESCROW_DATASET_OPTIONS_INIT;
+  o.format = (escrow_file_format)format;
+  goesc_context(&o.context, project_id, role, asset, NULL, key_id);
+  o.dataset_version = goesc_s(dataset_version);
+  return escrow_dataset_encrypt(in_dir, out_dir, cek, &o);
+}
+int goesc_dataset_decrypt(const char *in_dir, const char *out_dir, const escrow_cek *cek,
+                          int require_manifest, const char *project_id, const char *role,
+                          const char *asset, const char *key_id) {
+  escrow_dataset_options o = ESCROW_DATASET_OPTIONS_INIT;
+  o.require_manifest = require_manifest;
+  goesc_context(&o.context, project_id, role, asset, NULL, key_id);
+  return escrow_dataset_decrypt(in_dir, out_dir, cek, &o);
+}
+
+escrow_manifest *goesc_manifest_decode(const escrow_cek *cek, const uint8_t *IN, size_t IN_LEN) {
+  escrow_manifest *m = NULL;
+  return escrow_manifest_decode(&m, cek, IN, IN_LEN) == 0 ? m : NULL;
+}
+long long goesc_manifest_count(const escrow_manifest *m) {
+  return (long long)escrow_manifest_count(m);
+}
+const char *goesc_manifest_path(const escrow_manifest *m, long long i) {
+  const char *p = NULL;
+  uint64_t sz;
+  const uint8_t *t;
+  return escrow_manifest_entry(m, (size_t)i, &p, &sz, &t) < 0 ? NULL : p;
+}
+long long goesc_manifest_size(const escrow_manifest *m, long long i) {
+  const char *p;
+  uint64_t sz = 0;
+  const uint8_t *t;
+  int rc = escrow_manifest_entry(m, (size_t)i, &p, &sz, &t);
+  return rc < 0 ? rc : (long long)sz;
+}
+int goesc_manifest_hdrtag(const escrow_manifest *m, long long i, uint8_t *OUTBUF,
+                          size_t OUTBUF_SIZE) {
+  const char *p;
+  uint64_t sz;
+  const uint8_t *t = NULL;
+  int rc = escrow_manifest_entry(m, (size_t)i, &p, &sz, &t);
+  if (rc < 0) return rc;
+  if (OUTBUF_SIZE < 32) return ESCROW_E_BUFSIZE;
+  memcpy(OUTBUF, t, 32);
+  return 0;
+}
+long long goesc_manifest_find(const escrow_manifest *m, const char *path) {
+  size_t i = 0;
+  int rc = escrow_manifest_find(m, path, &i);
+  return rc < 0 ? rc : (long long)i;
+}
+const char *goesc_manifest_dataset_version(const escrow_manifest *m) {
+  return escrow_manifest_dataset_version(m);
+}
+void goesc_manifest_free(escrow_manifest *m) { escrow_manifest_free(m); }
+%}
