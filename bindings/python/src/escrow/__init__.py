@@ -1,4 +1,5 @@
-"""escrow: Python bindings of libescrow (keys, BKENC envelope encryption, packages).
+"""escrow: Python bindings of libescrow (keys, BKENC envelope encryption, packages,
+criteria validation, SAS checks).
 
     import escrow
     cek = escrow.Cek.generate()
@@ -11,6 +12,7 @@ Errors are raised as subclasses of escrow.EscrowError, one per ESCROW_E_* family
 is released during every libescrow call, so threads with their own handles run in parallel.
 """
 from ._native import c as _c
+from .criteria import Criteria, SasCheck, SchemaError, Validation, check_pair, check_sas
 from .envelope import (DecryptReader, Decryptor, EncryptWriter, Encryptor, FileFormat, Header,
                        Reader, ciphertext_size, decrypt, decrypt_fd, decrypt_file, detect_format,
                        encrypt, encrypt_fd, encrypt_file, legacy_decrypt, legacy_decrypt_fd,

@@ -650,3 +650,101 @@ escrow_rc pyesc_manifest_entry(const escrow_manifest *m, size_t i, const char **
 escrow_rc pyesc_manifest_find(const escrow_manifest *m, const char *path, size_t *OUT_SIZE);
 const char *escrow_manifest_dataset_version(const escrow_manifest *m);
 void escrow_manifest_free(escrow_manifest *m);
+
+/* ---- criteria (validation of reports) ----------------------------------------------------------- */
+PYESC_HANDLE(escrow_criteria)
+%{
+static void pyesc_criteria_opts(escrow_criteria_options *o, int allow_unknown, int require_all) {
+  escrow_criteria_options d = ESCROW_CRITERIA_OPTIONS_INIT;
+  *o = d;
+  o->allow_unknown = allow_unknown;
+  o->require_all = require_all;
+}
+static escrow_rc pyesc_criteria_compile(escrow_criteria **out, const uint8_t *json, size_t len,
+                                        int allow_unknown, int require_all) {
+  escrow_criteria_options o;
+  pyesc_criteria_opts(&o, allow_unknown, require_all);
+  return escrow_criteria_compile(out, (const char *)json, len, &o, NULL);
+}
+/* The SchemaError tree of a refused schema (None when there is none): compiles again. */
+static escrow_rc pyesc_criteria_schema_errors(const uint8_t *json, size_t len, int allow_unknown,
+                                              int require_all, char **errors) {
+  escrow_criteria_options o;
+  escrow_criteria *c = NULL;
+  pyesc_criteria_opts(&o, allow_unknown, require_all);
+  int rc = escrow_criteria_compile(&c, (const char *)json, len, &o, errors);
+  escrow_criteria_free(c);
+  (void)rc;
+  return 0;
+}
+static escrow_rc pyesc_criteria_validate(const escrow_criteria *c, const uint8_t *json, size_t len,
+                                         int *valid, char **errors) {
+  return escrow_criteria_validate(c, (const char *)json, len, valid, errors);
+}
+static escrow_rc pyesc_criteria_validate_report(const escrow_criteria *c, const uint8_t *json,
+                                                size_t len, int *valid, char **answer) {
+  return escrow_criteria_validate_report(c, (const char *)json, len, valid, answer);
+}
+static escrow_rc pyesc_criteria_validate_file(const escrow_criteria *c, const char *path,
+                                              int allow_unknown, int require_all, int *valid,
+                                              char **errors) {
+  escrow_criteria_options o;
+  escrow_criteria_doc *d = NULL;
+  pyesc_criteria_opts(&o, allow_unknown, require_all);
+  int rc = escrow_criteria_doc_parse_file(&d, path, &o);
+  if (rc < 0) return rc;
+  rc = escrow_criteria_validate_doc(c, d, valid, errors);
+  escrow_criteria_doc_free(d);
+  return rc;
+}
+static escrow_rc pyesc_criteria_audit(const escrow_criteria *c, char **out) {
+  return escrow_criteria_audit(c, out);
+}
+static escrow_rc pyesc_criteria_check_pair(const uint8_t *line, size_t len, char **out) {
+  return escrow_criteria_check_pair((const char *)line, len, out);
+}
+%}
+escrow_rc pyesc_criteria_compile(escrow_criteria **OUT, const uint8_t *IN, size_t IN_LEN,
+                                 int allow_unknown, int require_all);
+escrow_rc pyesc_criteria_schema_errors(const uint8_t *IN, size_t IN_LEN, int allow_unknown,
+                                       int require_all, char **OUT_ESTR);
+escrow_rc pyesc_criteria_validate(const escrow_criteria *c, const uint8_t *IN, size_t IN_LEN,
+                                  int *OUT_INT, char **OUT_ESTR);
+escrow_rc pyesc_criteria_validate_report(const escrow_criteria *c, const uint8_t *IN,
+                                         size_t IN_LEN, int *OUT_INT, char **OUT_ESTR);
+escrow_rc pyesc_criteria_validate_file(const escrow_criteria *c, const char *path,
+                                       int allow_unknown, int require_all, int *OUT_INT,
+                                       char **OUT_ESTR);
+escrow_rc pyesc_criteria_audit(const escrow_criteria *c, char **OUT_ESTR);
+escrow_rc pyesc_criteria_check_pair(const uint8_t *IN, size_t IN_LEN, char **OUT_ESTR);
+void escrow_criteria_free(escrow_criteria *c);
+
+/* ---- SAS URL checks ------------------------------------------------------------------------------ */
+%{
+static char *pyesc_strdup(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *d = (char *)malloc(n);
+  if (d) memcpy(d, s, n);
+  return d;
+}
+/* now: RFC 3339 text (offsets allowed), or NULL for the system clock */
+static escrow_rc pyesc_sas_check(const char *url, const char *now, unsigned flags, int *status,
+                                 char **status_name, char **message, char **reason) {
+  escrow_time t;
+  escrow_sas_result r;
+  if (now != NULL) {
+    int rc = escrow_time_parse(&t, now, 1);
+    if (rc < 0) return rc;
+  }
+  int rc = escrow_sas_check(&r, url, now ? &t : NULL, flags);
+  if (rc < 0) return rc;
+  *status_name = pyesc_strdup(r.status_name);
+  *message = pyesc_strdup(r.message);
+  *reason = pyesc_strdup(r.reason);
+  if (!*status_name || !*message || !*reason) return ESCROW_E_NOMEM;
+  *status = (int)r.status;
+  return 0;
+}
+%}
+escrow_rc pyesc_sas_check(const char *url, const char *now, unsigned flags, int *OUT_INT,
+                          char **OUT_MSTR, char **OUT_MSTR, char **OUT_MSTR);
