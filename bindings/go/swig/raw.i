@@ -16,6 +16,7 @@
 
 %{
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <escrow/escrow.h>
 
@@ -75,6 +76,7 @@ typedef struct escrow_header escrow_header;
 typedef struct escrow_algorithm escrow_algorithm;
 typedef struct escrow_manifest escrow_manifest;
 typedef struct goesc_buf goesc_buf;
+typedef struct escrow_criteria escrow_criteria;
 
 const char *escrow_version(void);
 int escrow_init(void);
@@ -455,4 +457,83 @@ const char *goesc_manifest_dataset_version(const escrow_manifest *m) {
   return escrow_manifest_dataset_version(m);
 }
 void goesc_manifest_free(escrow_manifest *m) { escrow_manifest_free(m); }
+
+/* ---- criteria ---- */
+static void goesc_criteria_opts(escrow_criteria_options *o, int allow_unknown, int require_all) {
+  escrow_criteria_options d = ESCROW_CRITERIA_OPTIONS_INIT;
+  *o = d;
+  o->allow_unknown = allow_unknown;
+  o->require_all = require_all;
+}
+escrow_criteria *goesc_criteria_compile(const uint8_t *IN, size_t IN_LEN, int allow_unknown,
+                                        int require_all) {
+  escrow_criteria_options o;
+  escrow_criteria *c = NULL;
+  goesc_criteria_opts(&o, allow_unknown, require_all);
+  return escrow_criteria_compile(&c, (const char *)IN, IN_LEN, &o, NULL) == 0 ? c : NULL;
+}
+/* The SchemaError tree of a refused schema, or NULL when there is none (compiles again). */
+goesc_buf *goesc_criteria_schema_errors(const uint8_t *IN, size_t IN_LEN, int allow_unknown,
+                                        int require_all) {
+  escrow_criteria_options o;
+  escrow_criteria *c = NULL;
+  char *errs = NULL;
+  goesc_criteria_opts(&o, allow_unknown, require_all);
+  if (escrow_criteria_compile(&c, (const char *)IN, IN_LEN, &o, &errs) == 0) {
+    escrow_criteria_free(c);
+    return NULL;
+  }
+  return errs ? goesc_buf_new((uint8_t *)errs, strlen(errs), 0) : NULL;
+}
+/* mode 0: a document, 1: a report's json_data, 2: a file path in IN. valid[0] gets 0 or 1. */
+goesc_buf *goesc_criteria_validate(const escrow_criteria *c, int mode, const uint8_t *IN,
+                                   size_t IN_LEN, uint8_t *OUTBUF, size_t OUTBUF_SIZE) {
+  int valid = 0, rc;
+  char *out = NULL;
+  if (mode == 2) {
+    escrow_criteria_doc *d = NULL;
+    char *path = (char *)malloc(IN_LEN + 1);
+    if (path == NULL) return NULL;
+    memcpy(path, IN, IN_LEN);
+    path[IN_LEN] = '\0';
+    rc = escrow_criteria_doc_parse_file(&d, path, NULL);
+    free(path);
+    if (rc == 0) rc = escrow_criteria_validate_doc(c, d, &valid, &out);
+    escrow_criteria_doc_free(d);
+  } else if (mode == 1) {
+    rc = escrow_criteria_validate_report(c, (const char *)IN, IN_LEN, &valid, &out);
+  } else {
+    rc = escrow_criteria_validate(c, (const char *)IN, IN_LEN, &valid, &out);
+  }
+  if (rc < 0) return NULL;
+  if (OUTBUF_SIZE > 0) OUTBUF[0] = (uint8_t)valid;
+  return goesc_buf_new((uint8_t *)out, strlen(out), 0);
+}
+goesc_buf *goesc_criteria_audit(const escrow_criteria *c) {
+  char *out = NULL;
+  if (escrow_criteria_audit(c, &out) < 0) return NULL;
+  return goesc_buf_new((uint8_t *)out, strlen(out), 0);
+}
+goesc_buf *goesc_criteria_check_pair(const uint8_t *IN, size_t IN_LEN) {
+  char *out = NULL;
+  if (escrow_criteria_check_pair((const char *)IN, IN_LEN, &out) < 0) return NULL;
+  return goesc_buf_new((uint8_t *)out, strlen(out), 0);
+}
+void goesc_criteria_free(escrow_criteria *c) { escrow_criteria_free(c); }
+
+/* ---- SAS checks ---- */
+/* now: RFC 3339 text, or "" for the system clock. Returns "<status name>\n<message>\n<reason>"
+ * as one buffer (status names and messages hold no newline). */
+goesc_buf *goesc_sas_check(const char *url, const char *now, unsigned flags) {
+  escrow_time t;
+  escrow_sas_result r;
+  const char *n = goesc_s(now);
+  if (n != NULL && escrow_time_parse(&t, n, 1) < 0) return NULL;
+  if (escrow_sas_check(&r, url, n ? &t : NULL, flags) < 0) return NULL;
+  size_t len = strlen(r.status_name) + strlen(r.message) + strlen(r.reason) + 3;
+  char *b = (char *)malloc(len);
+  if (b == NULL) return NULL;
+  snprintf(b, len, "%s\n%s\n%s", r.status_name, r.message, r.reason);
+  return goesc_buf_new((uint8_t *)b, strlen(b), 2);
+}
 %}

@@ -182,6 +182,7 @@ static void* Swig_malloc(int c) {
 
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <escrow/escrow.h>
 
@@ -592,11 +593,90 @@ const char *goesc_manifest_dataset_version(const escrow_manifest *m) {
 }
 void goesc_manifest_free(escrow_manifest *m) { escrow_manifest_free(m); }
 
+/* ---- criteria ---- */
+static void goesc_criteria_opts(escrow_criteria_options *o, int allow_unknown, int require_all) {
+  escrow_criteria_options d = ESCROW_CRITERIA_OPTIONS_INIT;
+  *o = d;
+  o->allow_unknown = allow_unknown;
+  o->require_all = require_all;
+}
+escrow_criteria *goesc_criteria_compile(const uint8_t *IN, size_t IN_LEN, int allow_unknown,
+                                        int require_all) {
+  escrow_criteria_options o;
+  escrow_criteria *c = NULL;
+  goesc_criteria_opts(&o, allow_unknown, require_all);
+  return escrow_criteria_compile(&c, (const char *)IN, IN_LEN, &o, NULL) == 0 ? c : NULL;
+}
+/* The SchemaError tree of a refused schema, or NULL when there is none (compiles again). */
+goesc_buf *goesc_criteria_schema_errors(const uint8_t *IN, size_t IN_LEN, int allow_unknown,
+                                        int require_all) {
+  escrow_criteria_options o;
+  escrow_criteria *c = NULL;
+  char *errs = NULL;
+  goesc_criteria_opts(&o, allow_unknown, require_all);
+  if (escrow_criteria_compile(&c, (const char *)IN, IN_LEN, &o, &errs) == 0) {
+    escrow_criteria_free(c);
+    return NULL;
+  }
+  return errs ? goesc_buf_new((uint8_t *)errs, strlen(errs), 0) : NULL;
+}
+/* mode 0: a document, 1: a report's json_data, 2: a file path in IN. valid[0] gets 0 or 1. */
+goesc_buf *goesc_criteria_validate(const escrow_criteria *c, int mode, const uint8_t *IN,
+                                   size_t IN_LEN, uint8_t *OUTBUF, size_t OUTBUF_SIZE) {
+  int valid = 0, rc;
+  char *out = NULL;
+  if (mode == 2) {
+    escrow_criteria_doc *d = NULL;
+    char *path = (char *)malloc(IN_LEN + 1);
+    if (path == NULL) return NULL;
+    memcpy(path, IN, IN_LEN);
+    path[IN_LEN] = '\0';
+    rc = escrow_criteria_doc_parse_file(&d, path, NULL);
+    free(path);
+    if (rc == 0) rc = escrow_criteria_validate_doc(c, d, &valid, &out);
+    escrow_criteria_doc_free(d);
+  } else if (mode == 1) {
+    rc = escrow_criteria_validate_report(c, (const char *)IN, IN_LEN, &valid, &out);
+  } else {
+    rc = escrow_criteria_validate(c, (const char *)IN, IN_LEN, &valid, &out);
+  }
+  if (rc < 0) return NULL;
+  if (OUTBUF_SIZE > 0) OUTBUF[0] = (uint8_t)valid;
+  return goesc_buf_new((uint8_t *)out, strlen(out), 0);
+}
+goesc_buf *goesc_criteria_audit(const escrow_criteria *c) {
+  char *out = NULL;
+  if (escrow_criteria_audit(c, &out) < 0) return NULL;
+  return goesc_buf_new((uint8_t *)out, strlen(out), 0);
+}
+goesc_buf *goesc_criteria_check_pair(const uint8_t *IN, size_t IN_LEN) {
+  char *out = NULL;
+  if (escrow_criteria_check_pair((const char *)IN, IN_LEN, &out) < 0) return NULL;
+  return goesc_buf_new((uint8_t *)out, strlen(out), 0);
+}
+void goesc_criteria_free(escrow_criteria *c) { escrow_criteria_free(c); }
+
+/* ---- SAS checks ---- */
+/* now: RFC 3339 text, or "" for the system clock. Returns "<status name>\n<message>\n<reason>"
+ * as one buffer (status names and messages hold no newline). */
+goesc_buf *goesc_sas_check(const char *url, const char *now, unsigned flags) {
+  escrow_time t;
+  escrow_sas_result r;
+  const char *n = goesc_s(now);
+  if (n != NULL && escrow_time_parse(&t, n, 1) < 0) return NULL;
+  if (escrow_sas_check(&r, url, n ? &t : NULL, flags) < 0) return NULL;
+  size_t len = strlen(r.status_name) + strlen(r.message) + strlen(r.reason) + 3;
+  char *b = (char *)malloc(len);
+  if (b == NULL) return NULL;
+  snprintf(b, len, "%s\n%s\n%s", r.status_name, r.message, r.reason);
+  return goesc_buf_new((uint8_t *)b, strlen(b), 2);
+}
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-void _wrap_Swig_free_raw_0f28502fae9fac1a(void *_swig_go_0) {
+void _wrap_Swig_free_raw_7eec9c62579707f3(void *_swig_go_0) {
   void *arg1 = (void *) 0 ;
   
   arg1 = *(void **)&_swig_go_0; 
@@ -606,7 +686,7 @@ void _wrap_Swig_free_raw_0f28502fae9fac1a(void *_swig_go_0) {
 }
 
 
-void *_wrap_Swig_malloc_raw_0f28502fae9fac1a(intgo _swig_go_0) {
+void *_wrap_Swig_malloc_raw_7eec9c62579707f3(intgo _swig_go_0) {
   int arg1 ;
   void *result = 0 ;
   void *_swig_go_result;
@@ -619,7 +699,7 @@ void *_wrap_Swig_malloc_raw_0f28502fae9fac1a(intgo _swig_go_0) {
 }
 
 
-_gostring_ _wrap_escrow_version_raw_0f28502fae9fac1a() {
+_gostring_ _wrap_escrow_version_raw_7eec9c62579707f3() {
   char *result = 0 ;
   _gostring_ _swig_go_result;
   
@@ -630,7 +710,7 @@ _gostring_ _wrap_escrow_version_raw_0f28502fae9fac1a() {
 }
 
 
-intgo _wrap_escrow_init_raw_0f28502fae9fac1a() {
+intgo _wrap_escrow_init_raw_7eec9c62579707f3() {
   int result;
   intgo _swig_go_result;
   
@@ -641,7 +721,7 @@ intgo _wrap_escrow_init_raw_0f28502fae9fac1a() {
 }
 
 
-_gostring_ _wrap_escrow_error_last_raw_0f28502fae9fac1a() {
+_gostring_ _wrap_escrow_error_last_raw_7eec9c62579707f3() {
   char *result = 0 ;
   _gostring_ _swig_go_result;
   
@@ -652,7 +732,7 @@ _gostring_ _wrap_escrow_error_last_raw_0f28502fae9fac1a() {
 }
 
 
-intgo _wrap_escrow_error_last_code_raw_0f28502fae9fac1a() {
+intgo _wrap_escrow_error_last_code_raw_7eec9c62579707f3() {
   int result;
   intgo _swig_go_result;
   
@@ -663,13 +743,13 @@ intgo _wrap_escrow_error_last_code_raw_0f28502fae9fac1a() {
 }
 
 
-void _wrap_escrow_error_clear_raw_0f28502fae9fac1a() {
+void _wrap_escrow_error_clear_raw_7eec9c62579707f3() {
   escrow_error_clear();
   
 }
 
 
-_gostring_ _wrap_escrow_strerror_raw_0f28502fae9fac1a(intgo _swig_go_0) {
+_gostring_ _wrap_escrow_strerror_raw_7eec9c62579707f3(intgo _swig_go_0) {
   int arg1 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -682,7 +762,7 @@ _gostring_ _wrap_escrow_strerror_raw_0f28502fae9fac1a(intgo _swig_go_0) {
 }
 
 
-long long _wrap_goesc_buf_len_raw_0f28502fae9fac1a(struct goesc_buf *_swig_go_0) {
+long long _wrap_goesc_buf_len_raw_7eec9c62579707f3(struct goesc_buf *_swig_go_0) {
   goesc_buf *arg1 = (goesc_buf *) 0 ;
   size_t result;
   long long _swig_go_result;
@@ -695,7 +775,7 @@ long long _wrap_goesc_buf_len_raw_0f28502fae9fac1a(struct goesc_buf *_swig_go_0)
 }
 
 
-void _wrap_goesc_buf_take_raw_0f28502fae9fac1a(struct goesc_buf *_swig_go_0, _goslice_ _swig_go_1) {
+void _wrap_goesc_buf_take_raw_7eec9c62579707f3(struct goesc_buf *_swig_go_0, _goslice_ _swig_go_1) {
   goesc_buf *arg1 = (goesc_buf *) 0 ;
   uint8_t *arg2 = (uint8_t *) 0 ;
   size_t arg3 ;
@@ -711,7 +791,7 @@ void _wrap_goesc_buf_take_raw_0f28502fae9fac1a(struct goesc_buf *_swig_go_0, _go
 }
 
 
-struct escrow_cek *_wrap_goesc_cek_generate_raw_0f28502fae9fac1a() {
+struct escrow_cek *_wrap_goesc_cek_generate_raw_7eec9c62579707f3() {
   escrow_cek *result = 0 ;
   struct escrow_cek *_swig_go_result;
   
@@ -722,7 +802,7 @@ struct escrow_cek *_wrap_goesc_cek_generate_raw_0f28502fae9fac1a() {
 }
 
 
-struct escrow_cek *_wrap_goesc_cek_from_bytes_raw_0f28502fae9fac1a(_goslice_ _swig_go_0) {
+struct escrow_cek *_wrap_goesc_cek_from_bytes_raw_7eec9c62579707f3(_goslice_ _swig_go_0) {
   uint8_t *arg1 = (uint8_t *) 0 ;
   size_t arg2 ;
   escrow_cek *result = 0 ;
@@ -739,7 +819,7 @@ struct escrow_cek *_wrap_goesc_cek_from_bytes_raw_0f28502fae9fac1a(_goslice_ _sw
 }
 
 
-struct escrow_cek *_wrap_goesc_cek_load_raw_0f28502fae9fac1a(_gostring_ _swig_go_0) {
+struct escrow_cek *_wrap_goesc_cek_load_raw_7eec9c62579707f3(_gostring_ _swig_go_0) {
   char *arg1 = (char *) 0 ;
   escrow_cek *result = 0 ;
   struct escrow_cek *_swig_go_result;
@@ -757,7 +837,7 @@ struct escrow_cek *_wrap_goesc_cek_load_raw_0f28502fae9fac1a(_gostring_ _swig_go
 }
 
 
-intgo _wrap_goesc_cek_save_raw_0f28502fae9fac1a(struct escrow_cek *_swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2) {
+intgo _wrap_goesc_cek_save_raw_7eec9c62579707f3(struct escrow_cek *_swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2) {
   escrow_cek *arg1 = (escrow_cek *) 0 ;
   char *arg2 = (char *) 0 ;
   int arg3 ;
@@ -779,7 +859,7 @@ intgo _wrap_goesc_cek_save_raw_0f28502fae9fac1a(struct escrow_cek *_swig_go_0, _
 }
 
 
-intgo _wrap_goesc_cek_export_raw_0f28502fae9fac1a(struct escrow_cek *_swig_go_0, _goslice_ _swig_go_1) {
+intgo _wrap_goesc_cek_export_raw_7eec9c62579707f3(struct escrow_cek *_swig_go_0, _goslice_ _swig_go_1) {
   escrow_cek *arg1 = (escrow_cek *) 0 ;
   uint8_t *arg2 = (uint8_t *) 0 ;
   size_t arg3 ;
@@ -798,7 +878,7 @@ intgo _wrap_goesc_cek_export_raw_0f28502fae9fac1a(struct escrow_cek *_swig_go_0,
 }
 
 
-intgo _wrap_goesc_cek_equal_raw_0f28502fae9fac1a(struct escrow_cek *_swig_go_0, struct escrow_cek *_swig_go_1) {
+intgo _wrap_goesc_cek_equal_raw_7eec9c62579707f3(struct escrow_cek *_swig_go_0, struct escrow_cek *_swig_go_1) {
   escrow_cek *arg1 = (escrow_cek *) 0 ;
   escrow_cek *arg2 = (escrow_cek *) 0 ;
   int result;
@@ -813,7 +893,7 @@ intgo _wrap_goesc_cek_equal_raw_0f28502fae9fac1a(struct escrow_cek *_swig_go_0, 
 }
 
 
-void _wrap_goesc_cek_free_raw_0f28502fae9fac1a(struct escrow_cek *_swig_go_0) {
+void _wrap_goesc_cek_free_raw_7eec9c62579707f3(struct escrow_cek *_swig_go_0) {
   escrow_cek *arg1 = (escrow_cek *) 0 ;
   
   arg1 = *(escrow_cek **)&_swig_go_0; 
@@ -823,7 +903,7 @@ void _wrap_goesc_cek_free_raw_0f28502fae9fac1a(struct escrow_cek *_swig_go_0) {
 }
 
 
-struct goesc_buf *_wrap_goesc_cek_filename_raw_0f28502fae9fac1a() {
+struct goesc_buf *_wrap_goesc_cek_filename_raw_7eec9c62579707f3() {
   goesc_buf *result = 0 ;
   struct goesc_buf *_swig_go_result;
   
@@ -834,7 +914,7 @@ struct goesc_buf *_wrap_goesc_cek_filename_raw_0f28502fae9fac1a() {
 }
 
 
-struct goesc_buf *_wrap_goesc_wcek_filename_raw_0f28502fae9fac1a() {
+struct goesc_buf *_wrap_goesc_wcek_filename_raw_7eec9c62579707f3() {
   goesc_buf *result = 0 ;
   struct goesc_buf *_swig_go_result;
   
@@ -845,7 +925,7 @@ struct goesc_buf *_wrap_goesc_wcek_filename_raw_0f28502fae9fac1a() {
 }
 
 
-struct escrow_kek *_wrap_goesc_kek_generate_raw_0f28502fae9fac1a(intgo _swig_go_0) {
+struct escrow_kek *_wrap_goesc_kek_generate_raw_7eec9c62579707f3(intgo _swig_go_0) {
   unsigned int arg1 ;
   escrow_kek *result = 0 ;
   struct escrow_kek *_swig_go_result;
@@ -858,7 +938,7 @@ struct escrow_kek *_wrap_goesc_kek_generate_raw_0f28502fae9fac1a(intgo _swig_go_
 }
 
 
-struct escrow_kek *_wrap_goesc_kek_public_from_bytes_raw_0f28502fae9fac1a(_goslice_ _swig_go_0) {
+struct escrow_kek *_wrap_goesc_kek_public_from_bytes_raw_7eec9c62579707f3(_goslice_ _swig_go_0) {
   uint8_t *arg1 = (uint8_t *) 0 ;
   size_t arg2 ;
   escrow_kek *result = 0 ;
@@ -875,7 +955,7 @@ struct escrow_kek *_wrap_goesc_kek_public_from_bytes_raw_0f28502fae9fac1a(_gosli
 }
 
 
-struct escrow_kek *_wrap_goesc_kek_private_from_bytes_raw_0f28502fae9fac1a(_goslice_ _swig_go_0) {
+struct escrow_kek *_wrap_goesc_kek_private_from_bytes_raw_7eec9c62579707f3(_goslice_ _swig_go_0) {
   uint8_t *arg1 = (uint8_t *) 0 ;
   size_t arg2 ;
   escrow_kek *result = 0 ;
@@ -892,7 +972,7 @@ struct escrow_kek *_wrap_goesc_kek_private_from_bytes_raw_0f28502fae9fac1a(_gosl
 }
 
 
-struct escrow_kek *_wrap_goesc_kek_public_load_raw_0f28502fae9fac1a(_gostring_ _swig_go_0) {
+struct escrow_kek *_wrap_goesc_kek_public_load_raw_7eec9c62579707f3(_gostring_ _swig_go_0) {
   char *arg1 = (char *) 0 ;
   escrow_kek *result = 0 ;
   struct escrow_kek *_swig_go_result;
@@ -910,7 +990,7 @@ struct escrow_kek *_wrap_goesc_kek_public_load_raw_0f28502fae9fac1a(_gostring_ _
 }
 
 
-struct escrow_kek *_wrap_goesc_kek_private_load_raw_0f28502fae9fac1a(_gostring_ _swig_go_0) {
+struct escrow_kek *_wrap_goesc_kek_private_load_raw_7eec9c62579707f3(_gostring_ _swig_go_0) {
   char *arg1 = (char *) 0 ;
   escrow_kek *result = 0 ;
   struct escrow_kek *_swig_go_result;
@@ -928,7 +1008,7 @@ struct escrow_kek *_wrap_goesc_kek_private_load_raw_0f28502fae9fac1a(_gostring_ 
 }
 
 
-struct goesc_buf *_wrap_goesc_kek_public_export_raw_0f28502fae9fac1a(struct escrow_kek *_swig_go_0, intgo _swig_go_1) {
+struct goesc_buf *_wrap_goesc_kek_public_export_raw_7eec9c62579707f3(struct escrow_kek *_swig_go_0, intgo _swig_go_1) {
   escrow_kek *arg1 = (escrow_kek *) 0 ;
   int arg2 ;
   goesc_buf *result = 0 ;
@@ -943,7 +1023,7 @@ struct goesc_buf *_wrap_goesc_kek_public_export_raw_0f28502fae9fac1a(struct escr
 }
 
 
-struct goesc_buf *_wrap_goesc_kek_private_export_raw_0f28502fae9fac1a(struct escrow_kek *_swig_go_0, intgo _swig_go_1) {
+struct goesc_buf *_wrap_goesc_kek_private_export_raw_7eec9c62579707f3(struct escrow_kek *_swig_go_0, intgo _swig_go_1) {
   escrow_kek *arg1 = (escrow_kek *) 0 ;
   int arg2 ;
   goesc_buf *result = 0 ;
@@ -958,7 +1038,7 @@ struct goesc_buf *_wrap_goesc_kek_private_export_raw_0f28502fae9fac1a(struct esc
 }
 
 
-intgo _wrap_goesc_kek_public_save_raw_0f28502fae9fac1a(struct escrow_kek *_swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2) {
+intgo _wrap_goesc_kek_public_save_raw_7eec9c62579707f3(struct escrow_kek *_swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2) {
   escrow_kek *arg1 = (escrow_kek *) 0 ;
   char *arg2 = (char *) 0 ;
   int arg3 ;
@@ -980,7 +1060,7 @@ intgo _wrap_goesc_kek_public_save_raw_0f28502fae9fac1a(struct escrow_kek *_swig_
 }
 
 
-intgo _wrap_goesc_kek_private_save_raw_0f28502fae9fac1a(struct escrow_kek *_swig_go_0, _gostring_ _swig_go_1) {
+intgo _wrap_goesc_kek_private_save_raw_7eec9c62579707f3(struct escrow_kek *_swig_go_0, _gostring_ _swig_go_1) {
   escrow_kek *arg1 = (escrow_kek *) 0 ;
   char *arg2 = (char *) 0 ;
   int result;
@@ -1000,7 +1080,7 @@ intgo _wrap_goesc_kek_private_save_raw_0f28502fae9fac1a(struct escrow_kek *_swig
 }
 
 
-intgo _wrap_goesc_kek_has_private_raw_0f28502fae9fac1a(struct escrow_kek *_swig_go_0) {
+intgo _wrap_goesc_kek_has_private_raw_7eec9c62579707f3(struct escrow_kek *_swig_go_0) {
   escrow_kek *arg1 = (escrow_kek *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -1013,7 +1093,7 @@ intgo _wrap_goesc_kek_has_private_raw_0f28502fae9fac1a(struct escrow_kek *_swig_
 }
 
 
-intgo _wrap_goesc_kek_bits_raw_0f28502fae9fac1a(struct escrow_kek *_swig_go_0) {
+intgo _wrap_goesc_kek_bits_raw_7eec9c62579707f3(struct escrow_kek *_swig_go_0) {
   escrow_kek *arg1 = (escrow_kek *) 0 ;
   unsigned int result;
   intgo _swig_go_result;
@@ -1026,7 +1106,7 @@ intgo _wrap_goesc_kek_bits_raw_0f28502fae9fac1a(struct escrow_kek *_swig_go_0) {
 }
 
 
-struct goesc_buf *_wrap_goesc_kek_key_id_raw_0f28502fae9fac1a(struct escrow_kek *_swig_go_0) {
+struct goesc_buf *_wrap_goesc_kek_key_id_raw_7eec9c62579707f3(struct escrow_kek *_swig_go_0) {
   escrow_kek *arg1 = (escrow_kek *) 0 ;
   goesc_buf *result = 0 ;
   struct goesc_buf *_swig_go_result;
@@ -1039,7 +1119,7 @@ struct goesc_buf *_wrap_goesc_kek_key_id_raw_0f28502fae9fac1a(struct escrow_kek 
 }
 
 
-void _wrap_goesc_kek_free_raw_0f28502fae9fac1a(struct escrow_kek *_swig_go_0) {
+void _wrap_goesc_kek_free_raw_7eec9c62579707f3(struct escrow_kek *_swig_go_0) {
   escrow_kek *arg1 = (escrow_kek *) 0 ;
   
   arg1 = *(escrow_kek **)&_swig_go_0; 
@@ -1049,7 +1129,7 @@ void _wrap_goesc_kek_free_raw_0f28502fae9fac1a(struct escrow_kek *_swig_go_0) {
 }
 
 
-struct goesc_buf *_wrap_goesc_wcek_wrap_raw_0f28502fae9fac1a(struct escrow_kek *_swig_go_0, struct escrow_cek *_swig_go_1, intgo _swig_go_2) {
+struct goesc_buf *_wrap_goesc_wcek_wrap_raw_7eec9c62579707f3(struct escrow_kek *_swig_go_0, struct escrow_cek *_swig_go_1, intgo _swig_go_2) {
   escrow_kek *arg1 = (escrow_kek *) 0 ;
   escrow_cek *arg2 = (escrow_cek *) 0 ;
   int arg3 ;
@@ -1066,7 +1146,7 @@ struct goesc_buf *_wrap_goesc_wcek_wrap_raw_0f28502fae9fac1a(struct escrow_kek *
 }
 
 
-struct escrow_cek *_wrap_goesc_wcek_unwrap_raw_0f28502fae9fac1a(struct escrow_kek *_swig_go_0, _goslice_ _swig_go_1, intgo _swig_go_2, _goslice_ _swig_go_3) {
+struct escrow_cek *_wrap_goesc_wcek_unwrap_raw_7eec9c62579707f3(struct escrow_kek *_swig_go_0, _goslice_ _swig_go_1, intgo _swig_go_2, _goslice_ _swig_go_3) {
   escrow_kek *arg1 = (escrow_kek *) 0 ;
   uint8_t *arg2 = (uint8_t *) 0 ;
   size_t arg3 ;
@@ -1093,7 +1173,7 @@ struct escrow_cek *_wrap_goesc_wcek_unwrap_raw_0f28502fae9fac1a(struct escrow_ke
 }
 
 
-intgo _wrap_goesc_detect_format_raw_0f28502fae9fac1a(_goslice_ _swig_go_0) {
+intgo _wrap_goesc_detect_format_raw_7eec9c62579707f3(_goslice_ _swig_go_0) {
   uint8_t *arg1 = (uint8_t *) 0 ;
   size_t arg2 ;
   int result;
@@ -1110,7 +1190,7 @@ intgo _wrap_goesc_detect_format_raw_0f28502fae9fac1a(_goslice_ _swig_go_0) {
 }
 
 
-struct escrow_header *_wrap_goesc_header_parse_raw_0f28502fae9fac1a(_goslice_ _swig_go_0) {
+struct escrow_header *_wrap_goesc_header_parse_raw_7eec9c62579707f3(_goslice_ _swig_go_0) {
   uint8_t *arg1 = (uint8_t *) 0 ;
   size_t arg2 ;
   escrow_header *result = 0 ;
@@ -1127,7 +1207,7 @@ struct escrow_header *_wrap_goesc_header_parse_raw_0f28502fae9fac1a(_goslice_ _s
 }
 
 
-intgo _wrap_goesc_header_verify_raw_0f28502fae9fac1a(struct escrow_header *_swig_go_0, struct escrow_cek *_swig_go_1) {
+intgo _wrap_goesc_header_verify_raw_7eec9c62579707f3(struct escrow_header *_swig_go_0, struct escrow_cek *_swig_go_1) {
   escrow_header *arg1 = (escrow_header *) 0 ;
   escrow_cek *arg2 = (escrow_cek *) 0 ;
   int result;
@@ -1142,7 +1222,7 @@ intgo _wrap_goesc_header_verify_raw_0f28502fae9fac1a(struct escrow_header *_swig
 }
 
 
-long long _wrap_goesc_header_length_raw_0f28502fae9fac1a(struct escrow_header *_swig_go_0) {
+long long _wrap_goesc_header_length_raw_7eec9c62579707f3(struct escrow_header *_swig_go_0) {
   escrow_header *arg1 = (escrow_header *) 0 ;
   long long result;
   long long _swig_go_result;
@@ -1155,7 +1235,7 @@ long long _wrap_goesc_header_length_raw_0f28502fae9fac1a(struct escrow_header *_
 }
 
 
-intgo _wrap_goesc_header_log2cs_raw_0f28502fae9fac1a(struct escrow_header *_swig_go_0) {
+intgo _wrap_goesc_header_log2cs_raw_7eec9c62579707f3(struct escrow_header *_swig_go_0) {
   escrow_header *arg1 = (escrow_header *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -1168,7 +1248,7 @@ intgo _wrap_goesc_header_log2cs_raw_0f28502fae9fac1a(struct escrow_header *_swig
 }
 
 
-intgo _wrap_goesc_header_bytes_raw_0f28502fae9fac1a(struct escrow_header *_swig_go_0, intgo _swig_go_1, _goslice_ _swig_go_2) {
+intgo _wrap_goesc_header_bytes_raw_7eec9c62579707f3(struct escrow_header *_swig_go_0, intgo _swig_go_1, _goslice_ _swig_go_2) {
   escrow_header *arg1 = (escrow_header *) 0 ;
   int arg2 ;
   uint8_t *arg3 = (uint8_t *) 0 ;
@@ -1189,7 +1269,7 @@ intgo _wrap_goesc_header_bytes_raw_0f28502fae9fac1a(struct escrow_header *_swig_
 }
 
 
-intgo _wrap_goesc_header_has_context_raw_0f28502fae9fac1a(struct escrow_header *_swig_go_0, intgo _swig_go_1) {
+intgo _wrap_goesc_header_has_context_raw_7eec9c62579707f3(struct escrow_header *_swig_go_0, intgo _swig_go_1) {
   escrow_header *arg1 = (escrow_header *) 0 ;
   unsigned int arg2 ;
   int result;
@@ -1204,7 +1284,7 @@ intgo _wrap_goesc_header_has_context_raw_0f28502fae9fac1a(struct escrow_header *
 }
 
 
-_gostring_ _wrap_goesc_header_context_raw_0f28502fae9fac1a(struct escrow_header *_swig_go_0, intgo _swig_go_1) {
+_gostring_ _wrap_goesc_header_context_raw_7eec9c62579707f3(struct escrow_header *_swig_go_0, intgo _swig_go_1) {
   escrow_header *arg1 = (escrow_header *) 0 ;
   unsigned int arg2 ;
   char *result = 0 ;
@@ -1219,7 +1299,7 @@ _gostring_ _wrap_goesc_header_context_raw_0f28502fae9fac1a(struct escrow_header 
 }
 
 
-void _wrap_goesc_header_free_raw_0f28502fae9fac1a(struct escrow_header *_swig_go_0) {
+void _wrap_goesc_header_free_raw_7eec9c62579707f3(struct escrow_header *_swig_go_0) {
   escrow_header *arg1 = (escrow_header *) 0 ;
   
   arg1 = *(escrow_header **)&_swig_go_0; 
@@ -1229,7 +1309,7 @@ void _wrap_goesc_header_free_raw_0f28502fae9fac1a(struct escrow_header *_swig_go
 }
 
 
-struct escrow_encryptor *_wrap_goesc_encryptor_new_raw_0f28502fae9fac1a(struct escrow_cek *_swig_go_0, intgo _swig_go_1, _gostring_ _swig_go_2, _gostring_ _swig_go_3, _gostring_ _swig_go_4, _gostring_ _swig_go_5, _gostring_ _swig_go_6) {
+struct escrow_encryptor *_wrap_goesc_encryptor_new_raw_7eec9c62579707f3(struct escrow_cek *_swig_go_0, intgo _swig_go_1, _gostring_ _swig_go_2, _gostring_ _swig_go_3, _gostring_ _swig_go_4, _gostring_ _swig_go_5, _gostring_ _swig_go_6) {
   escrow_cek *arg1 = (escrow_cek *) 0 ;
   unsigned int arg2 ;
   char *arg3 = (char *) 0 ;
@@ -1279,7 +1359,7 @@ struct escrow_encryptor *_wrap_goesc_encryptor_new_raw_0f28502fae9fac1a(struct e
 }
 
 
-long long _wrap_goesc_encryptor_update_bound_raw_0f28502fae9fac1a(struct escrow_encryptor *_swig_go_0, long long _swig_go_1) {
+long long _wrap_goesc_encryptor_update_bound_raw_7eec9c62579707f3(struct escrow_encryptor *_swig_go_0, long long _swig_go_1) {
   escrow_encryptor *arg1 = (escrow_encryptor *) 0 ;
   long long arg2 ;
   long long result;
@@ -1294,7 +1374,7 @@ long long _wrap_goesc_encryptor_update_bound_raw_0f28502fae9fac1a(struct escrow_
 }
 
 
-long long _wrap_goesc_encryptor_final_bound_raw_0f28502fae9fac1a(struct escrow_encryptor *_swig_go_0) {
+long long _wrap_goesc_encryptor_final_bound_raw_7eec9c62579707f3(struct escrow_encryptor *_swig_go_0) {
   escrow_encryptor *arg1 = (escrow_encryptor *) 0 ;
   long long result;
   long long _swig_go_result;
@@ -1307,7 +1387,7 @@ long long _wrap_goesc_encryptor_final_bound_raw_0f28502fae9fac1a(struct escrow_e
 }
 
 
-long long _wrap_goesc_encryptor_update_raw_0f28502fae9fac1a(struct escrow_encryptor *_swig_go_0, _goslice_ _swig_go_1, _goslice_ _swig_go_2) {
+long long _wrap_goesc_encryptor_update_raw_7eec9c62579707f3(struct escrow_encryptor *_swig_go_0, _goslice_ _swig_go_1, _goslice_ _swig_go_2) {
   escrow_encryptor *arg1 = (escrow_encryptor *) 0 ;
   uint8_t *arg2 = (uint8_t *) 0 ;
   size_t arg3 ;
@@ -1332,7 +1412,7 @@ long long _wrap_goesc_encryptor_update_raw_0f28502fae9fac1a(struct escrow_encryp
 }
 
 
-long long _wrap_goesc_encryptor_final_raw_0f28502fae9fac1a(struct escrow_encryptor *_swig_go_0, _goslice_ _swig_go_1) {
+long long _wrap_goesc_encryptor_final_raw_7eec9c62579707f3(struct escrow_encryptor *_swig_go_0, _goslice_ _swig_go_1) {
   escrow_encryptor *arg1 = (escrow_encryptor *) 0 ;
   uint8_t *arg2 = (uint8_t *) 0 ;
   size_t arg3 ;
@@ -1351,7 +1431,7 @@ long long _wrap_goesc_encryptor_final_raw_0f28502fae9fac1a(struct escrow_encrypt
 }
 
 
-intgo _wrap_goesc_encryptor_hdrtag_raw_0f28502fae9fac1a(struct escrow_encryptor *_swig_go_0, _goslice_ _swig_go_1) {
+intgo _wrap_goesc_encryptor_hdrtag_raw_7eec9c62579707f3(struct escrow_encryptor *_swig_go_0, _goslice_ _swig_go_1) {
   escrow_encryptor *arg1 = (escrow_encryptor *) 0 ;
   uint8_t *arg2 = (uint8_t *) 0 ;
   size_t arg3 ;
@@ -1370,7 +1450,7 @@ intgo _wrap_goesc_encryptor_hdrtag_raw_0f28502fae9fac1a(struct escrow_encryptor 
 }
 
 
-void _wrap_goesc_encryptor_free_raw_0f28502fae9fac1a(struct escrow_encryptor *_swig_go_0) {
+void _wrap_goesc_encryptor_free_raw_7eec9c62579707f3(struct escrow_encryptor *_swig_go_0) {
   escrow_encryptor *arg1 = (escrow_encryptor *) 0 ;
   
   arg1 = *(escrow_encryptor **)&_swig_go_0; 
@@ -1380,7 +1460,7 @@ void _wrap_goesc_encryptor_free_raw_0f28502fae9fac1a(struct escrow_encryptor *_s
 }
 
 
-struct escrow_decryptor *_wrap_goesc_decryptor_new_raw_0f28502fae9fac1a(struct escrow_cek *_swig_go_0, _gostring_ _swig_go_1, _goslice_ _swig_go_2) {
+struct escrow_decryptor *_wrap_goesc_decryptor_new_raw_7eec9c62579707f3(struct escrow_cek *_swig_go_0, _gostring_ _swig_go_1, _goslice_ _swig_go_2) {
   escrow_cek *arg1 = (escrow_cek *) 0 ;
   char *arg2 = (char *) 0 ;
   uint8_t *arg3 = (uint8_t *) 0 ;
@@ -1406,7 +1486,7 @@ struct escrow_decryptor *_wrap_goesc_decryptor_new_raw_0f28502fae9fac1a(struct e
 }
 
 
-long long _wrap_goesc_decryptor_update_bound_raw_0f28502fae9fac1a(struct escrow_decryptor *_swig_go_0, long long _swig_go_1) {
+long long _wrap_goesc_decryptor_update_bound_raw_7eec9c62579707f3(struct escrow_decryptor *_swig_go_0, long long _swig_go_1) {
   escrow_decryptor *arg1 = (escrow_decryptor *) 0 ;
   long long arg2 ;
   long long result;
@@ -1421,7 +1501,7 @@ long long _wrap_goesc_decryptor_update_bound_raw_0f28502fae9fac1a(struct escrow_
 }
 
 
-long long _wrap_goesc_decryptor_final_bound_raw_0f28502fae9fac1a(struct escrow_decryptor *_swig_go_0) {
+long long _wrap_goesc_decryptor_final_bound_raw_7eec9c62579707f3(struct escrow_decryptor *_swig_go_0) {
   escrow_decryptor *arg1 = (escrow_decryptor *) 0 ;
   long long result;
   long long _swig_go_result;
@@ -1434,7 +1514,7 @@ long long _wrap_goesc_decryptor_final_bound_raw_0f28502fae9fac1a(struct escrow_d
 }
 
 
-long long _wrap_goesc_decryptor_update_raw_0f28502fae9fac1a(struct escrow_decryptor *_swig_go_0, _goslice_ _swig_go_1, _goslice_ _swig_go_2) {
+long long _wrap_goesc_decryptor_update_raw_7eec9c62579707f3(struct escrow_decryptor *_swig_go_0, _goslice_ _swig_go_1, _goslice_ _swig_go_2) {
   escrow_decryptor *arg1 = (escrow_decryptor *) 0 ;
   uint8_t *arg2 = (uint8_t *) 0 ;
   size_t arg3 ;
@@ -1459,7 +1539,7 @@ long long _wrap_goesc_decryptor_update_raw_0f28502fae9fac1a(struct escrow_decryp
 }
 
 
-long long _wrap_goesc_decryptor_final_raw_0f28502fae9fac1a(struct escrow_decryptor *_swig_go_0, _goslice_ _swig_go_1) {
+long long _wrap_goesc_decryptor_final_raw_7eec9c62579707f3(struct escrow_decryptor *_swig_go_0, _goslice_ _swig_go_1) {
   escrow_decryptor *arg1 = (escrow_decryptor *) 0 ;
   uint8_t *arg2 = (uint8_t *) 0 ;
   size_t arg3 ;
@@ -1478,7 +1558,7 @@ long long _wrap_goesc_decryptor_final_raw_0f28502fae9fac1a(struct escrow_decrypt
 }
 
 
-struct escrow_header *_wrap_goesc_decryptor_header_raw_0f28502fae9fac1a(struct escrow_decryptor *_swig_go_0) {
+struct escrow_header *_wrap_goesc_decryptor_header_raw_7eec9c62579707f3(struct escrow_decryptor *_swig_go_0) {
   escrow_decryptor *arg1 = (escrow_decryptor *) 0 ;
   escrow_header *result = 0 ;
   struct escrow_header *_swig_go_result;
@@ -1491,7 +1571,7 @@ struct escrow_header *_wrap_goesc_decryptor_header_raw_0f28502fae9fac1a(struct e
 }
 
 
-void _wrap_goesc_decryptor_free_raw_0f28502fae9fac1a(struct escrow_decryptor *_swig_go_0) {
+void _wrap_goesc_decryptor_free_raw_7eec9c62579707f3(struct escrow_decryptor *_swig_go_0) {
   escrow_decryptor *arg1 = (escrow_decryptor *) 0 ;
   
   arg1 = *(escrow_decryptor **)&_swig_go_0; 
@@ -1501,7 +1581,7 @@ void _wrap_goesc_decryptor_free_raw_0f28502fae9fac1a(struct escrow_decryptor *_s
 }
 
 
-struct escrow_reader *_wrap_goesc_reader_open_file_raw_0f28502fae9fac1a(struct escrow_cek *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, _goslice_ _swig_go_3) {
+struct escrow_reader *_wrap_goesc_reader_open_file_raw_7eec9c62579707f3(struct escrow_cek *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, _goslice_ _swig_go_3) {
   escrow_cek *arg1 = (escrow_cek *) 0 ;
   char *arg2 = (char *) 0 ;
   char *arg3 = (char *) 0 ;
@@ -1534,7 +1614,7 @@ struct escrow_reader *_wrap_goesc_reader_open_file_raw_0f28502fae9fac1a(struct e
 }
 
 
-long long _wrap_goesc_reader_size_raw_0f28502fae9fac1a(struct escrow_reader *_swig_go_0) {
+long long _wrap_goesc_reader_size_raw_7eec9c62579707f3(struct escrow_reader *_swig_go_0) {
   escrow_reader *arg1 = (escrow_reader *) 0 ;
   long long result;
   long long _swig_go_result;
@@ -1547,7 +1627,7 @@ long long _wrap_goesc_reader_size_raw_0f28502fae9fac1a(struct escrow_reader *_sw
 }
 
 
-long long _wrap_goesc_reader_pread_raw_0f28502fae9fac1a(struct escrow_reader *_swig_go_0, _goslice_ _swig_go_1, long long _swig_go_2) {
+long long _wrap_goesc_reader_pread_raw_7eec9c62579707f3(struct escrow_reader *_swig_go_0, _goslice_ _swig_go_1, long long _swig_go_2) {
   escrow_reader *arg1 = (escrow_reader *) 0 ;
   uint8_t *arg2 = (uint8_t *) 0 ;
   size_t arg3 ;
@@ -1568,7 +1648,7 @@ long long _wrap_goesc_reader_pread_raw_0f28502fae9fac1a(struct escrow_reader *_s
 }
 
 
-struct escrow_header *_wrap_goesc_reader_header_raw_0f28502fae9fac1a(struct escrow_reader *_swig_go_0) {
+struct escrow_header *_wrap_goesc_reader_header_raw_7eec9c62579707f3(struct escrow_reader *_swig_go_0) {
   escrow_reader *arg1 = (escrow_reader *) 0 ;
   escrow_header *result = 0 ;
   struct escrow_header *_swig_go_result;
@@ -1581,7 +1661,7 @@ struct escrow_header *_wrap_goesc_reader_header_raw_0f28502fae9fac1a(struct escr
 }
 
 
-void _wrap_goesc_reader_free_raw_0f28502fae9fac1a(struct escrow_reader *_swig_go_0) {
+void _wrap_goesc_reader_free_raw_7eec9c62579707f3(struct escrow_reader *_swig_go_0) {
   escrow_reader *arg1 = (escrow_reader *) 0 ;
   
   arg1 = *(escrow_reader **)&_swig_go_0; 
@@ -1591,7 +1671,7 @@ void _wrap_goesc_reader_free_raw_0f28502fae9fac1a(struct escrow_reader *_swig_go
 }
 
 
-intgo _wrap_goesc_encrypt_file_raw_0f28502fae9fac1a(struct escrow_cek *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2, _gostring_ _swig_go_3, _gostring_ _swig_go_4, _gostring_ _swig_go_5, _gostring_ _swig_go_6, _gostring_ _swig_go_7, _gostring_ _swig_go_8, _gostring_ _swig_go_9, _goslice_ _swig_go_10) {
+intgo _wrap_goesc_encrypt_file_raw_7eec9c62579707f3(struct escrow_cek *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2, _gostring_ _swig_go_3, _gostring_ _swig_go_4, _gostring_ _swig_go_5, _gostring_ _swig_go_6, _gostring_ _swig_go_7, _gostring_ _swig_go_8, _gostring_ _swig_go_9, _goslice_ _swig_go_10) {
   escrow_cek *arg1 = (escrow_cek *) 0 ;
   int arg2 ;
   unsigned int arg3 ;
@@ -1663,7 +1743,7 @@ intgo _wrap_goesc_encrypt_file_raw_0f28502fae9fac1a(struct escrow_cek *_swig_go_
 }
 
 
-intgo _wrap_goesc_decrypt_file_raw_0f28502fae9fac1a(struct escrow_cek *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, _gostring_ _swig_go_3, _goslice_ _swig_go_4) {
+intgo _wrap_goesc_decrypt_file_raw_7eec9c62579707f3(struct escrow_cek *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, _gostring_ _swig_go_3, _goslice_ _swig_go_4) {
   escrow_cek *arg1 = (escrow_cek *) 0 ;
   char *arg2 = (char *) 0 ;
   char *arg3 = (char *) 0 ;
@@ -1703,7 +1783,7 @@ intgo _wrap_goesc_decrypt_file_raw_0f28502fae9fac1a(struct escrow_cek *_swig_go_
 }
 
 
-struct goesc_buf *_wrap_goesc_legacy_decrypt_mem_raw_0f28502fae9fac1a(struct escrow_cek *_swig_go_0, _goslice_ _swig_go_1) {
+struct goesc_buf *_wrap_goesc_legacy_decrypt_mem_raw_7eec9c62579707f3(struct escrow_cek *_swig_go_0, _goslice_ _swig_go_1) {
   escrow_cek *arg1 = (escrow_cek *) 0 ;
   uint8_t *arg2 = (uint8_t *) 0 ;
   size_t arg3 ;
@@ -1722,7 +1802,7 @@ struct goesc_buf *_wrap_goesc_legacy_decrypt_mem_raw_0f28502fae9fac1a(struct esc
 }
 
 
-intgo _wrap_goesc_algorithm_pack_raw_0f28502fae9fac1a(_gostring_ _swig_go_0, struct escrow_cek *_swig_go_1, _gostring_ _swig_go_2, intgo _swig_go_3, _gostring_ _swig_go_4, _gostring_ _swig_go_5, _gostring_ _swig_go_6, _gostring_ _swig_go_7, _gostring_ _swig_go_8) {
+intgo _wrap_goesc_algorithm_pack_raw_7eec9c62579707f3(_gostring_ _swig_go_0, struct escrow_cek *_swig_go_1, _gostring_ _swig_go_2, intgo _swig_go_3, _gostring_ _swig_go_4, _gostring_ _swig_go_5, _gostring_ _swig_go_6, _gostring_ _swig_go_7, _gostring_ _swig_go_8) {
   char *arg1 = (char *) 0 ;
   escrow_cek *arg2 = (escrow_cek *) 0 ;
   char *arg3 = (char *) 0 ;
@@ -1786,7 +1866,7 @@ intgo _wrap_goesc_algorithm_pack_raw_0f28502fae9fac1a(_gostring_ _swig_go_0, str
 }
 
 
-struct escrow_algorithm *_wrap_goesc_algorithm_open_raw_0f28502fae9fac1a(_gostring_ _swig_go_0, long long _swig_go_1, long long _swig_go_2, long long _swig_go_3, intgo _swig_go_4) {
+struct escrow_algorithm *_wrap_goesc_algorithm_open_raw_7eec9c62579707f3(_gostring_ _swig_go_0, long long _swig_go_1, long long _swig_go_2, long long _swig_go_3, intgo _swig_go_4) {
   char *arg1 = (char *) 0 ;
   long long arg2 ;
   long long arg3 ;
@@ -1812,7 +1892,7 @@ struct escrow_algorithm *_wrap_goesc_algorithm_open_raw_0f28502fae9fac1a(_gostri
 }
 
 
-long long _wrap_goesc_algorithm_entry_count_raw_0f28502fae9fac1a(struct escrow_algorithm *_swig_go_0) {
+long long _wrap_goesc_algorithm_entry_count_raw_7eec9c62579707f3(struct escrow_algorithm *_swig_go_0) {
   escrow_algorithm *arg1 = (escrow_algorithm *) 0 ;
   long long result;
   long long _swig_go_result;
@@ -1825,7 +1905,7 @@ long long _wrap_goesc_algorithm_entry_count_raw_0f28502fae9fac1a(struct escrow_a
 }
 
 
-_gostring_ _wrap_goesc_algorithm_entry_name_raw_0f28502fae9fac1a(struct escrow_algorithm *_swig_go_0, long long _swig_go_1) {
+_gostring_ _wrap_goesc_algorithm_entry_name_raw_7eec9c62579707f3(struct escrow_algorithm *_swig_go_0, long long _swig_go_1) {
   escrow_algorithm *arg1 = (escrow_algorithm *) 0 ;
   long long arg2 ;
   char *result = 0 ;
@@ -1840,7 +1920,7 @@ _gostring_ _wrap_goesc_algorithm_entry_name_raw_0f28502fae9fac1a(struct escrow_a
 }
 
 
-long long _wrap_goesc_algorithm_secret_count_raw_0f28502fae9fac1a(struct escrow_algorithm *_swig_go_0) {
+long long _wrap_goesc_algorithm_secret_count_raw_7eec9c62579707f3(struct escrow_algorithm *_swig_go_0) {
   escrow_algorithm *arg1 = (escrow_algorithm *) 0 ;
   long long result;
   long long _swig_go_result;
@@ -1853,7 +1933,7 @@ long long _wrap_goesc_algorithm_secret_count_raw_0f28502fae9fac1a(struct escrow_
 }
 
 
-_gostring_ _wrap_goesc_algorithm_secret_raw_0f28502fae9fac1a(struct escrow_algorithm *_swig_go_0, long long _swig_go_1, intgo _swig_go_2) {
+_gostring_ _wrap_goesc_algorithm_secret_raw_7eec9c62579707f3(struct escrow_algorithm *_swig_go_0, long long _swig_go_1, intgo _swig_go_2) {
   escrow_algorithm *arg1 = (escrow_algorithm *) 0 ;
   long long arg2 ;
   int arg3 ;
@@ -1870,7 +1950,7 @@ _gostring_ _wrap_goesc_algorithm_secret_raw_0f28502fae9fac1a(struct escrow_algor
 }
 
 
-struct goesc_buf *_wrap_goesc_algorithm_check_raw_0f28502fae9fac1a(struct escrow_algorithm *_swig_go_0, intgo _swig_go_1) {
+struct goesc_buf *_wrap_goesc_algorithm_check_raw_7eec9c62579707f3(struct escrow_algorithm *_swig_go_0, intgo _swig_go_1) {
   escrow_algorithm *arg1 = (escrow_algorithm *) 0 ;
   int arg2 ;
   goesc_buf *result = 0 ;
@@ -1885,7 +1965,7 @@ struct goesc_buf *_wrap_goesc_algorithm_check_raw_0f28502fae9fac1a(struct escrow
 }
 
 
-intgo _wrap_goesc_algorithm_extract_raw_0f28502fae9fac1a(struct escrow_algorithm *_swig_go_0, struct escrow_cek *_swig_go_1, _gostring_ _swig_go_2) {
+intgo _wrap_goesc_algorithm_extract_raw_7eec9c62579707f3(struct escrow_algorithm *_swig_go_0, struct escrow_cek *_swig_go_1, _gostring_ _swig_go_2) {
   escrow_algorithm *arg1 = (escrow_algorithm *) 0 ;
   escrow_cek *arg2 = (escrow_cek *) 0 ;
   char *arg3 = (char *) 0 ;
@@ -1907,7 +1987,7 @@ intgo _wrap_goesc_algorithm_extract_raw_0f28502fae9fac1a(struct escrow_algorithm
 }
 
 
-void _wrap_goesc_algorithm_free_raw_0f28502fae9fac1a(struct escrow_algorithm *_swig_go_0) {
+void _wrap_goesc_algorithm_free_raw_7eec9c62579707f3(struct escrow_algorithm *_swig_go_0) {
   escrow_algorithm *arg1 = (escrow_algorithm *) 0 ;
   
   arg1 = *(escrow_algorithm **)&_swig_go_0; 
@@ -1917,7 +1997,7 @@ void _wrap_goesc_algorithm_free_raw_0f28502fae9fac1a(struct escrow_algorithm *_s
 }
 
 
-intgo _wrap_goesc_dataset_encrypt_raw_0f28502fae9fac1a(_gostring_ _swig_go_0, _gostring_ _swig_go_1, struct escrow_cek *_swig_go_2, intgo _swig_go_3, _gostring_ _swig_go_4, _gostring_ _swig_go_5, _gostring_ _swig_go_6, _gostring_ _swig_go_7, _gostring_ _swig_go_8) {
+intgo _wrap_goesc_dataset_encrypt_raw_7eec9c62579707f3(_gostring_ _swig_go_0, _gostring_ _swig_go_1, struct escrow_cek *_swig_go_2, intgo _swig_go_3, _gostring_ _swig_go_4, _gostring_ _swig_go_5, _gostring_ _swig_go_6, _gostring_ _swig_go_7, _gostring_ _swig_go_8) {
   char *arg1 = (char *) 0 ;
   char *arg2 = (char *) 0 ;
   escrow_cek *arg3 = (escrow_cek *) 0 ;
@@ -1981,7 +2061,7 @@ intgo _wrap_goesc_dataset_encrypt_raw_0f28502fae9fac1a(_gostring_ _swig_go_0, _g
 }
 
 
-intgo _wrap_goesc_dataset_decrypt_raw_0f28502fae9fac1a(_gostring_ _swig_go_0, _gostring_ _swig_go_1, struct escrow_cek *_swig_go_2, intgo _swig_go_3, _gostring_ _swig_go_4, _gostring_ _swig_go_5, _gostring_ _swig_go_6, _gostring_ _swig_go_7) {
+intgo _wrap_goesc_dataset_decrypt_raw_7eec9c62579707f3(_gostring_ _swig_go_0, _gostring_ _swig_go_1, struct escrow_cek *_swig_go_2, intgo _swig_go_3, _gostring_ _swig_go_4, _gostring_ _swig_go_5, _gostring_ _swig_go_6, _gostring_ _swig_go_7) {
   char *arg1 = (char *) 0 ;
   char *arg2 = (char *) 0 ;
   escrow_cek *arg3 = (escrow_cek *) 0 ;
@@ -2038,7 +2118,7 @@ intgo _wrap_goesc_dataset_decrypt_raw_0f28502fae9fac1a(_gostring_ _swig_go_0, _g
 }
 
 
-struct escrow_manifest *_wrap_goesc_manifest_decode_raw_0f28502fae9fac1a(struct escrow_cek *_swig_go_0, _goslice_ _swig_go_1) {
+struct escrow_manifest *_wrap_goesc_manifest_decode_raw_7eec9c62579707f3(struct escrow_cek *_swig_go_0, _goslice_ _swig_go_1) {
   escrow_cek *arg1 = (escrow_cek *) 0 ;
   uint8_t *arg2 = (uint8_t *) 0 ;
   size_t arg3 ;
@@ -2057,7 +2137,7 @@ struct escrow_manifest *_wrap_goesc_manifest_decode_raw_0f28502fae9fac1a(struct 
 }
 
 
-long long _wrap_goesc_manifest_count_raw_0f28502fae9fac1a(struct escrow_manifest *_swig_go_0) {
+long long _wrap_goesc_manifest_count_raw_7eec9c62579707f3(struct escrow_manifest *_swig_go_0) {
   escrow_manifest *arg1 = (escrow_manifest *) 0 ;
   long long result;
   long long _swig_go_result;
@@ -2070,7 +2150,7 @@ long long _wrap_goesc_manifest_count_raw_0f28502fae9fac1a(struct escrow_manifest
 }
 
 
-_gostring_ _wrap_goesc_manifest_path_raw_0f28502fae9fac1a(struct escrow_manifest *_swig_go_0, long long _swig_go_1) {
+_gostring_ _wrap_goesc_manifest_path_raw_7eec9c62579707f3(struct escrow_manifest *_swig_go_0, long long _swig_go_1) {
   escrow_manifest *arg1 = (escrow_manifest *) 0 ;
   long long arg2 ;
   char *result = 0 ;
@@ -2085,7 +2165,7 @@ _gostring_ _wrap_goesc_manifest_path_raw_0f28502fae9fac1a(struct escrow_manifest
 }
 
 
-long long _wrap_goesc_manifest_size_raw_0f28502fae9fac1a(struct escrow_manifest *_swig_go_0, long long _swig_go_1) {
+long long _wrap_goesc_manifest_size_raw_7eec9c62579707f3(struct escrow_manifest *_swig_go_0, long long _swig_go_1) {
   escrow_manifest *arg1 = (escrow_manifest *) 0 ;
   long long arg2 ;
   long long result;
@@ -2100,7 +2180,7 @@ long long _wrap_goesc_manifest_size_raw_0f28502fae9fac1a(struct escrow_manifest 
 }
 
 
-intgo _wrap_goesc_manifest_hdrtag_raw_0f28502fae9fac1a(struct escrow_manifest *_swig_go_0, long long _swig_go_1, _goslice_ _swig_go_2) {
+intgo _wrap_goesc_manifest_hdrtag_raw_7eec9c62579707f3(struct escrow_manifest *_swig_go_0, long long _swig_go_1, _goslice_ _swig_go_2) {
   escrow_manifest *arg1 = (escrow_manifest *) 0 ;
   long long arg2 ;
   uint8_t *arg3 = (uint8_t *) 0 ;
@@ -2121,7 +2201,7 @@ intgo _wrap_goesc_manifest_hdrtag_raw_0f28502fae9fac1a(struct escrow_manifest *_
 }
 
 
-long long _wrap_goesc_manifest_find_raw_0f28502fae9fac1a(struct escrow_manifest *_swig_go_0, _gostring_ _swig_go_1) {
+long long _wrap_goesc_manifest_find_raw_7eec9c62579707f3(struct escrow_manifest *_swig_go_0, _gostring_ _swig_go_1) {
   escrow_manifest *arg1 = (escrow_manifest *) 0 ;
   char *arg2 = (char *) 0 ;
   long long result;
@@ -2141,7 +2221,7 @@ long long _wrap_goesc_manifest_find_raw_0f28502fae9fac1a(struct escrow_manifest 
 }
 
 
-_gostring_ _wrap_goesc_manifest_dataset_version_raw_0f28502fae9fac1a(struct escrow_manifest *_swig_go_0) {
+_gostring_ _wrap_goesc_manifest_dataset_version_raw_7eec9c62579707f3(struct escrow_manifest *_swig_go_0) {
   escrow_manifest *arg1 = (escrow_manifest *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -2154,13 +2234,163 @@ _gostring_ _wrap_goesc_manifest_dataset_version_raw_0f28502fae9fac1a(struct escr
 }
 
 
-void _wrap_goesc_manifest_free_raw_0f28502fae9fac1a(struct escrow_manifest *_swig_go_0) {
+void _wrap_goesc_manifest_free_raw_7eec9c62579707f3(struct escrow_manifest *_swig_go_0) {
   escrow_manifest *arg1 = (escrow_manifest *) 0 ;
   
   arg1 = *(escrow_manifest **)&_swig_go_0; 
   
   goesc_manifest_free(arg1);
   
+}
+
+
+void _wrap_goesc_criteria_opts_raw_7eec9c62579707f3(escrow_criteria_options *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2) {
+  escrow_criteria_options *arg1 = (escrow_criteria_options *) 0 ;
+  int arg2 ;
+  int arg3 ;
+  
+  arg1 = *(escrow_criteria_options **)&_swig_go_0; 
+  arg2 = (int)_swig_go_1; 
+  arg3 = (int)_swig_go_2; 
+  
+  goesc_criteria_opts(arg1,arg2,arg3);
+  
+}
+
+
+struct escrow_criteria *_wrap_goesc_criteria_compile_raw_7eec9c62579707f3(_goslice_ _swig_go_0, intgo _swig_go_1, intgo _swig_go_2) {
+  uint8_t *arg1 = (uint8_t *) 0 ;
+  size_t arg2 ;
+  int arg3 ;
+  int arg4 ;
+  escrow_criteria *result = 0 ;
+  struct escrow_criteria *_swig_go_result;
+  
+  
+  arg1 = _swig_go_0.len > 0 ? (uint8_t *)_swig_go_0.array : goesc_empty;
+  arg2 = (size_t)_swig_go_0.len;
+  
+  arg3 = (int)_swig_go_1; 
+  arg4 = (int)_swig_go_2; 
+  
+  result = (escrow_criteria *)goesc_criteria_compile((unsigned char const *)arg1,arg2,arg3,arg4);
+  *(escrow_criteria **)&_swig_go_result = (escrow_criteria *)result; 
+  return _swig_go_result;
+}
+
+
+struct goesc_buf *_wrap_goesc_criteria_schema_errors_raw_7eec9c62579707f3(_goslice_ _swig_go_0, intgo _swig_go_1, intgo _swig_go_2) {
+  uint8_t *arg1 = (uint8_t *) 0 ;
+  size_t arg2 ;
+  int arg3 ;
+  int arg4 ;
+  goesc_buf *result = 0 ;
+  struct goesc_buf *_swig_go_result;
+  
+  
+  arg1 = _swig_go_0.len > 0 ? (uint8_t *)_swig_go_0.array : goesc_empty;
+  arg2 = (size_t)_swig_go_0.len;
+  
+  arg3 = (int)_swig_go_1; 
+  arg4 = (int)_swig_go_2; 
+  
+  result = (goesc_buf *)goesc_criteria_schema_errors((unsigned char const *)arg1,arg2,arg3,arg4);
+  *(goesc_buf **)&_swig_go_result = (goesc_buf *)result; 
+  return _swig_go_result;
+}
+
+
+struct goesc_buf *_wrap_goesc_criteria_validate_raw_7eec9c62579707f3(struct escrow_criteria *_swig_go_0, intgo _swig_go_1, _goslice_ _swig_go_2, _goslice_ _swig_go_3) {
+  escrow_criteria *arg1 = (escrow_criteria *) 0 ;
+  int arg2 ;
+  uint8_t *arg3 = (uint8_t *) 0 ;
+  size_t arg4 ;
+  uint8_t *arg5 = (uint8_t *) 0 ;
+  size_t arg6 ;
+  goesc_buf *result = 0 ;
+  struct goesc_buf *_swig_go_result;
+  
+  arg1 = *(escrow_criteria **)&_swig_go_0; 
+  arg2 = (int)_swig_go_1; 
+  
+  arg3 = _swig_go_2.len > 0 ? (uint8_t *)_swig_go_2.array : goesc_empty;
+  arg4 = (size_t)_swig_go_2.len;
+  
+  
+  arg5 = _swig_go_3.len > 0 ? (uint8_t *)_swig_go_3.array : goesc_empty;
+  arg6 = (size_t)_swig_go_3.len;
+  
+  
+  result = (goesc_buf *)goesc_criteria_validate((struct escrow_criteria const *)arg1,arg2,(unsigned char const *)arg3,arg4,arg5,arg6);
+  *(goesc_buf **)&_swig_go_result = (goesc_buf *)result; 
+  return _swig_go_result;
+}
+
+
+struct goesc_buf *_wrap_goesc_criteria_audit_raw_7eec9c62579707f3(struct escrow_criteria *_swig_go_0) {
+  escrow_criteria *arg1 = (escrow_criteria *) 0 ;
+  goesc_buf *result = 0 ;
+  struct goesc_buf *_swig_go_result;
+  
+  arg1 = *(escrow_criteria **)&_swig_go_0; 
+  
+  result = (goesc_buf *)goesc_criteria_audit((struct escrow_criteria const *)arg1);
+  *(goesc_buf **)&_swig_go_result = (goesc_buf *)result; 
+  return _swig_go_result;
+}
+
+
+struct goesc_buf *_wrap_goesc_criteria_check_pair_raw_7eec9c62579707f3(_goslice_ _swig_go_0) {
+  uint8_t *arg1 = (uint8_t *) 0 ;
+  size_t arg2 ;
+  goesc_buf *result = 0 ;
+  struct goesc_buf *_swig_go_result;
+  
+  
+  arg1 = _swig_go_0.len > 0 ? (uint8_t *)_swig_go_0.array : goesc_empty;
+  arg2 = (size_t)_swig_go_0.len;
+  
+  
+  result = (goesc_buf *)goesc_criteria_check_pair((unsigned char const *)arg1,arg2);
+  *(goesc_buf **)&_swig_go_result = (goesc_buf *)result; 
+  return _swig_go_result;
+}
+
+
+void _wrap_goesc_criteria_free_raw_7eec9c62579707f3(struct escrow_criteria *_swig_go_0) {
+  escrow_criteria *arg1 = (escrow_criteria *) 0 ;
+  
+  arg1 = *(escrow_criteria **)&_swig_go_0; 
+  
+  goesc_criteria_free(arg1);
+  
+}
+
+
+struct goesc_buf *_wrap_goesc_sas_check_raw_7eec9c62579707f3(_gostring_ _swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2) {
+  char *arg1 = (char *) 0 ;
+  char *arg2 = (char *) 0 ;
+  unsigned int arg3 ;
+  goesc_buf *result = 0 ;
+  struct goesc_buf *_swig_go_result;
+  
+  
+  arg1 = (char *)malloc(_swig_go_0.n + 1);
+  memcpy(arg1, _swig_go_0.p, _swig_go_0.n);
+  arg1[_swig_go_0.n] = '\0';
+  
+  
+  arg2 = (char *)malloc(_swig_go_1.n + 1);
+  memcpy(arg2, _swig_go_1.p, _swig_go_1.n);
+  arg2[_swig_go_1.n] = '\0';
+  
+  arg3 = (unsigned int)_swig_go_2; 
+  
+  result = (goesc_buf *)goesc_sas_check((char const *)arg1,(char const *)arg2,arg3);
+  *(goesc_buf **)&_swig_go_result = (goesc_buf *)result; 
+  free(arg1); 
+  free(arg2); 
+  return _swig_go_result;
 }
 
 
