@@ -132,6 +132,7 @@ struct escrow_criteria {
   cr_regex *regex;  /* sorted by node address */
   size_t nregex;
   escrow_criteria_options opts;
+  bool has_readonly; /* a "readonly" key anywhere: the normalization pass has work to do */
 };
 
 struct escrow_criteria_doc {

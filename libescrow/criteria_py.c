@@ -204,6 +204,8 @@ static int num_cmp(const cv *a, const cv *b) {
   }
   if (b->kind == CV_FLOAT)
     return int_float_cmp(a, b->u.d);
+  if (!(a->flags & CVF_BIGINT) && !(b->flags & CVF_BIGINT))
+    return a->u.i < b->u.i ? -1 : (a->u.i > b->u.i ? 1 : 0);
   bigdec x, y;
   int_dec(a, &x);
   int_dec(b, &y);

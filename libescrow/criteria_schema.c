@@ -571,6 +571,22 @@ static void walk_fields(walk *w, const cv *fields, int depth) {
     w->path.p[mark] = 0;
 }
 
+static bool has_key(const cv *v, const char *key, int depth) {
+  if (depth > 256)
+    return true;
+  if (v->kind == CV_LIST) {
+    for (uint32_t i = 0; i < v->n; i++)
+      if (has_key(&v->u.items[i], key, depth + 1))
+        return true;
+  } else if (v->kind == CV_DICT) {
+    for (uint32_t i = 0; i < v->n; i++)
+      if ((v->u.members[i].klen == strlen(key) && !memcmp(v->u.members[i].key, key, strlen(key))) ||
+          has_key(&v->u.members[i].val, key, depth + 1))
+        return true;
+  }
+  return false;
+}
+
 static int regex_cmp(const void *a, const void *b) {
   const cr_regex *x = a, *y = b;
   return (uintptr_t)x->node < (uintptr_t)y->node ? -1 : ((uintptr_t)x->node > (uintptr_t)y->node);
@@ -728,6 +744,7 @@ int escrow_criteria_compile(escrow_criteria **out, const char *json, size_t len,
       qsort(c->regex, c->nregex, sizeof(cr_regex), regex_cmp);
   }
   c->schema = root;
+  c->has_readonly = has_key(root, "readonly", 0);
   *out = c;
   return 0;
 fail:
@@ -819,7 +836,7 @@ static int validate_root(const escrow_criteria *c, const cv *root, int *valid, c
   vo.crit = c;
   vo.allow_unknown = c->opts.allow_unknown != 0;
   vo.require_all = c->opts.require_all != 0;
-  vo.normalize = true;
+  vo.normalize = c->has_readonly; /* the pass only reports readonly fields */
   vo.mctx = mctx;
   vo.max_errors = c->opts.max_errors;
   vo.max_work = c->opts.max_work;

@@ -7,6 +7,7 @@
  * into the tree at the end with the same path rewriting, so nesting and order come out as
  * Cerberus prints them.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "criteria_internal.h"
@@ -460,8 +461,10 @@ static int rule_id(const char *k, uint32_t n) {
            {"coerce", 6, R_SKIP},             {"default", 7, R_SKIP},
            {"default_setter", 14, R_SKIP},    {"purge_unknown", 13, R_SKIP},
            {"rename", 6, R_SKIP},             {"rename_handler", 14, R_SKIP}};
+  if (n < 3 || n > 14)
+    return R_OTHER;
   for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
-    if (t[i].len == n && !memcmp(t[i].name, k, n))
+    if (t[i].len == n && t[i].name[0] == k[0] && !memcmp(t[i].name, k, n))
       return t[i].id;
   return R_OTHER;
 }
@@ -510,7 +513,9 @@ static const cv *rule_get(const cv *rules, const char *name) {
 }
 
 static void child_init(val *c, val *parent) {
-  memset(c, 0, sizeof(*c));
+  /* everything but the rule queue, which validate_definitions fills before use */
+  memset(c, 0, offsetof(val, queue));
+  memset((char *)c + offsetof(val, nq), 0, sizeof(*c) - offsetof(val, nq));
   c->g = parent->g;
   c->allow_unknown = parent->allow_unknown;
   c->require_all = parent->require_all;
