@@ -149,6 +149,7 @@ typedef struct cr_vopts {
   bool require_all;
   bool normalize; /* the top-level readonly pass */
   pcre2_match_context *mctx;
+  bool redact_values;
   size_t max_errors; /* 0: no limit */
   uint64_t max_work; /* 0: no limit */
 } cr_vopts;

@@ -840,6 +840,7 @@ static int validate_root(const escrow_criteria *c, const cv *root, int *valid, c
   vo.mctx = mctx;
   vo.max_errors = c->opts.max_errors;
   vo.max_work = c->opts.max_work;
+  vo.redact_values = c->opts.redact_values != 0;
   bool ok = false;
   int rc = cr_validate(&vo, c->schema, NULL, root, &ok, errors);
   pcre2_match_context_free(mctx);

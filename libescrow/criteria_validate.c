@@ -876,13 +876,19 @@ static void r_allowed(val *v, const cv *c) {
     if (k) {
       cr_buf b = {0};
       cr_buf_puts(&b, "unallowed values ");
-      put_list_repr(&b, sv, k, '[', ']');
+      if (v->g->o->redact_values)
+        cr_buf_puts(&b, "<redacted>");
+      else
+        put_list_repr(&b, sv, k, '[', ']');
       v_err_buf(v, E_ALLOWED_N, "allowed", &b);
     }
   } else if (!py_in(x, c)) {
     cr_buf b = {0};
     cr_buf_puts(&b, "unallowed value ");
-    cr_py_str(&b, x);
+    if (v->g->o->redact_values)
+      cr_buf_puts(&b, "<redacted>");
+    else
+      cr_py_str(&b, x);
     v_err_buf(v, E_ALLOWED, "allowed", &b);
   }
 }
@@ -909,13 +915,19 @@ static void r_forbidden(val *v, const cv *c) {
     if (k) {
       cr_buf b = {0};
       cr_buf_puts(&b, "unallowed values ");
-      put_list_repr(&b, sv, k, '[', ']');
+      if (v->g->o->redact_values)
+        cr_buf_puts(&b, "<redacted>");
+      else
+        put_list_repr(&b, sv, k, '[', ']');
       v_err_buf(v, E_FORBIDDEN_N, "forbidden", &b);
     }
   } else if (py_in(x, c)) {
     cr_buf b = {0};
     cr_buf_puts(&b, "unallowed value ");
-    cr_py_str(&b, x);
+    if (v->g->o->redact_values)
+      cr_buf_puts(&b, "<redacted>");
+    else
+      cr_py_str(&b, x);
     v_err_buf(v, E_FORBIDDEN, "forbidden", &b);
   }
 }

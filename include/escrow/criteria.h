@@ -49,10 +49,14 @@ typedef struct escrow_criteria_options {
   size_t max_errors;          /* errors in one validation before giving up: default 100000 */
   uint64_t max_work;          /* rule evaluations in one validation: default 50000000 (nested
                                  *of rules multiply work; this bounds hostile criteria) */
+  int redact_values;          /* 1: the messages that quote the document's values
+                                 ("unallowed value X", "unallowed values [...]") say
+                                 "<redacted>" instead (DESIGN §7: what may leave the enclave);
+                                 0 (default): exactly Cerberus's messages */
 } escrow_criteria_options;
 
 #define ESCROW_CRITERIA_OPTIONS_INIT                                                          \
-  {ESCROW_CRITERIA_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+  {ESCROW_CRITERIA_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
 
 /*
  * Compile criteria from JSON text (len bytes, need not be NUL-terminated). opts may be NULL.

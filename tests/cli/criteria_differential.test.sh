@@ -63,5 +63,12 @@ set -e
 [ $rc -eq 1 ] || { echo "bad criteria should exit 1, got $rc"; exit 1; }
 grep -q 'Unsupported types: flaot' "$tmp/check.out"
 "$bin" criteria check "$crit" > /dev/null
+# --redact-values: what the enclave may send out
+printf '%s' '{"a":{"allowed":["x"]}}' > "$tmp/enum.json"
+printf '%s' '{"a":"secret value"}' > "$tmp/leak.json"
+set +e
+out="$("$bin" criteria validate --redact-values "$tmp/enum.json" "$tmp/leak.json")"
+set -e
+[ "$out" = '{"status":"failed","message":{"a":["unallowed value <redacted>"]}}' ] || { echo "unexpected: $out"; exit 1; }
 "$bin" criteria audit "$crit" > /dev/null
 echo "criteria differential: ok"

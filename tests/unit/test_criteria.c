@@ -382,6 +382,28 @@ static void test_documents_parse_from_files_in_chunks(void **state) {
   free(dir);
 }
 
+static void test_redaction_hides_document_values_in_messages(void **state) {
+  (void)state;
+  escrow_criteria_options o = ESCROW_CRITERIA_OPTIONS_INIT;
+  o.redact_values = 1;
+  const char *s = "{\"label\":{\"allowed\":[\"pos\",\"neg\"]},\"tags\":{\"allowed\":[\"a\"]},"
+                  "\"n\":{\"max\":1,\"forbidden\":[7]}}";
+  escrow_criteria *c = NULL;
+  assert_int_equal(escrow_criteria_compile(&c, s, strlen(s), &o, NULL), 0);
+  const char *doc = "{\"label\":\"Jane Doe, 1962-03-01\",\"tags\":[\"a\",\"MRN 12345\"],\"n\":7}";
+  int valid = -1;
+  char *answer = NULL;
+  assert_int_equal(escrow_criteria_validate_report(c, doc, strlen(doc), &valid, &answer), 0);
+  assert_int_equal(valid, 0);
+  assert_string_equal(answer, "{\"status\":\"failed\",\"message\":{\"label\":[\"unallowed value "
+                              "<redacted>\"],\"n\":[\"unallowed value <redacted>\",\"max value is "
+                              "1\"],\"tags\":[\"unallowed values <redacted>\"]}}");
+  assert_null(strstr(answer, "Jane"));
+  assert_null(strstr(answer, "12345"));
+  escrow_free(answer);
+  escrow_criteria_free(c);
+}
+
 static void test_report_json_data_in_three_forms(void **state) {
   (void)state;
   escrow_criteria *c = compile_ok("{\"n\":{\"type\":\"integer\",\"min\":1}}");
@@ -590,6 +612,7 @@ int main(void) {
       cmocka_unit_test(test_too_many_errors_stop_validation),
       cmocka_unit_test(test_of_rules_on_long_lists_are_bounded_by_the_work_limit),
       cmocka_unit_test(test_documents_parse_from_files_in_chunks),
+      cmocka_unit_test(test_redaction_hides_document_values_in_messages),
       cmocka_unit_test(test_report_json_data_in_three_forms),
       cmocka_unit_test(test_one_handle_serves_several_threads),
       cmocka_unit_test(test_audit_flags_free_text_and_bounds_enumerations),

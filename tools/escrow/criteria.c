@@ -25,13 +25,14 @@ static int print_text(const char *text) {
 }
 
 /* Compile; on a schema error print {"valid":false,"schema_errors":...} and return 1. */
-static int compile_file(const char *path, escrow_criteria **out, int print_errors) {
+static int compile_file(const char *path, escrow_criteria **out, int print_errors,
+                        const escrow_criteria_options *opts) {
   uint8_t *buf = NULL;
   size_t len = 0;
   int st = read_input(path, &buf, &len);
   if (st) return st;
   char *errs = NULL;
-  int rc = escrow_criteria_compile(out, (const char *)buf, len, NULL, &errs);
+  int rc = escrow_criteria_compile(out, (const char *)buf, len, opts, &errs);
   free(buf);
   if (rc == 0) return CLI_EXIT_OK;
   if (rc == ESCROW_E_FORMAT && print_errors) {
@@ -57,7 +58,7 @@ static int compile_file(const char *path, escrow_criteria **out, int print_error
 
 static int run_check(const cli_args *a) {
   escrow_criteria *c = NULL;
-  int st = compile_file(a->pos[0], &c, 1);
+  int st = compile_file(a->pos[0], &c, 1, NULL);
   if (st) return st;
   escrow_criteria_free(c);
   return print_text("{\"valid\":true,\"schema_errors\":{}}");
@@ -103,7 +104,9 @@ static int run_validate(const cli_args *a) {
   }
   if (a->npos != 2) return cli_usage_error(a->cmd, "expected CRITERIA.json and DOC.json");
   escrow_criteria *c = NULL;
-  int st = compile_file(a->pos[0], &c, 0);
+  escrow_criteria_options opts = ESCROW_CRITERIA_OPTIONS_INIT;
+  opts.redact_values = cli_flag(a, "redact-values");
+  int st = compile_file(a->pos[0], &c, 0, &opts);
   if (st) return st;
   uint8_t *buf = NULL;
   size_t len = 0;
@@ -126,7 +129,7 @@ static int run_validate(const cli_args *a) {
 
 static int run_audit(const cli_args *a) {
   escrow_criteria *c = NULL;
-  int st = compile_file(a->pos[0], &c, 1);
+  int st = compile_file(a->pos[0], &c, 1, NULL);
   if (st) return st;
   char *json = NULL;
   int rc = escrow_criteria_audit(c, &json);
@@ -141,6 +144,8 @@ static const cli_opt no_opts[] = {{0}};
 static const cli_opt validate_opts[] = {
     {"jsonl", 0, CLI_FLAG, NULL,
      "read {\"schema\",\"document\",\"options\"?} lines on stdin, write {\"valid\",\"errors\"} lines"},
+    {"redact-values", 0, CLI_FLAG, NULL,
+     "say <redacted> where a message would quote the report's values (what the enclave sends)"},
     {0}};
 
 const cli_command cli_cmd_criteria_check = {
@@ -151,7 +156,7 @@ const cli_command cli_cmd_criteria_check = {
     no_opts, 1, 1, run_check};
 
 const cli_command cli_cmd_criteria_validate = {
-    "criteria", "validate", "criteria validate CRITERIA.json DOC.json | --jsonl",
+    "criteria", "validate", "criteria validate CRITERIA.json DOC.json [--redact-values] | --jsonl",
     "Validate a report against criteria with Cerberus 1.3 semantics.",
     "DOC.json is the report's json_data: a JSON object, a JSON string holding JSON, or base64 "
     "of JSON. Prints {\"status\": \"successful\"|\"failed\", \"message\": <errors>}; exit 1 when "
