@@ -24,3 +24,11 @@ cd "$repo/bindings/go"
 "$go" vet -unsafeptr=false ./...
 "$go" test -race -short -count=1 ./...
 "$go" test -count=1 -run 'RSS' .
+
+# the examples, built and run on the repository's fixtures
+mkdir -p "$work/exbin"
+(cd "$repo/examples/go" && "$go" vet ./... &&
+  for ex in encryptdataset:encrypt_dataset wrapcek:wrap_cek validatereport:validate_report checksas:check_sas; do
+    "$go" build -o "$work/exbin/${ex#*:}" "./${ex%%:*}"
+  done)
+bash "$repo/bindings/examples_smoke.sh" "$repo" "$work/exbin" "$work/extmp"

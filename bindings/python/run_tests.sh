@@ -29,3 +29,11 @@ grep -q 'src/escrow/core.py$' <<<"$listing" || { echo "sdist lacks core.py" >&2;
 cd "$work"
 ESCROW_TEST_VECTORS=$repo/tests/vectors \
   "$work/venv/bin/python" -m pytest -q -p no:cacheprovider "$repo/bindings/python/tests"
+
+# the examples, on the repository's fixtures
+mkdir -p "$work/exbin"
+for ex in encrypt_dataset wrap_cek validate_report check_sas; do
+  printf '#!/bin/sh\nexec "%s" "%s" "$@"\n' "$work/venv/bin/python" "$repo/examples/python/$ex.py" >"$work/exbin/$ex"
+  chmod +x "$work/exbin/$ex"
+done
+bash "$repo/bindings/examples_smoke.sh" "$repo" "$work/exbin" "$work/extmp"
