@@ -416,10 +416,73 @@ static const yajl_callbacks callbacks = {
  * cb_number gives them their Python values. Everything else passes through unchanged; a
  * partial literal that does not complete is passed on as it was (yajl then reports it). */
 typedef struct xform {
-  bool in_string, escape, in_number;
+  bool in_string, in_number;
   char held[12]; /* a literal being matched: "-", "N", "Na", "-Inf", ... */
   size_t nheld;
+  char esc[12]; /* inside a string: an escape being read, up to "\\uD83D\\uDE00" */
+  size_t nesc;
 } xform;
+
+static int hex4(const char *h) {
+  int v = 0;
+  for (int i = 0; i < 4; i++) {
+    char c = h[i];
+    int d = (c >= '0' && c <= '9') ? c - '0'
+            : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+            : (c >= 'A' && c <= 'F') ? c - 'A' + 10
+                                     : -1;
+    if (d < 0)
+      return -1;
+    v = v * 16 + d;
+  }
+  return v;
+}
+
+/* Inside a string: escapes pass through, except a high surrogate escape that no low one
+ * follows. yajl would turn it into '?'; Python keeps the code point, so it goes to yajl as
+ * its raw 3-byte form (which yajl keeps, as it does for a lone low surrogate). Returns the
+ * number of bytes written to out; *reparse receives escape bytes to run again. */
+static size_t esc_step(xform *x, char c, char *out, char *reparse, size_t *nreparse) {
+  *nreparse = 0;
+  x->esc[x->nesc++] = c;
+  if (x->nesc == 2 && c != 'u') { /* \n, \", \\ ...: done */
+    memcpy(out, x->esc, 2);
+    x->nesc = 0;
+    return 2;
+  }
+  if (x->nesc < 6)
+    return 0;
+  int hi = hex4(x->esc + 2);
+  if (hi < 0xD800 || hi > 0xDBFF) { /* not a high surrogate (or bad hex: yajl reports it) */
+    size_t n = x->nesc;
+    memcpy(out, x->esc, n);
+    x->nesc = 0;
+    return n;
+  }
+  bool lone = false;
+  if (x->nesc == 7 && c != '\\')
+    lone = true;
+  else if (x->nesc == 8 && c != 'u')
+    lone = true;
+  else if (x->nesc == 12) {
+    int lo = hex4(x->esc + 8);
+    if (lo >= 0xDC00 && lo <= 0xDFFF) { /* a pair: yajl decodes it */
+      memcpy(out, x->esc, 12);
+      x->nesc = 0;
+      return 12;
+    }
+    lone = true;
+  }
+  if (!lone)
+    return 0;
+  out[0] = (char)0xED;
+  out[1] = (char)(0x80 | ((hi >> 6) & 0x3F));
+  out[2] = (char)(0x80 | (hi & 0x3F));
+  *nreparse = x->nesc - 6;
+  memcpy(reparse, x->esc + 6, *nreparse);
+  x->nesc = 0;
+  return 3;
+}
 
 static int spec_add(pstate *p, uint64_t ord, int kind) {
   if (p->nspec == p->capspec) {
@@ -434,20 +497,35 @@ static int spec_add(pstate *p, uint64_t ord, int kind) {
   return 0;
 }
 
-/* Rewrite in[0..n) into out (room for n + 16 bytes); *outn gets the length. fin: end of input
+/* Rewrite in[0..n) into out (room for n + 64 bytes); *outn gets the length. fin: end of input
  * (flush what is held). Counts number tokens in *numbers. */
 static int xform_run(xform *x, pstate *p, uint64_t *numbers, const char *in, size_t n,
                      bool fin, char *out, size_t *outn) {
   size_t o = 0;
-  for (size_t i = 0; i < n; i++) {
-    char c = in[i];
+  char again[12];
+  size_t nagain = 0, ai = 0;
+  for (size_t i = 0; i < n || ai < nagain;) {
+    char c;
+    if (ai < nagain) {
+      c = again[ai++]; /* bytes of an escape handed back by esc_step */
+    } else {
+      c = in[i++];
+      nagain = ai = 0;
+    }
     if (x->in_string) {
+      if (x->nesc || c == '\\') {
+        char back[12];
+        size_t nback = 0;
+        o += esc_step(x, c, out + o, back, &nback);
+        if (nback) { /* run them again before the rest of the input */
+          memmove(again, back, nback);
+          nagain = nback;
+          ai = 0;
+        }
+        continue;
+      }
       out[o++] = c;
-      if (x->escape)
-        x->escape = false;
-      else if (c == '\\')
-        x->escape = true;
-      else if (c == '"')
+      if (c == '"')
         x->in_string = false;
       continue;
     }
@@ -509,6 +587,11 @@ static int xform_run(xform *x, pstate *p, uint64_t *numbers, const char *in, siz
       out[o++] = c;
     }
   }
+  if (fin && x->nesc) {
+    memcpy(out + o, x->esc, x->nesc);
+    o += x->nesc;
+    x->nesc = 0;
+  }
   if (fin && x->nheld) {
     memcpy(out + o, x->held, x->nheld);
     o += x->nheld;
@@ -541,7 +624,7 @@ static int parse_any(cr_arena *a, const char *text, size_t len, int fd,
   int rc = 0;
   enum { CHUNK = 65536 };
   unsigned char *chunk = text ? NULL : escrow__malloc(CHUNK);
-  char *xbuf = escrow__malloc(CHUNK + 16);
+  char *xbuf = escrow__malloc(CHUNK + 64); /* carried escape and literal bytes */
   if ((!text && !chunk) || !xbuf) {
     yajl_free(h);
     escrow__free(chunk);

@@ -137,6 +137,32 @@ static void test_nan_and_infinity_are_read_as_python_does(void **state) {
          "{\"v\":[\"unallowed value Infinity\\\"NaN\"]}");
 }
 
+static void test_literals_and_escapes_across_chunk_boundaries(void **state) {
+  (void)state;
+  /* the input reaches yajl in 64 KiB pieces: NaN, -Infinity and a lone surrogate escape must
+   * read the same wherever a piece ends */
+  escrow_criteria *c = compile_ok("{\"pad\":{\"type\":\"string\"},\"v\":{\"type\":\"list\"}}");
+  size_t cap = 70000;
+  char *doc = malloc(cap);
+  for (size_t shift = 0; shift < 24; shift++) {
+    size_t padlen = 65536 - 10 - shift;
+    size_t n = (size_t)sprintf(doc, "{\"pad\":\"");
+    memset(doc + n, 'p', padlen);
+    n += padlen;
+    n += (size_t)sprintf(doc + n, "\",\"v\":[NaN,-Infinity,\"\\ud800x\"],\"w\":1}");
+    int valid = -1;
+    char *errs = NULL;
+    assert_int_equal(escrow_criteria_validate(c, doc, n, &valid, &errs), 0);
+    assert_int_equal(valid, 0);
+    assert_string_equal(errs, "{\"w\":[\"unknown field\"]}");
+    escrow_free(errs);
+  }
+  free(doc);
+  escrow_criteria_free(c);
+  expect("{\"v\":{\"allowed\":[1]}}", "{\"v\":\"\\ud800\\ud800\\udc00\"}", 0,
+         "{\"v\":[\"unallowed value \\ud800\xf0\x90\x80\x80\"]}"); /* lone, then U+10000 */
+}
+
 static void test_duplicate_keys_keep_the_last_value(void **state) {
   (void)state;
   expect("{\"a\":{\"type\":\"string\"}}", "{\"a\":\"x\",\"a\":5}", 0,
@@ -597,6 +623,7 @@ int main(void) {
       cmocka_unit_test(test_big_integers_compare_exactly),
       cmocka_unit_test(test_constraints_print_as_python_does),
       cmocka_unit_test(test_nan_and_infinity_are_read_as_python_does),
+      cmocka_unit_test(test_literals_and_escapes_across_chunk_boundaries),
       cmocka_unit_test(test_duplicate_keys_keep_the_last_value),
       cmocka_unit_test(test_messages_for_one_field_sort_by_rule),
       cmocka_unit_test(test_regex_is_anchored_like_python_match),
