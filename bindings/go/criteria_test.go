@@ -150,3 +150,19 @@ func TestSasVectors(t *testing.T) {
 	}
 }
 
+
+// Per-call cost of a validation through the binding (compare with bench_criteria's C loop).
+func BenchmarkCriteriaValidate(b *testing.B) {
+	c, err := CompileCriteria([]byte(testSchema), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	doc := []byte(`{"report": {"accuracy": 1.5, "n": 0}}`)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if v, err := c.Validate(doc); err != nil || v.Valid {
+			b.Fatal("wrong verdict")
+		}
+	}
+}
