@@ -225,11 +225,13 @@ type Decryptor struct {
 
 // NewDecryptor starts decrypting a v1 stream (opts may be nil).
 func NewDecryptor(c *Cek, opts *DecryptOptions) (*Decryptor, error) {
-	cp, err := c.ptr()
-	if err != nil {
+	if err := opts.check(); err != nil {
 		return nil, err
 	}
-	if err := opts.check(); err != nil {
+	// the C decryptor borrows the key until the header is verified: closing the Cek first
+	// must not free it under the decryptor
+	cp, err := c.borrow()
+	if err != nil {
 		return nil, err
 	}
 	var h raw.Struct_SS_escrow_decryptor
@@ -237,6 +239,7 @@ func NewDecryptor(c *Cek, opts *DecryptOptions) (*Decryptor, error) {
 		h = raw.Goesc_decryptor_new(cp, opts.path(), opts.tag())
 		return h.Swigcptr()
 	}); err != nil {
+		c.release()
 		return nil, err
 	}
 	d := &Decryptor{h: h, cek: c}
@@ -304,6 +307,7 @@ func (d *Decryptor) Close() error {
 		raw.Goesc_decryptor_free(d.h)
 		d.h = nil
 		runtime.SetFinalizer(d, nil)
+		d.cek.release()
 	}
 	return nil
 }
@@ -511,6 +515,7 @@ func (r *Reader) Close() error {
 type File struct {
 	h    raw.Struct_SS_escrow_reader
 	size int64
+	cek  *Cek
 }
 
 // OpenFile opens a v1 file for random access (opts may be nil).
@@ -530,7 +535,7 @@ func OpenFile(path string, c *Cek, opts *DecryptOptions) (*File, error) {
 	}); err != nil {
 		return nil, err
 	}
-	f := &File{h: h, size: raw.Goesc_reader_size(h)}
+	f := &File{h: h, size: raw.Goesc_reader_size(h), cek: c}
 	runtime.SetFinalizer(f, (*File).Close)
 	return f, nil
 }

@@ -363,3 +363,33 @@ func TestGeneratedFilesAreCurrent(t *testing.T) {
 		}
 	}
 }
+
+func TestClosingTheKeyUnderALiveDecryptorIsSafe(t *testing.T) {
+	k, _ := GenerateCek()
+	pt := pattern(300000, 8)
+	ct, _ := Encrypt(k, pt, nil)
+	d, err := NewDecryptor(k, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.Close() // the decryptor still holds the key; the Cek itself is unusable now
+	if _, err := Encrypt(k, []byte("x"), nil); !errors.Is(err, ErrState) {
+		t.Fatalf("%v", err)
+	}
+	a, err := d.Update(ct[:100])
+	if err != nil || len(a) != 0 {
+		t.Fatal(err)
+	}
+	b, err := d.Update(ct[100:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := d.Final()
+	if err != nil || !bytes.Equal(append(b, f...), pt) {
+		t.Fatal(err)
+	}
+	d.Close()
+	if k.h != nil {
+		t.Fatal("the key was not freed with the decryptor")
+	}
+}

@@ -2,6 +2,7 @@ package escrow
 
 import (
 	"runtime"
+	"sync"
 
 	"libescrow/bindings/go/internal/raw"
 )
@@ -36,7 +37,12 @@ const (
 )
 
 // Cek is a 32-byte content encryption key held in libescrow's protected memory.
-type Cek struct{ h raw.Struct_SS_escrow_cek }
+type Cek struct {
+	mu        sync.Mutex
+	h         raw.Struct_SS_escrow_cek
+	closed    bool
+	borrowers int // decryptors whose C object keeps using the key
+}
 
 func newCek(h raw.Struct_SS_escrow_cek) *Cek {
 	c := &Cek{h: h}
@@ -45,10 +51,39 @@ func newCek(h raw.Struct_SS_escrow_cek) *Cek {
 }
 
 func (c *Cek) ptr() (raw.Struct_SS_escrow_cek, error) {
-	if c == nil || c.h == nil {
+	if c == nil {
+		return nil, errClosed("the CEK")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || c.h == nil {
 		return nil, errClosed("the CEK")
 	}
 	return c.h, nil
+}
+
+// borrow marks the key as used by a C object that outlives the call (a decryptor).
+func (c *Cek) borrow() (raw.Struct_SS_escrow_cek, error) {
+	if c == nil {
+		return nil, errClosed("the CEK")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || c.h == nil {
+		return nil, errClosed("the CEK")
+	}
+	c.borrowers++
+	return c.h, nil
+}
+
+func (c *Cek) release() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.borrowers--
+	if c.borrowers == 0 && c.closed && c.h != nil {
+		raw.Goesc_cek_free(c.h)
+		c.h = nil
+	}
 }
 
 // GenerateCek makes a new random CEK.
@@ -106,21 +141,33 @@ func (c *Cek) Bytes() ([]byte, error) {
 
 // Equal compares two CEKs in constant time.
 func (c *Cek) Equal(o *Cek) bool {
-	if c == nil || o == nil || c.h == nil || o.h == nil {
+	a, err1 := c.ptr()
+	b, err2 := o.ptr()
+	if err1 != nil || err2 != nil {
 		return false
 	}
-	r := raw.Goesc_cek_equal(c.h, o.h) == 1
+	r := raw.Goesc_cek_equal(a, b) == 1
 	runtime.KeepAlive(c)
 	runtime.KeepAlive(o)
 	return r
 }
 
-// Close wipes and frees the key. Closing twice is harmless.
+// Close wipes and frees the key; when a live Decryptor still needs it, that happens when the
+// decryptor is closed. Either way the Cek is unusable from now on. Closing twice is harmless.
 func (c *Cek) Close() error {
-	if c != nil && c.h != nil {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	runtime.SetFinalizer(c, nil)
+	if c.borrowers == 0 && c.h != nil {
 		raw.Goesc_cek_free(c.h)
 		c.h = nil
-		runtime.SetFinalizer(c, nil)
 	}
 	return nil
 }

@@ -25,6 +25,9 @@ cd "$repo/bindings/go"
 "$go" test -race -short -count=1 ./...
 "$go" test -count=1 -run 'RSS' .
 
+# the benchmark program must keep compiling
+(cd "$repo/bench/go" && "$go" vet ./...)
+
 # the examples, built and run on the repository's fixtures
 mkdir -p "$work/exbin"
 (cd "$repo/examples/go" && "$go" vet ./... &&

@@ -280,3 +280,17 @@ def test_100k_encrypt_decrypt_calls_do_not_grow_memory():
     grown = _rss_kib() - before
     # a leak of even 64 bytes per call would be > 6 MiB here
     assert grown < 4096, f"RSS grew by {grown} KiB over 100,000 calls"
+
+
+def test_closing_the_key_under_a_live_decryptor_is_safe():
+    k = escrow.Cek.generate()
+    pt = pattern(300_000)
+    ct = escrow.encrypt(pt, k)
+    d = escrow.Decryptor(k)
+    k.close()  # the decryptor still holds the key; the Cek itself is unusable now
+    with pytest.raises(escrow.StateError):
+        escrow.encrypt(b"x", k)
+    assert d.update(ct[:100]) == b""  # the header is verified with the borrowed key
+    assert d.update(ct[100:]) + d.finalize() == pt
+    d.close()
+    assert k._pending is None  # freed with the decryptor

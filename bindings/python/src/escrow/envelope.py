@@ -162,7 +162,16 @@ class Decryptor(_Handle):
     def __init__(self, cek: Cek, *, expect_path: Optional[str] = None,
                  expect_hdrtag: Optional[BytesLike] = None) -> None:
         super().__init__(_c.pyesc_decryptor_new(cek._p, expect_path, _hdrtag(expect_hdrtag)))
-        self._cek = cek  # borrowed by the C decryptor until the header is verified
+        # the C decryptor borrows the key until the header is verified: closing the Cek
+        # first must not free it under the decryptor
+        self._cek = cek
+        cek._borrow()
+
+    def close(self) -> None:
+        was_open = self._ptr is not None
+        super().close()
+        if was_open:
+            self._cek._release()
 
     def update_bound(self, n: int) -> int:
         return _c.escrow_decryptor_update_bound(self._p, n)
@@ -364,6 +373,7 @@ class Reader(_Handle):
                  expect_hdrtag: Optional[BytesLike] = None) -> None:
         super().__init__(_c.pyesc_reader_open_file(cek._p, os.fspath(path), expect_path,
                                                    _hdrtag(expect_hdrtag)))
+        self._cek = cek
 
     @property
     def size(self) -> int:

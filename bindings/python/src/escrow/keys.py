@@ -70,6 +70,30 @@ class Cek(_Handle):
 
     _free = staticmethod(_c.escrow_cek_free)
 
+    def __init__(self, ptr) -> None:
+        super().__init__(ptr)
+        self._borrowers = 0   # C objects that keep using this key (decryptors)
+        self._pending = None  # the pointer to free once the last borrower is done
+
+    def _borrow(self):
+        p = self._p
+        self._borrowers += 1
+        return p
+
+    def _release(self) -> None:
+        self._borrowers -= 1
+        if self._borrowers == 0 and self._pending is not None:
+            p, self._pending = self._pending, None
+            Cek._free(p)
+
+    def close(self) -> None:
+        """Wipe and free the key; if a live Decryptor still needs it, that happens when the
+        decryptor is closed. Either way the Cek is unusable from now on."""
+        if getattr(self, "_borrowers", 0) > 0 and self._ptr is not None:
+            self._pending, self._ptr = self._ptr, None
+            return
+        super().close()
+
     @classmethod
     def generate(cls) -> "Cek":
         return cls(_c.escrow_cek_generate())
