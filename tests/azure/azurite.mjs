@@ -78,7 +78,10 @@ export async function startAzurite(options = {}) {
   let exited = null;
   child.on('exit', (code, signal) => { exited = { code, signal }; });
   // never leave it behind, even if the test dies before stop(): kill our own PID at exit
-  process.once('exit', () => { if (!exited) { try { process.kill(child.pid, 'SIGKILL'); } catch { /* gone */ } } });
+  process.once('exit', () => {
+    if (!exited) { try { process.kill(child.pid, 'SIGKILL'); } catch { /* gone */ } }
+    rmSync(work, { recursive: true, force: true });
+  });
   const deadline = Date.now() + 30000;
   while (!(await tryConnect(port))) {
     if (exited) throw new Error(`Azurite exited before it listened (${JSON.stringify(exited)}): ${output}`);
