@@ -294,3 +294,34 @@ def test_closing_the_key_under_a_live_decryptor_is_safe():
     assert d.update(ct[100:]) + d.finalize() == pt
     d.close()
     assert k._pending is None  # freed with the decryptor
+
+
+def test_blob_client_on_a_file_folder(cek, tmp_path):
+    store = tmp_path / "store"
+    (store / "a").mkdir(parents=True)
+    (store / "a" / "one.bin").write_bytes(pattern(1000))
+    src = tmp_path / "data.csv"
+    src.write_bytes(pattern(70_000, 5))
+    with escrow.BlobClient(store.as_uri()) as b:
+        assert b.put_file("b/two.csv", src) is False
+        assert b.put_file("b/two.csv", src, skip_same=True) is True
+        items = list(b.list())
+        assert [(i.name, i.size) for i in items] == [("a/one.bin", 1000), ("b/two.csv", 70_000)]
+        assert [i.name for i in b.list("b/")] == ["b/two.csv"]
+        assert b.stat("b/two.csv")[0] == 70_000  # (a file:// folder stores no MD5)
+        assert b.get("a/one.bin", 10, 20) == pattern(1000)[10:30]
+        enc = tmp_path / "data.csv.bkenc"
+        tag = escrow.encrypt_file(cek, src, enc, path="data.csv")
+        b.put_file("data.csv.bkenc", enc)
+        out = tmp_path / "back.csv"
+        b.get_decrypt_file("data.csv.bkenc", cek, out, expect_path="data.csv", expect_hdrtag=tag)
+        assert out.read_bytes() == src.read_bytes()
+        bad = tmp_path / "bad.csv"
+        with pytest.raises(escrow.MismatchError):
+            b.get_decrypt_file("data.csv.bkenc", cek, bad, expect_path="other.csv")
+        assert not bad.exists()
+        with pytest.raises(escrow.NotFoundError):
+            b.stat("missing")
+        assert b.stats.requests > 0
+    with pytest.raises(escrow.NotFoundError):
+        escrow.BlobClient((tmp_path / "nope").as_uri())

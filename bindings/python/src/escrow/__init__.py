@@ -1,5 +1,5 @@
 """escrow: Python bindings of libescrow (keys, BKENC envelope encryption, packages,
-criteria validation, SAS checks).
+criteria validation, SAS checks, the blob client).
 
     import escrow
     cek = escrow.Cek.generate()
@@ -12,6 +12,7 @@ Errors are raised as subclasses of escrow.EscrowError, one per ESCROW_E_* family
 is released during every libescrow call, so threads with their own handles run in parallel.
 """
 from ._native import c as _c
+from .blob import BlobClient, BlobItem, BlobStats
 from .criteria import Criteria, SasCheck, SchemaError, Validation, check_pair, check_sas
 from .envelope import (DecryptReader, Decryptor, EncryptWriter, Encryptor, FileFormat, Header,
                        Reader, ciphertext_size, decrypt, decrypt_fd, decrypt_file, detect_format,

@@ -16,6 +16,7 @@
 
 %{
 #define SWIG_FILE_WITH_INIT
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <escrow/escrow.h>
@@ -748,3 +749,137 @@ static escrow_rc pyesc_sas_check(const char *url, const char *now, unsigned flag
 %}
 escrow_rc pyesc_sas_check(const char *url, const char *now, unsigned flags, int *OUT_INT,
                           char **OUT_MSTR, char **OUT_MSTR, char **OUT_MSTR);
+
+/* ---- blob client (container SAS URLs and file:// folders) -------------------------------------- */
+PYESC_HANDLE(escrow_blob_client)
+%{
+static escrow_rc pyesc_blob_open(escrow_blob_client **out, const char *url, unsigned flags,
+                                 unsigned max_retries, const char *ca_file) {
+  escrow_blob_options o = ESCROW_BLOB_OPTIONS_INIT;
+  o.flags = flags;
+  o.max_retries = max_retries;
+  o.ca_file = ca_file;
+  return escrow_blob_open(out, url, &o);
+}
+/* A listing collected in C: records "name\0size\0md5\0etag\0last_modified\0" one after the
+ * other (names cannot hold NUL), returned as one bytes object. */
+typedef struct pyesc_list { char *p; size_t n, cap; } pyesc_list;
+static int pyesc_list_put(pyesc_list *l, const char *s) {
+  size_t k = strlen(s) + 1;
+  if (l->n + k > l->cap) {
+    size_t cap = l->cap ? l->cap * 2 : 4096;
+    while (cap < l->n + k) cap *= 2;
+    char *p = (char *)realloc(l->p, cap);
+    if (p == NULL) return ESCROW_E_NOMEM;
+    l->p = p;
+    l->cap = cap;
+  }
+  memcpy(l->p + l->n, s, k);
+  l->n += k;
+  return 0;
+}
+static int pyesc_list_cb(void *payload, const escrow_blob_item *it) {
+  pyesc_list *l = (pyesc_list *)payload;
+  char size[24];
+  snprintf(size, sizeof(size), "%llu", (unsigned long long)it->size);
+  if (pyesc_list_put(l, it->name) || pyesc_list_put(l, size) ||
+      pyesc_list_put(l, it->content_md5 ? it->content_md5 : "") ||
+      pyesc_list_put(l, it->etag ? it->etag : "") ||
+      pyesc_list_put(l, it->last_modified ? it->last_modified : ""))
+    return ESCROW_E_NOMEM;
+  return 0;
+}
+static escrow_rc pyesc_blob_list(escrow_blob_client *c, const char *prefix, uint8_t **out,
+                                 size_t *out_len) {
+  pyesc_list l = {NULL, 0, 0};
+  int rc = escrow_blob_list(c, prefix, pyesc_list_cb, &l);
+  if (rc < 0) { free(l.p); return rc; }
+  *out = (uint8_t *)l.p;
+  *out_len = l.n;
+  return 0;
+}
+static escrow_rc pyesc_blob_stat(escrow_blob_client *c, const char *name,
+                                 unsigned long long *size, char **md5) {
+  uint64_t sz = 0;
+  char *b = (char *)calloc(1, 32);
+  if (b == NULL) return ESCROW_E_NOMEM;
+  int rc = escrow_blob_stat(c, name, &sz, b);
+  if (rc < 0) { free(b); return rc; }
+  *size = sz;
+  *md5 = b;
+  return 0;
+}
+typedef struct pyesc_mem { uint8_t *p; size_t n, cap; } pyesc_mem;
+static int pyesc_mem_write(void *payload, const uint8_t *data, size_t len) {
+  pyesc_mem *m = (pyesc_mem *)payload;
+  if (m->n + len > m->cap) {
+    size_t cap = m->cap ? m->cap * 2 : 65536;
+    while (cap < m->n + len) cap *= 2;
+    uint8_t *p = (uint8_t *)realloc(m->p, cap);
+    if (p == NULL) return ESCROW_E_NOMEM;
+    m->p = p;
+    m->cap = cap;
+  }
+  memcpy(m->p + m->n, data, len);
+  m->n += len;
+  return 0;
+}
+static escrow_rc pyesc_blob_get(escrow_blob_client *c, const char *name,
+                                unsigned long long offset, unsigned long long length,
+                                uint8_t **out, size_t *out_len) {
+  pyesc_mem m = {NULL, 0, 0};
+  int rc = escrow_blob_get(c, name, offset, length, pyesc_mem_write, &m, NULL, NULL);
+  if (rc < 0) { free(m.p); return rc; }
+  *out = m.p;
+  *out_len = m.n;
+  return 0;
+}
+static escrow_rc pyesc_blob_get_file(escrow_blob_client *c, const char *name, const char *path) {
+  return escrow_blob_get_file(c, name, path, NULL, NULL);
+}
+static escrow_rc pyesc_blob_get_decrypt_file(escrow_blob_client *c, const char *name,
+                                             const escrow_cek *cek, const char *expect_path,
+                                             const uint8_t *hdrtag, size_t hlen,
+                                             const char *out_path) {
+  escrow_decrypt_options o = ESCROW_DECRYPT_OPTIONS_INIT;
+  if (hdrtag != NULL && hlen != ESCROW_BKENC_HDRTAG_BYTES) return ESCROW_E_INVALID;
+  o.expect_path = expect_path;
+  o.expect_hdrtag = hdrtag;
+  return escrow_blob_get_decrypt_file(c, name, cek, &o, out_path, NULL, NULL);
+}
+static escrow_rc pyesc_blob_put_file(escrow_blob_client *c, const char *name, const char *path,
+                                     unsigned flags, int *skipped) {
+  return escrow_blob_put_file(c, name, path, flags, skipped, NULL, NULL);
+}
+static escrow_rc pyesc_blob_stats(const escrow_blob_client *c, unsigned long long *requests,
+                                  unsigned long long *retries, unsigned long long *down,
+                                  unsigned long long *up) {
+  escrow_blob_stats s;
+  escrow_blob_get_stats(c, &s);
+  *requests = s.requests;
+  *retries = s.retries;
+  *down = s.bytes_down;
+  *up = s.bytes_up;
+  return 0;
+}
+%}
+/* pyesc_list / pyesc_mem buffers are malloc'd: free them with free */
+PYESC_BYTES_OUT(OUT_MALLOC, free)
+escrow_rc pyesc_blob_open(escrow_blob_client **OUT, const char *url, unsigned flags,
+                          unsigned max_retries, const char *ca_file);
+void escrow_blob_close(escrow_blob_client *c);
+escrow_rc pyesc_blob_list(escrow_blob_client *c, const char *prefix, uint8_t **OUT_MALLOC,
+                          size_t *OUT_MALLOC_LEN);
+escrow_rc pyesc_blob_stat(escrow_blob_client *c, const char *name, unsigned long long *OUT_U64,
+                          char **OUT_MSTR);
+escrow_rc pyesc_blob_get(escrow_blob_client *c, const char *name, unsigned long long offset,
+                         unsigned long long length, uint8_t **OUT_MALLOC, size_t *OUT_MALLOC_LEN);
+escrow_rc pyesc_blob_get_file(escrow_blob_client *c, const char *name, const char *path);
+escrow_rc pyesc_blob_get_decrypt_file(escrow_blob_client *c, const char *name,
+                                      const escrow_cek *cek, const char *expect_path,
+                                      const uint8_t *OPT, size_t OPT_LEN, const char *out_path);
+escrow_rc pyesc_blob_put_file(escrow_blob_client *c, const char *name, const char *path,
+                              unsigned flags, int *OUT_INT);
+escrow_rc pyesc_blob_stats(const escrow_blob_client *c, unsigned long long *OUT_U64,
+                           unsigned long long *OUT_U64, unsigned long long *OUT_U64,
+                           unsigned long long *OUT_U64);
