@@ -121,7 +121,8 @@ func callPtr(f func() uintptr) (uintptr, error) {
 	raw.Escrow_error_clear()
 	p := f()
 	if p == 0 {
-		return 0, lastError(ErrInvalid)
+		// a NULL without a recorded error is an allocation failure of the raw layer itself
+		return 0, lastError(ErrNoMem)
 	}
 	return p, nil
 }

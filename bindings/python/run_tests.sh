@@ -16,6 +16,9 @@ command -v swig >/dev/null || { echo "python bindings: swig is missing (tools/in
 rm -rf "$work/src" "$work/dist"
 mkdir -p "$work"
 cp -r "$repo/bindings/python" "$work/src"
+# never build from files an earlier in-tree build left (git-ignored) in the checkout
+rm -rf "$work/src/build" "$work/src/src/escrow/escrow_wrap.c" "$work/src/src/escrow/core.py" \
+  "$work/src"/src/*.egg-info "$work/src"/src/escrow/*.so
 [[ -x $work/venv/bin/python ]] || "$py" -m venv --system-site-packages "$work/venv"
 
 export ESCROW_INCLUDE_DIR=$repo/include ESCROW_LIBRARY_DIR=$build/libescrow

@@ -77,6 +77,7 @@ typedef struct escrow_algorithm escrow_algorithm;
 typedef struct escrow_manifest escrow_manifest;
 typedef struct goesc_buf goesc_buf;
 typedef struct escrow_criteria escrow_criteria;
+typedef struct escrow_blob_client escrow_blob_client;
 
 const char *escrow_version(void);
 int escrow_init(void);
@@ -535,5 +536,100 @@ goesc_buf *goesc_sas_check(const char *url, const char *now, unsigned flags) {
   if (b == NULL) return NULL;
   snprintf(b, len, "%s\n%s\n%s", r.status_name, r.message, r.reason);
   return goesc_buf_new((uint8_t *)b, strlen(b), 2);
+}
+
+/* ---- blob client ---- */
+escrow_blob_client *goesc_blob_open(const char *url, unsigned flags, unsigned max_retries,
+                                    const char *ca_file) {
+  escrow_blob_options o = ESCROW_BLOB_OPTIONS_INIT;
+  escrow_blob_client *c = NULL;
+  o.flags = flags;
+  o.max_retries = max_retries;
+  o.ca_file = goesc_s(ca_file);
+  return escrow_blob_open(&c, url, &o) == 0 ? c : NULL;
+}
+void goesc_blob_close(escrow_blob_client *c) { escrow_blob_close(c); }
+
+typedef struct goesc_grow { uint8_t *p; size_t n, cap; } goesc_grow;
+static int goesc_grow_put(goesc_grow *g, const void *data, size_t len) {
+  if (g->n + len > g->cap) {
+    size_t cap = g->cap ? g->cap * 2 : 4096;
+    while (cap < g->n + len) cap *= 2;
+    uint8_t *p = (uint8_t *)realloc(g->p, cap);
+    if (p == NULL) return ESCROW_E_NOMEM;
+    g->p = p;
+    g->cap = cap;
+  }
+  if (len) memcpy(g->p + g->n, data, len);
+  g->n += len;
+  return 0;
+}
+static int goesc_list_cb(void *payload, const escrow_blob_item *it) {
+  goesc_grow *g = (goesc_grow *)payload;
+  char size[24];
+  snprintf(size, sizeof(size), "%llu", (unsigned long long)it->size);
+  const char *f[5] = {it->name, size, it->content_md5 ? it->content_md5 : "",
+                      it->etag ? it->etag : "", it->last_modified ? it->last_modified : ""};
+  for (int i = 0; i < 5; i++)
+    if (goesc_grow_put(g, f[i], strlen(f[i]) + 1)) return ESCROW_E_NOMEM;
+  return 0;
+}
+/* records "name\0size\0md5\0etag\0last_modified\0", one after the other */
+goesc_buf *goesc_blob_list(escrow_blob_client *c, const char *prefix) {
+  goesc_grow g = {NULL, 0, 0};
+  if (escrow_blob_list(c, goesc_s(prefix), goesc_list_cb, &g) < 0) { free(g.p); return NULL; }
+  if (g.p == NULL) g.p = (uint8_t *)malloc(1); /* an empty listing */
+  return goesc_buf_new(g.p, g.n, 2);
+}
+/* "size\0md5" */
+goesc_buf *goesc_blob_stat(escrow_blob_client *c, const char *name) {
+  uint64_t sz = 0;
+  char md5[32] = {0};
+  if (escrow_blob_stat(c, name, &sz, md5) < 0) return NULL;
+  char *b = (char *)malloc(64);
+  if (b == NULL) return NULL;
+  int n = snprintf(b, 64, "%llu", (unsigned long long)sz);
+  memcpy(b + n + 1, md5, strlen(md5) + 1);
+  return goesc_buf_new((uint8_t *)b, (size_t)n + 1 + strlen(md5), 2);
+}
+static int goesc_mem_write(void *payload, const uint8_t *data, size_t len) {
+  return goesc_grow_put((goesc_grow *)payload, data, len);
+}
+/* length < 0: to the end */
+goesc_buf *goesc_blob_get(escrow_blob_client *c, const char *name, long long offset,
+                          long long length) {
+  goesc_grow g = {NULL, 0, 0};
+  if (offset < 0) return NULL;
+  if (escrow_blob_get(c, name, (uint64_t)offset, length < 0 ? ESCROW_BLOB_TO_END : (uint64_t)length,
+                      goesc_mem_write, &g, NULL, NULL) < 0) {
+    free(g.p);
+    return NULL;
+  }
+  if (g.p == NULL) g.p = (uint8_t *)malloc(1);
+  return goesc_buf_new(g.p, g.n, 2);
+}
+int goesc_blob_get_file(escrow_blob_client *c, const char *name, const char *path) {
+  return escrow_blob_get_file(c, name, path, NULL, NULL);
+}
+int goesc_blob_get_decrypt_file(escrow_blob_client *c, const char *name, const escrow_cek *cek,
+                                const char *expect_path, const uint8_t *IN, size_t IN_LEN,
+                                const char *out_path) {
+  escrow_decrypt_options o = ESCROW_DECRYPT_OPTIONS_INIT;
+  o.expect_path = goesc_s(expect_path);
+  o.expect_hdrtag = IN_LEN == 32 ? IN : NULL;
+  return escrow_blob_get_decrypt_file(c, name, cek, &o, out_path, NULL, NULL);
+}
+/* 1 skipped, 0 uploaded, or a negative code */
+int goesc_blob_put_file(escrow_blob_client *c, const char *name, const char *path,
+                        unsigned flags) {
+  int skipped = 0;
+  int rc = escrow_blob_put_file(c, name, path, flags, &skipped, NULL, NULL);
+  return rc < 0 ? rc : skipped;
+}
+long long goesc_blob_stat_field(const escrow_blob_client *c, int which) {
+  escrow_blob_stats s;
+  escrow_blob_get_stats(c, &s);
+  uint64_t v = which == 0 ? s.requests : which == 1 ? s.retries : which == 2 ? s.bytes_down : s.bytes_up;
+  return (long long)v;
 }
 %}

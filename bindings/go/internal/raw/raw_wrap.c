@@ -672,11 +672,106 @@ goesc_buf *goesc_sas_check(const char *url, const char *now, unsigned flags) {
   return goesc_buf_new((uint8_t *)b, strlen(b), 2);
 }
 
+/* ---- blob client ---- */
+escrow_blob_client *goesc_blob_open(const char *url, unsigned flags, unsigned max_retries,
+                                    const char *ca_file) {
+  escrow_blob_options o = ESCROW_BLOB_OPTIONS_INIT;
+  escrow_blob_client *c = NULL;
+  o.flags = flags;
+  o.max_retries = max_retries;
+  o.ca_file = goesc_s(ca_file);
+  return escrow_blob_open(&c, url, &o) == 0 ? c : NULL;
+}
+void goesc_blob_close(escrow_blob_client *c) { escrow_blob_close(c); }
+
+typedef struct goesc_grow { uint8_t *p; size_t n, cap; } goesc_grow;
+static int goesc_grow_put(goesc_grow *g, const void *data, size_t len) {
+  if (g->n + len > g->cap) {
+    size_t cap = g->cap ? g->cap * 2 : 4096;
+    while (cap < g->n + len) cap *= 2;
+    uint8_t *p = (uint8_t *)realloc(g->p, cap);
+    if (p == NULL) return ESCROW_E_NOMEM;
+    g->p = p;
+    g->cap = cap;
+  }
+  if (len) memcpy(g->p + g->n, data, len);
+  g->n += len;
+  return 0;
+}
+static int goesc_list_cb(void *payload, const escrow_blob_item *it) {
+  goesc_grow *g = (goesc_grow *)payload;
+  char size[24];
+  snprintf(size, sizeof(size), "%llu", (unsigned long long)it->size);
+  const char *f[5] = {it->name, size, it->content_md5 ? it->content_md5 : "",
+                      it->etag ? it->etag : "", it->last_modified ? it->last_modified : ""};
+  for (int i = 0; i < 5; i++)
+    if (goesc_grow_put(g, f[i], strlen(f[i]) + 1)) return ESCROW_E_NOMEM;
+  return 0;
+}
+/* records "name\0size\0md5\0etag\0last_modified\0", one after the other */
+goesc_buf *goesc_blob_list(escrow_blob_client *c, const char *prefix) {
+  goesc_grow g = {NULL, 0, 0};
+  if (escrow_blob_list(c, goesc_s(prefix), goesc_list_cb, &g) < 0) { free(g.p); return NULL; }
+  if (g.p == NULL) g.p = (uint8_t *)malloc(1); /* an empty listing */
+  return goesc_buf_new(g.p, g.n, 2);
+}
+/* "size\0md5" */
+goesc_buf *goesc_blob_stat(escrow_blob_client *c, const char *name) {
+  uint64_t sz = 0;
+  char md5[32] = {0};
+  if (escrow_blob_stat(c, name, &sz, md5) < 0) return NULL;
+  char *b = (char *)malloc(64);
+  if (b == NULL) return NULL;
+  int n = snprintf(b, 64, "%llu", (unsigned long long)sz);
+  memcpy(b + n + 1, md5, strlen(md5) + 1);
+  return goesc_buf_new((uint8_t *)b, (size_t)n + 1 + strlen(md5), 2);
+}
+static int goesc_mem_write(void *payload, const uint8_t *data, size_t len) {
+  return goesc_grow_put((goesc_grow *)payload, data, len);
+}
+/* length < 0: to the end */
+goesc_buf *goesc_blob_get(escrow_blob_client *c, const char *name, long long offset,
+                          long long length) {
+  goesc_grow g = {NULL, 0, 0};
+  if (offset < 0) return NULL;
+  if (escrow_blob_get(c, name, (uint64_t)offset, length < 0 ? ESCROW_BLOB_TO_END : (uint64_t)length,
+                      goesc_mem_write, &g, NULL, NULL) < 0) {
+    free(g.p);
+    return NULL;
+  }
+  if (g.p == NULL) g.p = (uint8_t *)malloc(1);
+  return goesc_buf_new(g.p, g.n, 2);
+}
+int goesc_blob_get_file(escrow_blob_client *c, const char *name, const char *path) {
+  return escrow_blob_get_file(c, name, path, NULL, NULL);
+}
+int goesc_blob_get_decrypt_file(escrow_blob_client *c, const char *name, const escrow_cek *cek,
+                                const char *expect_path, const uint8_t *IN, size_t IN_LEN,
+                                const char *out_path) {
+  escrow_decrypt_options o = ESCROW_DECRYPT_OPTIONS_INIT;
+  o.expect_path = goesc_s(expect_path);
+  o.expect_hdrtag = IN_LEN == 32 ? IN : NULL;
+  return escrow_blob_get_decrypt_file(c, name, cek, &o, out_path, NULL, NULL);
+}
+/* 1 skipped, 0 uploaded, or a negative code */
+int goesc_blob_put_file(escrow_blob_client *c, const char *name, const char *path,
+                        unsigned flags) {
+  int skipped = 0;
+  int rc = escrow_blob_put_file(c, name, path, flags, &skipped, NULL, NULL);
+  return rc < 0 ? rc : skipped;
+}
+long long goesc_blob_stat_field(const escrow_blob_client *c, int which) {
+  escrow_blob_stats s;
+  escrow_blob_get_stats(c, &s);
+  uint64_t v = which == 0 ? s.requests : which == 1 ? s.retries : which == 2 ? s.bytes_down : s.bytes_up;
+  return (long long)v;
+}
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-void _wrap_Swig_free_raw_7eec9c62579707f3(void *_swig_go_0) {
+void _wrap_Swig_free_raw_fdaa75c5c5b7c8bc(void *_swig_go_0) {
   void *arg1 = (void *) 0 ;
   
   arg1 = *(void **)&_swig_go_0; 
@@ -686,7 +781,7 @@ void _wrap_Swig_free_raw_7eec9c62579707f3(void *_swig_go_0) {
 }
 
 
-void *_wrap_Swig_malloc_raw_7eec9c62579707f3(intgo _swig_go_0) {
+void *_wrap_Swig_malloc_raw_fdaa75c5c5b7c8bc(intgo _swig_go_0) {
   int arg1 ;
   void *result = 0 ;
   void *_swig_go_result;
@@ -699,7 +794,7 @@ void *_wrap_Swig_malloc_raw_7eec9c62579707f3(intgo _swig_go_0) {
 }
 
 
-_gostring_ _wrap_escrow_version_raw_7eec9c62579707f3() {
+_gostring_ _wrap_escrow_version_raw_fdaa75c5c5b7c8bc() {
   char *result = 0 ;
   _gostring_ _swig_go_result;
   
@@ -710,7 +805,7 @@ _gostring_ _wrap_escrow_version_raw_7eec9c62579707f3() {
 }
 
 
-intgo _wrap_escrow_init_raw_7eec9c62579707f3() {
+intgo _wrap_escrow_init_raw_fdaa75c5c5b7c8bc() {
   int result;
   intgo _swig_go_result;
   
@@ -721,7 +816,7 @@ intgo _wrap_escrow_init_raw_7eec9c62579707f3() {
 }
 
 
-_gostring_ _wrap_escrow_error_last_raw_7eec9c62579707f3() {
+_gostring_ _wrap_escrow_error_last_raw_fdaa75c5c5b7c8bc() {
   char *result = 0 ;
   _gostring_ _swig_go_result;
   
@@ -732,7 +827,7 @@ _gostring_ _wrap_escrow_error_last_raw_7eec9c62579707f3() {
 }
 
 
-intgo _wrap_escrow_error_last_code_raw_7eec9c62579707f3() {
+intgo _wrap_escrow_error_last_code_raw_fdaa75c5c5b7c8bc() {
   int result;
   intgo _swig_go_result;
   
@@ -743,13 +838,13 @@ intgo _wrap_escrow_error_last_code_raw_7eec9c62579707f3() {
 }
 
 
-void _wrap_escrow_error_clear_raw_7eec9c62579707f3() {
+void _wrap_escrow_error_clear_raw_fdaa75c5c5b7c8bc() {
   escrow_error_clear();
   
 }
 
 
-_gostring_ _wrap_escrow_strerror_raw_7eec9c62579707f3(intgo _swig_go_0) {
+_gostring_ _wrap_escrow_strerror_raw_fdaa75c5c5b7c8bc(intgo _swig_go_0) {
   int arg1 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -762,7 +857,7 @@ _gostring_ _wrap_escrow_strerror_raw_7eec9c62579707f3(intgo _swig_go_0) {
 }
 
 
-long long _wrap_goesc_buf_len_raw_7eec9c62579707f3(struct goesc_buf *_swig_go_0) {
+long long _wrap_goesc_buf_len_raw_fdaa75c5c5b7c8bc(struct goesc_buf *_swig_go_0) {
   goesc_buf *arg1 = (goesc_buf *) 0 ;
   size_t result;
   long long _swig_go_result;
@@ -775,7 +870,7 @@ long long _wrap_goesc_buf_len_raw_7eec9c62579707f3(struct goesc_buf *_swig_go_0)
 }
 
 
-void _wrap_goesc_buf_take_raw_7eec9c62579707f3(struct goesc_buf *_swig_go_0, _goslice_ _swig_go_1) {
+void _wrap_goesc_buf_take_raw_fdaa75c5c5b7c8bc(struct goesc_buf *_swig_go_0, _goslice_ _swig_go_1) {
   goesc_buf *arg1 = (goesc_buf *) 0 ;
   uint8_t *arg2 = (uint8_t *) 0 ;
   size_t arg3 ;
@@ -791,7 +886,7 @@ void _wrap_goesc_buf_take_raw_7eec9c62579707f3(struct goesc_buf *_swig_go_0, _go
 }
 
 
-struct escrow_cek *_wrap_goesc_cek_generate_raw_7eec9c62579707f3() {
+struct escrow_cek *_wrap_goesc_cek_generate_raw_fdaa75c5c5b7c8bc() {
   escrow_cek *result = 0 ;
   struct escrow_cek *_swig_go_result;
   
@@ -802,7 +897,7 @@ struct escrow_cek *_wrap_goesc_cek_generate_raw_7eec9c62579707f3() {
 }
 
 
-struct escrow_cek *_wrap_goesc_cek_from_bytes_raw_7eec9c62579707f3(_goslice_ _swig_go_0) {
+struct escrow_cek *_wrap_goesc_cek_from_bytes_raw_fdaa75c5c5b7c8bc(_goslice_ _swig_go_0) {
   uint8_t *arg1 = (uint8_t *) 0 ;
   size_t arg2 ;
   escrow_cek *result = 0 ;
@@ -819,7 +914,7 @@ struct escrow_cek *_wrap_goesc_cek_from_bytes_raw_7eec9c62579707f3(_goslice_ _sw
 }
 
 
-struct escrow_cek *_wrap_goesc_cek_load_raw_7eec9c62579707f3(_gostring_ _swig_go_0) {
+struct escrow_cek *_wrap_goesc_cek_load_raw_fdaa75c5c5b7c8bc(_gostring_ _swig_go_0) {
   char *arg1 = (char *) 0 ;
   escrow_cek *result = 0 ;
   struct escrow_cek *_swig_go_result;
@@ -837,7 +932,7 @@ struct escrow_cek *_wrap_goesc_cek_load_raw_7eec9c62579707f3(_gostring_ _swig_go
 }
 
 
-intgo _wrap_goesc_cek_save_raw_7eec9c62579707f3(struct escrow_cek *_swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2) {
+intgo _wrap_goesc_cek_save_raw_fdaa75c5c5b7c8bc(struct escrow_cek *_swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2) {
   escrow_cek *arg1 = (escrow_cek *) 0 ;
   char *arg2 = (char *) 0 ;
   int arg3 ;
@@ -859,7 +954,7 @@ intgo _wrap_goesc_cek_save_raw_7eec9c62579707f3(struct escrow_cek *_swig_go_0, _
 }
 
 
-intgo _wrap_goesc_cek_export_raw_7eec9c62579707f3(struct escrow_cek *_swig_go_0, _goslice_ _swig_go_1) {
+intgo _wrap_goesc_cek_export_raw_fdaa75c5c5b7c8bc(struct escrow_cek *_swig_go_0, _goslice_ _swig_go_1) {
   escrow_cek *arg1 = (escrow_cek *) 0 ;
   uint8_t *arg2 = (uint8_t *) 0 ;
   size_t arg3 ;
@@ -878,7 +973,7 @@ intgo _wrap_goesc_cek_export_raw_7eec9c62579707f3(struct escrow_cek *_swig_go_0,
 }
 
 
-intgo _wrap_goesc_cek_equal_raw_7eec9c62579707f3(struct escrow_cek *_swig_go_0, struct escrow_cek *_swig_go_1) {
+intgo _wrap_goesc_cek_equal_raw_fdaa75c5c5b7c8bc(struct escrow_cek *_swig_go_0, struct escrow_cek *_swig_go_1) {
   escrow_cek *arg1 = (escrow_cek *) 0 ;
   escrow_cek *arg2 = (escrow_cek *) 0 ;
   int result;
@@ -893,7 +988,7 @@ intgo _wrap_goesc_cek_equal_raw_7eec9c62579707f3(struct escrow_cek *_swig_go_0, 
 }
 
 
-void _wrap_goesc_cek_free_raw_7eec9c62579707f3(struct escrow_cek *_swig_go_0) {
+void _wrap_goesc_cek_free_raw_fdaa75c5c5b7c8bc(struct escrow_cek *_swig_go_0) {
   escrow_cek *arg1 = (escrow_cek *) 0 ;
   
   arg1 = *(escrow_cek **)&_swig_go_0; 
@@ -903,7 +998,7 @@ void _wrap_goesc_cek_free_raw_7eec9c62579707f3(struct escrow_cek *_swig_go_0) {
 }
 
 
-struct goesc_buf *_wrap_goesc_cek_filename_raw_7eec9c62579707f3() {
+struct goesc_buf *_wrap_goesc_cek_filename_raw_fdaa75c5c5b7c8bc() {
   goesc_buf *result = 0 ;
   struct goesc_buf *_swig_go_result;
   
@@ -914,7 +1009,7 @@ struct goesc_buf *_wrap_goesc_cek_filename_raw_7eec9c62579707f3() {
 }
 
 
-struct goesc_buf *_wrap_goesc_wcek_filename_raw_7eec9c62579707f3() {
+struct goesc_buf *_wrap_goesc_wcek_filename_raw_fdaa75c5c5b7c8bc() {
   goesc_buf *result = 0 ;
   struct goesc_buf *_swig_go_result;
   
@@ -925,7 +1020,7 @@ struct goesc_buf *_wrap_goesc_wcek_filename_raw_7eec9c62579707f3() {
 }
 
 
-struct escrow_kek *_wrap_goesc_kek_generate_raw_7eec9c62579707f3(intgo _swig_go_0) {
+struct escrow_kek *_wrap_goesc_kek_generate_raw_fdaa75c5c5b7c8bc(intgo _swig_go_0) {
   unsigned int arg1 ;
   escrow_kek *result = 0 ;
   struct escrow_kek *_swig_go_result;
@@ -938,7 +1033,7 @@ struct escrow_kek *_wrap_goesc_kek_generate_raw_7eec9c62579707f3(intgo _swig_go_
 }
 
 
-struct escrow_kek *_wrap_goesc_kek_public_from_bytes_raw_7eec9c62579707f3(_goslice_ _swig_go_0) {
+struct escrow_kek *_wrap_goesc_kek_public_from_bytes_raw_fdaa75c5c5b7c8bc(_goslice_ _swig_go_0) {
   uint8_t *arg1 = (uint8_t *) 0 ;
   size_t arg2 ;
   escrow_kek *result = 0 ;
@@ -955,7 +1050,7 @@ struct escrow_kek *_wrap_goesc_kek_public_from_bytes_raw_7eec9c62579707f3(_gosli
 }
 
 
-struct escrow_kek *_wrap_goesc_kek_private_from_bytes_raw_7eec9c62579707f3(_goslice_ _swig_go_0) {
+struct escrow_kek *_wrap_goesc_kek_private_from_bytes_raw_fdaa75c5c5b7c8bc(_goslice_ _swig_go_0) {
   uint8_t *arg1 = (uint8_t *) 0 ;
   size_t arg2 ;
   escrow_kek *result = 0 ;
@@ -972,7 +1067,7 @@ struct escrow_kek *_wrap_goesc_kek_private_from_bytes_raw_7eec9c62579707f3(_gosl
 }
 
 
-struct escrow_kek *_wrap_goesc_kek_public_load_raw_7eec9c62579707f3(_gostring_ _swig_go_0) {
+struct escrow_kek *_wrap_goesc_kek_public_load_raw_fdaa75c5c5b7c8bc(_gostring_ _swig_go_0) {
   char *arg1 = (char *) 0 ;
   escrow_kek *result = 0 ;
   struct escrow_kek *_swig_go_result;
@@ -990,7 +1085,7 @@ struct escrow_kek *_wrap_goesc_kek_public_load_raw_7eec9c62579707f3(_gostring_ _
 }
 
 
-struct escrow_kek *_wrap_goesc_kek_private_load_raw_7eec9c62579707f3(_gostring_ _swig_go_0) {
+struct escrow_kek *_wrap_goesc_kek_private_load_raw_fdaa75c5c5b7c8bc(_gostring_ _swig_go_0) {
   char *arg1 = (char *) 0 ;
   escrow_kek *result = 0 ;
   struct escrow_kek *_swig_go_result;
@@ -1008,7 +1103,7 @@ struct escrow_kek *_wrap_goesc_kek_private_load_raw_7eec9c62579707f3(_gostring_ 
 }
 
 
-struct goesc_buf *_wrap_goesc_kek_public_export_raw_7eec9c62579707f3(struct escrow_kek *_swig_go_0, intgo _swig_go_1) {
+struct goesc_buf *_wrap_goesc_kek_public_export_raw_fdaa75c5c5b7c8bc(struct escrow_kek *_swig_go_0, intgo _swig_go_1) {
   escrow_kek *arg1 = (escrow_kek *) 0 ;
   int arg2 ;
   goesc_buf *result = 0 ;
@@ -1023,7 +1118,7 @@ struct goesc_buf *_wrap_goesc_kek_public_export_raw_7eec9c62579707f3(struct escr
 }
 
 
-struct goesc_buf *_wrap_goesc_kek_private_export_raw_7eec9c62579707f3(struct escrow_kek *_swig_go_0, intgo _swig_go_1) {
+struct goesc_buf *_wrap_goesc_kek_private_export_raw_fdaa75c5c5b7c8bc(struct escrow_kek *_swig_go_0, intgo _swig_go_1) {
   escrow_kek *arg1 = (escrow_kek *) 0 ;
   int arg2 ;
   goesc_buf *result = 0 ;
@@ -1038,7 +1133,7 @@ struct goesc_buf *_wrap_goesc_kek_private_export_raw_7eec9c62579707f3(struct esc
 }
 
 
-intgo _wrap_goesc_kek_public_save_raw_7eec9c62579707f3(struct escrow_kek *_swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2) {
+intgo _wrap_goesc_kek_public_save_raw_fdaa75c5c5b7c8bc(struct escrow_kek *_swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2) {
   escrow_kek *arg1 = (escrow_kek *) 0 ;
   char *arg2 = (char *) 0 ;
   int arg3 ;
@@ -1060,7 +1155,7 @@ intgo _wrap_goesc_kek_public_save_raw_7eec9c62579707f3(struct escrow_kek *_swig_
 }
 
 
-intgo _wrap_goesc_kek_private_save_raw_7eec9c62579707f3(struct escrow_kek *_swig_go_0, _gostring_ _swig_go_1) {
+intgo _wrap_goesc_kek_private_save_raw_fdaa75c5c5b7c8bc(struct escrow_kek *_swig_go_0, _gostring_ _swig_go_1) {
   escrow_kek *arg1 = (escrow_kek *) 0 ;
   char *arg2 = (char *) 0 ;
   int result;
@@ -1080,7 +1175,7 @@ intgo _wrap_goesc_kek_private_save_raw_7eec9c62579707f3(struct escrow_kek *_swig
 }
 
 
-intgo _wrap_goesc_kek_has_private_raw_7eec9c62579707f3(struct escrow_kek *_swig_go_0) {
+intgo _wrap_goesc_kek_has_private_raw_fdaa75c5c5b7c8bc(struct escrow_kek *_swig_go_0) {
   escrow_kek *arg1 = (escrow_kek *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -1093,7 +1188,7 @@ intgo _wrap_goesc_kek_has_private_raw_7eec9c62579707f3(struct escrow_kek *_swig_
 }
 
 
-intgo _wrap_goesc_kek_bits_raw_7eec9c62579707f3(struct escrow_kek *_swig_go_0) {
+intgo _wrap_goesc_kek_bits_raw_fdaa75c5c5b7c8bc(struct escrow_kek *_swig_go_0) {
   escrow_kek *arg1 = (escrow_kek *) 0 ;
   unsigned int result;
   intgo _swig_go_result;
@@ -1106,7 +1201,7 @@ intgo _wrap_goesc_kek_bits_raw_7eec9c62579707f3(struct escrow_kek *_swig_go_0) {
 }
 
 
-struct goesc_buf *_wrap_goesc_kek_key_id_raw_7eec9c62579707f3(struct escrow_kek *_swig_go_0) {
+struct goesc_buf *_wrap_goesc_kek_key_id_raw_fdaa75c5c5b7c8bc(struct escrow_kek *_swig_go_0) {
   escrow_kek *arg1 = (escrow_kek *) 0 ;
   goesc_buf *result = 0 ;
   struct goesc_buf *_swig_go_result;
@@ -1119,7 +1214,7 @@ struct goesc_buf *_wrap_goesc_kek_key_id_raw_7eec9c62579707f3(struct escrow_kek 
 }
 
 
-void _wrap_goesc_kek_free_raw_7eec9c62579707f3(struct escrow_kek *_swig_go_0) {
+void _wrap_goesc_kek_free_raw_fdaa75c5c5b7c8bc(struct escrow_kek *_swig_go_0) {
   escrow_kek *arg1 = (escrow_kek *) 0 ;
   
   arg1 = *(escrow_kek **)&_swig_go_0; 
@@ -1129,7 +1224,7 @@ void _wrap_goesc_kek_free_raw_7eec9c62579707f3(struct escrow_kek *_swig_go_0) {
 }
 
 
-struct goesc_buf *_wrap_goesc_wcek_wrap_raw_7eec9c62579707f3(struct escrow_kek *_swig_go_0, struct escrow_cek *_swig_go_1, intgo _swig_go_2) {
+struct goesc_buf *_wrap_goesc_wcek_wrap_raw_fdaa75c5c5b7c8bc(struct escrow_kek *_swig_go_0, struct escrow_cek *_swig_go_1, intgo _swig_go_2) {
   escrow_kek *arg1 = (escrow_kek *) 0 ;
   escrow_cek *arg2 = (escrow_cek *) 0 ;
   int arg3 ;
@@ -1146,7 +1241,7 @@ struct goesc_buf *_wrap_goesc_wcek_wrap_raw_7eec9c62579707f3(struct escrow_kek *
 }
 
 
-struct escrow_cek *_wrap_goesc_wcek_unwrap_raw_7eec9c62579707f3(struct escrow_kek *_swig_go_0, _goslice_ _swig_go_1, intgo _swig_go_2, _goslice_ _swig_go_3) {
+struct escrow_cek *_wrap_goesc_wcek_unwrap_raw_fdaa75c5c5b7c8bc(struct escrow_kek *_swig_go_0, _goslice_ _swig_go_1, intgo _swig_go_2, _goslice_ _swig_go_3) {
   escrow_kek *arg1 = (escrow_kek *) 0 ;
   uint8_t *arg2 = (uint8_t *) 0 ;
   size_t arg3 ;
@@ -1173,7 +1268,7 @@ struct escrow_cek *_wrap_goesc_wcek_unwrap_raw_7eec9c62579707f3(struct escrow_ke
 }
 
 
-intgo _wrap_goesc_detect_format_raw_7eec9c62579707f3(_goslice_ _swig_go_0) {
+intgo _wrap_goesc_detect_format_raw_fdaa75c5c5b7c8bc(_goslice_ _swig_go_0) {
   uint8_t *arg1 = (uint8_t *) 0 ;
   size_t arg2 ;
   int result;
@@ -1190,7 +1285,7 @@ intgo _wrap_goesc_detect_format_raw_7eec9c62579707f3(_goslice_ _swig_go_0) {
 }
 
 
-struct escrow_header *_wrap_goesc_header_parse_raw_7eec9c62579707f3(_goslice_ _swig_go_0) {
+struct escrow_header *_wrap_goesc_header_parse_raw_fdaa75c5c5b7c8bc(_goslice_ _swig_go_0) {
   uint8_t *arg1 = (uint8_t *) 0 ;
   size_t arg2 ;
   escrow_header *result = 0 ;
@@ -1207,7 +1302,7 @@ struct escrow_header *_wrap_goesc_header_parse_raw_7eec9c62579707f3(_goslice_ _s
 }
 
 
-intgo _wrap_goesc_header_verify_raw_7eec9c62579707f3(struct escrow_header *_swig_go_0, struct escrow_cek *_swig_go_1) {
+intgo _wrap_goesc_header_verify_raw_fdaa75c5c5b7c8bc(struct escrow_header *_swig_go_0, struct escrow_cek *_swig_go_1) {
   escrow_header *arg1 = (escrow_header *) 0 ;
   escrow_cek *arg2 = (escrow_cek *) 0 ;
   int result;
@@ -1222,7 +1317,7 @@ intgo _wrap_goesc_header_verify_raw_7eec9c62579707f3(struct escrow_header *_swig
 }
 
 
-long long _wrap_goesc_header_length_raw_7eec9c62579707f3(struct escrow_header *_swig_go_0) {
+long long _wrap_goesc_header_length_raw_fdaa75c5c5b7c8bc(struct escrow_header *_swig_go_0) {
   escrow_header *arg1 = (escrow_header *) 0 ;
   long long result;
   long long _swig_go_result;
@@ -1235,7 +1330,7 @@ long long _wrap_goesc_header_length_raw_7eec9c62579707f3(struct escrow_header *_
 }
 
 
-intgo _wrap_goesc_header_log2cs_raw_7eec9c62579707f3(struct escrow_header *_swig_go_0) {
+intgo _wrap_goesc_header_log2cs_raw_fdaa75c5c5b7c8bc(struct escrow_header *_swig_go_0) {
   escrow_header *arg1 = (escrow_header *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -1248,7 +1343,7 @@ intgo _wrap_goesc_header_log2cs_raw_7eec9c62579707f3(struct escrow_header *_swig
 }
 
 
-intgo _wrap_goesc_header_bytes_raw_7eec9c62579707f3(struct escrow_header *_swig_go_0, intgo _swig_go_1, _goslice_ _swig_go_2) {
+intgo _wrap_goesc_header_bytes_raw_fdaa75c5c5b7c8bc(struct escrow_header *_swig_go_0, intgo _swig_go_1, _goslice_ _swig_go_2) {
   escrow_header *arg1 = (escrow_header *) 0 ;
   int arg2 ;
   uint8_t *arg3 = (uint8_t *) 0 ;
@@ -1269,7 +1364,7 @@ intgo _wrap_goesc_header_bytes_raw_7eec9c62579707f3(struct escrow_header *_swig_
 }
 
 
-intgo _wrap_goesc_header_has_context_raw_7eec9c62579707f3(struct escrow_header *_swig_go_0, intgo _swig_go_1) {
+intgo _wrap_goesc_header_has_context_raw_fdaa75c5c5b7c8bc(struct escrow_header *_swig_go_0, intgo _swig_go_1) {
   escrow_header *arg1 = (escrow_header *) 0 ;
   unsigned int arg2 ;
   int result;
@@ -1284,7 +1379,7 @@ intgo _wrap_goesc_header_has_context_raw_7eec9c62579707f3(struct escrow_header *
 }
 
 
-_gostring_ _wrap_goesc_header_context_raw_7eec9c62579707f3(struct escrow_header *_swig_go_0, intgo _swig_go_1) {
+_gostring_ _wrap_goesc_header_context_raw_fdaa75c5c5b7c8bc(struct escrow_header *_swig_go_0, intgo _swig_go_1) {
   escrow_header *arg1 = (escrow_header *) 0 ;
   unsigned int arg2 ;
   char *result = 0 ;
@@ -1299,7 +1394,7 @@ _gostring_ _wrap_goesc_header_context_raw_7eec9c62579707f3(struct escrow_header 
 }
 
 
-void _wrap_goesc_header_free_raw_7eec9c62579707f3(struct escrow_header *_swig_go_0) {
+void _wrap_goesc_header_free_raw_fdaa75c5c5b7c8bc(struct escrow_header *_swig_go_0) {
   escrow_header *arg1 = (escrow_header *) 0 ;
   
   arg1 = *(escrow_header **)&_swig_go_0; 
@@ -1309,7 +1404,7 @@ void _wrap_goesc_header_free_raw_7eec9c62579707f3(struct escrow_header *_swig_go
 }
 
 
-struct escrow_encryptor *_wrap_goesc_encryptor_new_raw_7eec9c62579707f3(struct escrow_cek *_swig_go_0, intgo _swig_go_1, _gostring_ _swig_go_2, _gostring_ _swig_go_3, _gostring_ _swig_go_4, _gostring_ _swig_go_5, _gostring_ _swig_go_6) {
+struct escrow_encryptor *_wrap_goesc_encryptor_new_raw_fdaa75c5c5b7c8bc(struct escrow_cek *_swig_go_0, intgo _swig_go_1, _gostring_ _swig_go_2, _gostring_ _swig_go_3, _gostring_ _swig_go_4, _gostring_ _swig_go_5, _gostring_ _swig_go_6) {
   escrow_cek *arg1 = (escrow_cek *) 0 ;
   unsigned int arg2 ;
   char *arg3 = (char *) 0 ;
@@ -1359,7 +1454,7 @@ struct escrow_encryptor *_wrap_goesc_encryptor_new_raw_7eec9c62579707f3(struct e
 }
 
 
-long long _wrap_goesc_encryptor_update_bound_raw_7eec9c62579707f3(struct escrow_encryptor *_swig_go_0, long long _swig_go_1) {
+long long _wrap_goesc_encryptor_update_bound_raw_fdaa75c5c5b7c8bc(struct escrow_encryptor *_swig_go_0, long long _swig_go_1) {
   escrow_encryptor *arg1 = (escrow_encryptor *) 0 ;
   long long arg2 ;
   long long result;
@@ -1374,7 +1469,7 @@ long long _wrap_goesc_encryptor_update_bound_raw_7eec9c62579707f3(struct escrow_
 }
 
 
-long long _wrap_goesc_encryptor_final_bound_raw_7eec9c62579707f3(struct escrow_encryptor *_swig_go_0) {
+long long _wrap_goesc_encryptor_final_bound_raw_fdaa75c5c5b7c8bc(struct escrow_encryptor *_swig_go_0) {
   escrow_encryptor *arg1 = (escrow_encryptor *) 0 ;
   long long result;
   long long _swig_go_result;
@@ -1387,7 +1482,7 @@ long long _wrap_goesc_encryptor_final_bound_raw_7eec9c62579707f3(struct escrow_e
 }
 
 
-long long _wrap_goesc_encryptor_update_raw_7eec9c62579707f3(struct escrow_encryptor *_swig_go_0, _goslice_ _swig_go_1, _goslice_ _swig_go_2) {
+long long _wrap_goesc_encryptor_update_raw_fdaa75c5c5b7c8bc(struct escrow_encryptor *_swig_go_0, _goslice_ _swig_go_1, _goslice_ _swig_go_2) {
   escrow_encryptor *arg1 = (escrow_encryptor *) 0 ;
   uint8_t *arg2 = (uint8_t *) 0 ;
   size_t arg3 ;
@@ -1412,7 +1507,7 @@ long long _wrap_goesc_encryptor_update_raw_7eec9c62579707f3(struct escrow_encryp
 }
 
 
-long long _wrap_goesc_encryptor_final_raw_7eec9c62579707f3(struct escrow_encryptor *_swig_go_0, _goslice_ _swig_go_1) {
+long long _wrap_goesc_encryptor_final_raw_fdaa75c5c5b7c8bc(struct escrow_encryptor *_swig_go_0, _goslice_ _swig_go_1) {
   escrow_encryptor *arg1 = (escrow_encryptor *) 0 ;
   uint8_t *arg2 = (uint8_t *) 0 ;
   size_t arg3 ;
@@ -1431,7 +1526,7 @@ long long _wrap_goesc_encryptor_final_raw_7eec9c62579707f3(struct escrow_encrypt
 }
 
 
-intgo _wrap_goesc_encryptor_hdrtag_raw_7eec9c62579707f3(struct escrow_encryptor *_swig_go_0, _goslice_ _swig_go_1) {
+intgo _wrap_goesc_encryptor_hdrtag_raw_fdaa75c5c5b7c8bc(struct escrow_encryptor *_swig_go_0, _goslice_ _swig_go_1) {
   escrow_encryptor *arg1 = (escrow_encryptor *) 0 ;
   uint8_t *arg2 = (uint8_t *) 0 ;
   size_t arg3 ;
@@ -1450,7 +1545,7 @@ intgo _wrap_goesc_encryptor_hdrtag_raw_7eec9c62579707f3(struct escrow_encryptor 
 }
 
 
-void _wrap_goesc_encryptor_free_raw_7eec9c62579707f3(struct escrow_encryptor *_swig_go_0) {
+void _wrap_goesc_encryptor_free_raw_fdaa75c5c5b7c8bc(struct escrow_encryptor *_swig_go_0) {
   escrow_encryptor *arg1 = (escrow_encryptor *) 0 ;
   
   arg1 = *(escrow_encryptor **)&_swig_go_0; 
@@ -1460,7 +1555,7 @@ void _wrap_goesc_encryptor_free_raw_7eec9c62579707f3(struct escrow_encryptor *_s
 }
 
 
-struct escrow_decryptor *_wrap_goesc_decryptor_new_raw_7eec9c62579707f3(struct escrow_cek *_swig_go_0, _gostring_ _swig_go_1, _goslice_ _swig_go_2) {
+struct escrow_decryptor *_wrap_goesc_decryptor_new_raw_fdaa75c5c5b7c8bc(struct escrow_cek *_swig_go_0, _gostring_ _swig_go_1, _goslice_ _swig_go_2) {
   escrow_cek *arg1 = (escrow_cek *) 0 ;
   char *arg2 = (char *) 0 ;
   uint8_t *arg3 = (uint8_t *) 0 ;
@@ -1486,7 +1581,7 @@ struct escrow_decryptor *_wrap_goesc_decryptor_new_raw_7eec9c62579707f3(struct e
 }
 
 
-long long _wrap_goesc_decryptor_update_bound_raw_7eec9c62579707f3(struct escrow_decryptor *_swig_go_0, long long _swig_go_1) {
+long long _wrap_goesc_decryptor_update_bound_raw_fdaa75c5c5b7c8bc(struct escrow_decryptor *_swig_go_0, long long _swig_go_1) {
   escrow_decryptor *arg1 = (escrow_decryptor *) 0 ;
   long long arg2 ;
   long long result;
@@ -1501,7 +1596,7 @@ long long _wrap_goesc_decryptor_update_bound_raw_7eec9c62579707f3(struct escrow_
 }
 
 
-long long _wrap_goesc_decryptor_final_bound_raw_7eec9c62579707f3(struct escrow_decryptor *_swig_go_0) {
+long long _wrap_goesc_decryptor_final_bound_raw_fdaa75c5c5b7c8bc(struct escrow_decryptor *_swig_go_0) {
   escrow_decryptor *arg1 = (escrow_decryptor *) 0 ;
   long long result;
   long long _swig_go_result;
@@ -1514,7 +1609,7 @@ long long _wrap_goesc_decryptor_final_bound_raw_7eec9c62579707f3(struct escrow_d
 }
 
 
-long long _wrap_goesc_decryptor_update_raw_7eec9c62579707f3(struct escrow_decryptor *_swig_go_0, _goslice_ _swig_go_1, _goslice_ _swig_go_2) {
+long long _wrap_goesc_decryptor_update_raw_fdaa75c5c5b7c8bc(struct escrow_decryptor *_swig_go_0, _goslice_ _swig_go_1, _goslice_ _swig_go_2) {
   escrow_decryptor *arg1 = (escrow_decryptor *) 0 ;
   uint8_t *arg2 = (uint8_t *) 0 ;
   size_t arg3 ;
@@ -1539,7 +1634,7 @@ long long _wrap_goesc_decryptor_update_raw_7eec9c62579707f3(struct escrow_decryp
 }
 
 
-long long _wrap_goesc_decryptor_final_raw_7eec9c62579707f3(struct escrow_decryptor *_swig_go_0, _goslice_ _swig_go_1) {
+long long _wrap_goesc_decryptor_final_raw_fdaa75c5c5b7c8bc(struct escrow_decryptor *_swig_go_0, _goslice_ _swig_go_1) {
   escrow_decryptor *arg1 = (escrow_decryptor *) 0 ;
   uint8_t *arg2 = (uint8_t *) 0 ;
   size_t arg3 ;
@@ -1558,7 +1653,7 @@ long long _wrap_goesc_decryptor_final_raw_7eec9c62579707f3(struct escrow_decrypt
 }
 
 
-struct escrow_header *_wrap_goesc_decryptor_header_raw_7eec9c62579707f3(struct escrow_decryptor *_swig_go_0) {
+struct escrow_header *_wrap_goesc_decryptor_header_raw_fdaa75c5c5b7c8bc(struct escrow_decryptor *_swig_go_0) {
   escrow_decryptor *arg1 = (escrow_decryptor *) 0 ;
   escrow_header *result = 0 ;
   struct escrow_header *_swig_go_result;
@@ -1571,7 +1666,7 @@ struct escrow_header *_wrap_goesc_decryptor_header_raw_7eec9c62579707f3(struct e
 }
 
 
-void _wrap_goesc_decryptor_free_raw_7eec9c62579707f3(struct escrow_decryptor *_swig_go_0) {
+void _wrap_goesc_decryptor_free_raw_fdaa75c5c5b7c8bc(struct escrow_decryptor *_swig_go_0) {
   escrow_decryptor *arg1 = (escrow_decryptor *) 0 ;
   
   arg1 = *(escrow_decryptor **)&_swig_go_0; 
@@ -1581,7 +1676,7 @@ void _wrap_goesc_decryptor_free_raw_7eec9c62579707f3(struct escrow_decryptor *_s
 }
 
 
-struct escrow_reader *_wrap_goesc_reader_open_file_raw_7eec9c62579707f3(struct escrow_cek *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, _goslice_ _swig_go_3) {
+struct escrow_reader *_wrap_goesc_reader_open_file_raw_fdaa75c5c5b7c8bc(struct escrow_cek *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, _goslice_ _swig_go_3) {
   escrow_cek *arg1 = (escrow_cek *) 0 ;
   char *arg2 = (char *) 0 ;
   char *arg3 = (char *) 0 ;
@@ -1614,7 +1709,7 @@ struct escrow_reader *_wrap_goesc_reader_open_file_raw_7eec9c62579707f3(struct e
 }
 
 
-long long _wrap_goesc_reader_size_raw_7eec9c62579707f3(struct escrow_reader *_swig_go_0) {
+long long _wrap_goesc_reader_size_raw_fdaa75c5c5b7c8bc(struct escrow_reader *_swig_go_0) {
   escrow_reader *arg1 = (escrow_reader *) 0 ;
   long long result;
   long long _swig_go_result;
@@ -1627,7 +1722,7 @@ long long _wrap_goesc_reader_size_raw_7eec9c62579707f3(struct escrow_reader *_sw
 }
 
 
-long long _wrap_goesc_reader_pread_raw_7eec9c62579707f3(struct escrow_reader *_swig_go_0, _goslice_ _swig_go_1, long long _swig_go_2) {
+long long _wrap_goesc_reader_pread_raw_fdaa75c5c5b7c8bc(struct escrow_reader *_swig_go_0, _goslice_ _swig_go_1, long long _swig_go_2) {
   escrow_reader *arg1 = (escrow_reader *) 0 ;
   uint8_t *arg2 = (uint8_t *) 0 ;
   size_t arg3 ;
@@ -1648,7 +1743,7 @@ long long _wrap_goesc_reader_pread_raw_7eec9c62579707f3(struct escrow_reader *_s
 }
 
 
-struct escrow_header *_wrap_goesc_reader_header_raw_7eec9c62579707f3(struct escrow_reader *_swig_go_0) {
+struct escrow_header *_wrap_goesc_reader_header_raw_fdaa75c5c5b7c8bc(struct escrow_reader *_swig_go_0) {
   escrow_reader *arg1 = (escrow_reader *) 0 ;
   escrow_header *result = 0 ;
   struct escrow_header *_swig_go_result;
@@ -1661,7 +1756,7 @@ struct escrow_header *_wrap_goesc_reader_header_raw_7eec9c62579707f3(struct escr
 }
 
 
-void _wrap_goesc_reader_free_raw_7eec9c62579707f3(struct escrow_reader *_swig_go_0) {
+void _wrap_goesc_reader_free_raw_fdaa75c5c5b7c8bc(struct escrow_reader *_swig_go_0) {
   escrow_reader *arg1 = (escrow_reader *) 0 ;
   
   arg1 = *(escrow_reader **)&_swig_go_0; 
@@ -1671,7 +1766,7 @@ void _wrap_goesc_reader_free_raw_7eec9c62579707f3(struct escrow_reader *_swig_go
 }
 
 
-intgo _wrap_goesc_encrypt_file_raw_7eec9c62579707f3(struct escrow_cek *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2, _gostring_ _swig_go_3, _gostring_ _swig_go_4, _gostring_ _swig_go_5, _gostring_ _swig_go_6, _gostring_ _swig_go_7, _gostring_ _swig_go_8, _gostring_ _swig_go_9, _goslice_ _swig_go_10) {
+intgo _wrap_goesc_encrypt_file_raw_fdaa75c5c5b7c8bc(struct escrow_cek *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2, _gostring_ _swig_go_3, _gostring_ _swig_go_4, _gostring_ _swig_go_5, _gostring_ _swig_go_6, _gostring_ _swig_go_7, _gostring_ _swig_go_8, _gostring_ _swig_go_9, _goslice_ _swig_go_10) {
   escrow_cek *arg1 = (escrow_cek *) 0 ;
   int arg2 ;
   unsigned int arg3 ;
@@ -1743,7 +1838,7 @@ intgo _wrap_goesc_encrypt_file_raw_7eec9c62579707f3(struct escrow_cek *_swig_go_
 }
 
 
-intgo _wrap_goesc_decrypt_file_raw_7eec9c62579707f3(struct escrow_cek *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, _gostring_ _swig_go_3, _goslice_ _swig_go_4) {
+intgo _wrap_goesc_decrypt_file_raw_fdaa75c5c5b7c8bc(struct escrow_cek *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, _gostring_ _swig_go_3, _goslice_ _swig_go_4) {
   escrow_cek *arg1 = (escrow_cek *) 0 ;
   char *arg2 = (char *) 0 ;
   char *arg3 = (char *) 0 ;
@@ -1783,7 +1878,7 @@ intgo _wrap_goesc_decrypt_file_raw_7eec9c62579707f3(struct escrow_cek *_swig_go_
 }
 
 
-struct goesc_buf *_wrap_goesc_legacy_decrypt_mem_raw_7eec9c62579707f3(struct escrow_cek *_swig_go_0, _goslice_ _swig_go_1) {
+struct goesc_buf *_wrap_goesc_legacy_decrypt_mem_raw_fdaa75c5c5b7c8bc(struct escrow_cek *_swig_go_0, _goslice_ _swig_go_1) {
   escrow_cek *arg1 = (escrow_cek *) 0 ;
   uint8_t *arg2 = (uint8_t *) 0 ;
   size_t arg3 ;
@@ -1802,7 +1897,7 @@ struct goesc_buf *_wrap_goesc_legacy_decrypt_mem_raw_7eec9c62579707f3(struct esc
 }
 
 
-intgo _wrap_goesc_algorithm_pack_raw_7eec9c62579707f3(_gostring_ _swig_go_0, struct escrow_cek *_swig_go_1, _gostring_ _swig_go_2, intgo _swig_go_3, _gostring_ _swig_go_4, _gostring_ _swig_go_5, _gostring_ _swig_go_6, _gostring_ _swig_go_7, _gostring_ _swig_go_8) {
+intgo _wrap_goesc_algorithm_pack_raw_fdaa75c5c5b7c8bc(_gostring_ _swig_go_0, struct escrow_cek *_swig_go_1, _gostring_ _swig_go_2, intgo _swig_go_3, _gostring_ _swig_go_4, _gostring_ _swig_go_5, _gostring_ _swig_go_6, _gostring_ _swig_go_7, _gostring_ _swig_go_8) {
   char *arg1 = (char *) 0 ;
   escrow_cek *arg2 = (escrow_cek *) 0 ;
   char *arg3 = (char *) 0 ;
@@ -1866,7 +1961,7 @@ intgo _wrap_goesc_algorithm_pack_raw_7eec9c62579707f3(_gostring_ _swig_go_0, str
 }
 
 
-struct escrow_algorithm *_wrap_goesc_algorithm_open_raw_7eec9c62579707f3(_gostring_ _swig_go_0, long long _swig_go_1, long long _swig_go_2, long long _swig_go_3, intgo _swig_go_4) {
+struct escrow_algorithm *_wrap_goesc_algorithm_open_raw_fdaa75c5c5b7c8bc(_gostring_ _swig_go_0, long long _swig_go_1, long long _swig_go_2, long long _swig_go_3, intgo _swig_go_4) {
   char *arg1 = (char *) 0 ;
   long long arg2 ;
   long long arg3 ;
@@ -1892,7 +1987,7 @@ struct escrow_algorithm *_wrap_goesc_algorithm_open_raw_7eec9c62579707f3(_gostri
 }
 
 
-long long _wrap_goesc_algorithm_entry_count_raw_7eec9c62579707f3(struct escrow_algorithm *_swig_go_0) {
+long long _wrap_goesc_algorithm_entry_count_raw_fdaa75c5c5b7c8bc(struct escrow_algorithm *_swig_go_0) {
   escrow_algorithm *arg1 = (escrow_algorithm *) 0 ;
   long long result;
   long long _swig_go_result;
@@ -1905,7 +2000,7 @@ long long _wrap_goesc_algorithm_entry_count_raw_7eec9c62579707f3(struct escrow_a
 }
 
 
-_gostring_ _wrap_goesc_algorithm_entry_name_raw_7eec9c62579707f3(struct escrow_algorithm *_swig_go_0, long long _swig_go_1) {
+_gostring_ _wrap_goesc_algorithm_entry_name_raw_fdaa75c5c5b7c8bc(struct escrow_algorithm *_swig_go_0, long long _swig_go_1) {
   escrow_algorithm *arg1 = (escrow_algorithm *) 0 ;
   long long arg2 ;
   char *result = 0 ;
@@ -1920,7 +2015,7 @@ _gostring_ _wrap_goesc_algorithm_entry_name_raw_7eec9c62579707f3(struct escrow_a
 }
 
 
-long long _wrap_goesc_algorithm_secret_count_raw_7eec9c62579707f3(struct escrow_algorithm *_swig_go_0) {
+long long _wrap_goesc_algorithm_secret_count_raw_fdaa75c5c5b7c8bc(struct escrow_algorithm *_swig_go_0) {
   escrow_algorithm *arg1 = (escrow_algorithm *) 0 ;
   long long result;
   long long _swig_go_result;
@@ -1933,7 +2028,7 @@ long long _wrap_goesc_algorithm_secret_count_raw_7eec9c62579707f3(struct escrow_
 }
 
 
-_gostring_ _wrap_goesc_algorithm_secret_raw_7eec9c62579707f3(struct escrow_algorithm *_swig_go_0, long long _swig_go_1, intgo _swig_go_2) {
+_gostring_ _wrap_goesc_algorithm_secret_raw_fdaa75c5c5b7c8bc(struct escrow_algorithm *_swig_go_0, long long _swig_go_1, intgo _swig_go_2) {
   escrow_algorithm *arg1 = (escrow_algorithm *) 0 ;
   long long arg2 ;
   int arg3 ;
@@ -1950,7 +2045,7 @@ _gostring_ _wrap_goesc_algorithm_secret_raw_7eec9c62579707f3(struct escrow_algor
 }
 
 
-struct goesc_buf *_wrap_goesc_algorithm_check_raw_7eec9c62579707f3(struct escrow_algorithm *_swig_go_0, intgo _swig_go_1) {
+struct goesc_buf *_wrap_goesc_algorithm_check_raw_fdaa75c5c5b7c8bc(struct escrow_algorithm *_swig_go_0, intgo _swig_go_1) {
   escrow_algorithm *arg1 = (escrow_algorithm *) 0 ;
   int arg2 ;
   goesc_buf *result = 0 ;
@@ -1965,7 +2060,7 @@ struct goesc_buf *_wrap_goesc_algorithm_check_raw_7eec9c62579707f3(struct escrow
 }
 
 
-intgo _wrap_goesc_algorithm_extract_raw_7eec9c62579707f3(struct escrow_algorithm *_swig_go_0, struct escrow_cek *_swig_go_1, _gostring_ _swig_go_2) {
+intgo _wrap_goesc_algorithm_extract_raw_fdaa75c5c5b7c8bc(struct escrow_algorithm *_swig_go_0, struct escrow_cek *_swig_go_1, _gostring_ _swig_go_2) {
   escrow_algorithm *arg1 = (escrow_algorithm *) 0 ;
   escrow_cek *arg2 = (escrow_cek *) 0 ;
   char *arg3 = (char *) 0 ;
@@ -1987,7 +2082,7 @@ intgo _wrap_goesc_algorithm_extract_raw_7eec9c62579707f3(struct escrow_algorithm
 }
 
 
-void _wrap_goesc_algorithm_free_raw_7eec9c62579707f3(struct escrow_algorithm *_swig_go_0) {
+void _wrap_goesc_algorithm_free_raw_fdaa75c5c5b7c8bc(struct escrow_algorithm *_swig_go_0) {
   escrow_algorithm *arg1 = (escrow_algorithm *) 0 ;
   
   arg1 = *(escrow_algorithm **)&_swig_go_0; 
@@ -1997,7 +2092,7 @@ void _wrap_goesc_algorithm_free_raw_7eec9c62579707f3(struct escrow_algorithm *_s
 }
 
 
-intgo _wrap_goesc_dataset_encrypt_raw_7eec9c62579707f3(_gostring_ _swig_go_0, _gostring_ _swig_go_1, struct escrow_cek *_swig_go_2, intgo _swig_go_3, _gostring_ _swig_go_4, _gostring_ _swig_go_5, _gostring_ _swig_go_6, _gostring_ _swig_go_7, _gostring_ _swig_go_8) {
+intgo _wrap_goesc_dataset_encrypt_raw_fdaa75c5c5b7c8bc(_gostring_ _swig_go_0, _gostring_ _swig_go_1, struct escrow_cek *_swig_go_2, intgo _swig_go_3, _gostring_ _swig_go_4, _gostring_ _swig_go_5, _gostring_ _swig_go_6, _gostring_ _swig_go_7, _gostring_ _swig_go_8) {
   char *arg1 = (char *) 0 ;
   char *arg2 = (char *) 0 ;
   escrow_cek *arg3 = (escrow_cek *) 0 ;
@@ -2061,7 +2156,7 @@ intgo _wrap_goesc_dataset_encrypt_raw_7eec9c62579707f3(_gostring_ _swig_go_0, _g
 }
 
 
-intgo _wrap_goesc_dataset_decrypt_raw_7eec9c62579707f3(_gostring_ _swig_go_0, _gostring_ _swig_go_1, struct escrow_cek *_swig_go_2, intgo _swig_go_3, _gostring_ _swig_go_4, _gostring_ _swig_go_5, _gostring_ _swig_go_6, _gostring_ _swig_go_7) {
+intgo _wrap_goesc_dataset_decrypt_raw_fdaa75c5c5b7c8bc(_gostring_ _swig_go_0, _gostring_ _swig_go_1, struct escrow_cek *_swig_go_2, intgo _swig_go_3, _gostring_ _swig_go_4, _gostring_ _swig_go_5, _gostring_ _swig_go_6, _gostring_ _swig_go_7) {
   char *arg1 = (char *) 0 ;
   char *arg2 = (char *) 0 ;
   escrow_cek *arg3 = (escrow_cek *) 0 ;
@@ -2118,7 +2213,7 @@ intgo _wrap_goesc_dataset_decrypt_raw_7eec9c62579707f3(_gostring_ _swig_go_0, _g
 }
 
 
-struct escrow_manifest *_wrap_goesc_manifest_decode_raw_7eec9c62579707f3(struct escrow_cek *_swig_go_0, _goslice_ _swig_go_1) {
+struct escrow_manifest *_wrap_goesc_manifest_decode_raw_fdaa75c5c5b7c8bc(struct escrow_cek *_swig_go_0, _goslice_ _swig_go_1) {
   escrow_cek *arg1 = (escrow_cek *) 0 ;
   uint8_t *arg2 = (uint8_t *) 0 ;
   size_t arg3 ;
@@ -2137,7 +2232,7 @@ struct escrow_manifest *_wrap_goesc_manifest_decode_raw_7eec9c62579707f3(struct 
 }
 
 
-long long _wrap_goesc_manifest_count_raw_7eec9c62579707f3(struct escrow_manifest *_swig_go_0) {
+long long _wrap_goesc_manifest_count_raw_fdaa75c5c5b7c8bc(struct escrow_manifest *_swig_go_0) {
   escrow_manifest *arg1 = (escrow_manifest *) 0 ;
   long long result;
   long long _swig_go_result;
@@ -2150,7 +2245,7 @@ long long _wrap_goesc_manifest_count_raw_7eec9c62579707f3(struct escrow_manifest
 }
 
 
-_gostring_ _wrap_goesc_manifest_path_raw_7eec9c62579707f3(struct escrow_manifest *_swig_go_0, long long _swig_go_1) {
+_gostring_ _wrap_goesc_manifest_path_raw_fdaa75c5c5b7c8bc(struct escrow_manifest *_swig_go_0, long long _swig_go_1) {
   escrow_manifest *arg1 = (escrow_manifest *) 0 ;
   long long arg2 ;
   char *result = 0 ;
@@ -2165,7 +2260,7 @@ _gostring_ _wrap_goesc_manifest_path_raw_7eec9c62579707f3(struct escrow_manifest
 }
 
 
-long long _wrap_goesc_manifest_size_raw_7eec9c62579707f3(struct escrow_manifest *_swig_go_0, long long _swig_go_1) {
+long long _wrap_goesc_manifest_size_raw_fdaa75c5c5b7c8bc(struct escrow_manifest *_swig_go_0, long long _swig_go_1) {
   escrow_manifest *arg1 = (escrow_manifest *) 0 ;
   long long arg2 ;
   long long result;
@@ -2180,7 +2275,7 @@ long long _wrap_goesc_manifest_size_raw_7eec9c62579707f3(struct escrow_manifest 
 }
 
 
-intgo _wrap_goesc_manifest_hdrtag_raw_7eec9c62579707f3(struct escrow_manifest *_swig_go_0, long long _swig_go_1, _goslice_ _swig_go_2) {
+intgo _wrap_goesc_manifest_hdrtag_raw_fdaa75c5c5b7c8bc(struct escrow_manifest *_swig_go_0, long long _swig_go_1, _goslice_ _swig_go_2) {
   escrow_manifest *arg1 = (escrow_manifest *) 0 ;
   long long arg2 ;
   uint8_t *arg3 = (uint8_t *) 0 ;
@@ -2201,7 +2296,7 @@ intgo _wrap_goesc_manifest_hdrtag_raw_7eec9c62579707f3(struct escrow_manifest *_
 }
 
 
-long long _wrap_goesc_manifest_find_raw_7eec9c62579707f3(struct escrow_manifest *_swig_go_0, _gostring_ _swig_go_1) {
+long long _wrap_goesc_manifest_find_raw_fdaa75c5c5b7c8bc(struct escrow_manifest *_swig_go_0, _gostring_ _swig_go_1) {
   escrow_manifest *arg1 = (escrow_manifest *) 0 ;
   char *arg2 = (char *) 0 ;
   long long result;
@@ -2221,7 +2316,7 @@ long long _wrap_goesc_manifest_find_raw_7eec9c62579707f3(struct escrow_manifest 
 }
 
 
-_gostring_ _wrap_goesc_manifest_dataset_version_raw_7eec9c62579707f3(struct escrow_manifest *_swig_go_0) {
+_gostring_ _wrap_goesc_manifest_dataset_version_raw_fdaa75c5c5b7c8bc(struct escrow_manifest *_swig_go_0) {
   escrow_manifest *arg1 = (escrow_manifest *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -2234,7 +2329,7 @@ _gostring_ _wrap_goesc_manifest_dataset_version_raw_7eec9c62579707f3(struct escr
 }
 
 
-void _wrap_goesc_manifest_free_raw_7eec9c62579707f3(struct escrow_manifest *_swig_go_0) {
+void _wrap_goesc_manifest_free_raw_fdaa75c5c5b7c8bc(struct escrow_manifest *_swig_go_0) {
   escrow_manifest *arg1 = (escrow_manifest *) 0 ;
   
   arg1 = *(escrow_manifest **)&_swig_go_0; 
@@ -2244,7 +2339,7 @@ void _wrap_goesc_manifest_free_raw_7eec9c62579707f3(struct escrow_manifest *_swi
 }
 
 
-void _wrap_goesc_criteria_opts_raw_7eec9c62579707f3(escrow_criteria_options *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2) {
+void _wrap_goesc_criteria_opts_raw_fdaa75c5c5b7c8bc(escrow_criteria_options *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2) {
   escrow_criteria_options *arg1 = (escrow_criteria_options *) 0 ;
   int arg2 ;
   int arg3 ;
@@ -2258,7 +2353,7 @@ void _wrap_goesc_criteria_opts_raw_7eec9c62579707f3(escrow_criteria_options *_sw
 }
 
 
-struct escrow_criteria *_wrap_goesc_criteria_compile_raw_7eec9c62579707f3(_goslice_ _swig_go_0, intgo _swig_go_1, intgo _swig_go_2) {
+struct escrow_criteria *_wrap_goesc_criteria_compile_raw_fdaa75c5c5b7c8bc(_goslice_ _swig_go_0, intgo _swig_go_1, intgo _swig_go_2) {
   uint8_t *arg1 = (uint8_t *) 0 ;
   size_t arg2 ;
   int arg3 ;
@@ -2279,7 +2374,7 @@ struct escrow_criteria *_wrap_goesc_criteria_compile_raw_7eec9c62579707f3(_gosli
 }
 
 
-struct goesc_buf *_wrap_goesc_criteria_schema_errors_raw_7eec9c62579707f3(_goslice_ _swig_go_0, intgo _swig_go_1, intgo _swig_go_2) {
+struct goesc_buf *_wrap_goesc_criteria_schema_errors_raw_fdaa75c5c5b7c8bc(_goslice_ _swig_go_0, intgo _swig_go_1, intgo _swig_go_2) {
   uint8_t *arg1 = (uint8_t *) 0 ;
   size_t arg2 ;
   int arg3 ;
@@ -2300,7 +2395,7 @@ struct goesc_buf *_wrap_goesc_criteria_schema_errors_raw_7eec9c62579707f3(_gosli
 }
 
 
-struct goesc_buf *_wrap_goesc_criteria_validate_raw_7eec9c62579707f3(struct escrow_criteria *_swig_go_0, intgo _swig_go_1, _goslice_ _swig_go_2, _goslice_ _swig_go_3) {
+struct goesc_buf *_wrap_goesc_criteria_validate_raw_fdaa75c5c5b7c8bc(struct escrow_criteria *_swig_go_0, intgo _swig_go_1, _goslice_ _swig_go_2, _goslice_ _swig_go_3) {
   escrow_criteria *arg1 = (escrow_criteria *) 0 ;
   int arg2 ;
   uint8_t *arg3 = (uint8_t *) 0 ;
@@ -2327,7 +2422,7 @@ struct goesc_buf *_wrap_goesc_criteria_validate_raw_7eec9c62579707f3(struct escr
 }
 
 
-struct goesc_buf *_wrap_goesc_criteria_audit_raw_7eec9c62579707f3(struct escrow_criteria *_swig_go_0) {
+struct goesc_buf *_wrap_goesc_criteria_audit_raw_fdaa75c5c5b7c8bc(struct escrow_criteria *_swig_go_0) {
   escrow_criteria *arg1 = (escrow_criteria *) 0 ;
   goesc_buf *result = 0 ;
   struct goesc_buf *_swig_go_result;
@@ -2340,7 +2435,7 @@ struct goesc_buf *_wrap_goesc_criteria_audit_raw_7eec9c62579707f3(struct escrow_
 }
 
 
-struct goesc_buf *_wrap_goesc_criteria_check_pair_raw_7eec9c62579707f3(_goslice_ _swig_go_0) {
+struct goesc_buf *_wrap_goesc_criteria_check_pair_raw_fdaa75c5c5b7c8bc(_goslice_ _swig_go_0) {
   uint8_t *arg1 = (uint8_t *) 0 ;
   size_t arg2 ;
   goesc_buf *result = 0 ;
@@ -2357,7 +2452,7 @@ struct goesc_buf *_wrap_goesc_criteria_check_pair_raw_7eec9c62579707f3(_goslice_
 }
 
 
-void _wrap_goesc_criteria_free_raw_7eec9c62579707f3(struct escrow_criteria *_swig_go_0) {
+void _wrap_goesc_criteria_free_raw_fdaa75c5c5b7c8bc(struct escrow_criteria *_swig_go_0) {
   escrow_criteria *arg1 = (escrow_criteria *) 0 ;
   
   arg1 = *(escrow_criteria **)&_swig_go_0; 
@@ -2367,7 +2462,7 @@ void _wrap_goesc_criteria_free_raw_7eec9c62579707f3(struct escrow_criteria *_swi
 }
 
 
-struct goesc_buf *_wrap_goesc_sas_check_raw_7eec9c62579707f3(_gostring_ _swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2) {
+struct goesc_buf *_wrap_goesc_sas_check_raw_fdaa75c5c5b7c8bc(_gostring_ _swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2) {
   char *arg1 = (char *) 0 ;
   char *arg2 = (char *) 0 ;
   unsigned int arg3 ;
@@ -2390,6 +2485,367 @@ struct goesc_buf *_wrap_goesc_sas_check_raw_7eec9c62579707f3(_gostring_ _swig_go
   *(goesc_buf **)&_swig_go_result = (goesc_buf *)result; 
   free(arg1); 
   free(arg2); 
+  return _swig_go_result;
+}
+
+
+struct escrow_blob_client *_wrap_goesc_blob_open_raw_fdaa75c5c5b7c8bc(_gostring_ _swig_go_0, intgo _swig_go_1, intgo _swig_go_2, _gostring_ _swig_go_3) {
+  char *arg1 = (char *) 0 ;
+  unsigned int arg2 ;
+  unsigned int arg3 ;
+  char *arg4 = (char *) 0 ;
+  escrow_blob_client *result = 0 ;
+  struct escrow_blob_client *_swig_go_result;
+  
+  
+  arg1 = (char *)malloc(_swig_go_0.n + 1);
+  memcpy(arg1, _swig_go_0.p, _swig_go_0.n);
+  arg1[_swig_go_0.n] = '\0';
+  
+  arg2 = (unsigned int)_swig_go_1; 
+  arg3 = (unsigned int)_swig_go_2; 
+  
+  arg4 = (char *)malloc(_swig_go_3.n + 1);
+  memcpy(arg4, _swig_go_3.p, _swig_go_3.n);
+  arg4[_swig_go_3.n] = '\0';
+  
+  
+  result = (escrow_blob_client *)goesc_blob_open((char const *)arg1,arg2,arg3,(char const *)arg4);
+  *(escrow_blob_client **)&_swig_go_result = (escrow_blob_client *)result; 
+  free(arg1); 
+  free(arg4); 
+  return _swig_go_result;
+}
+
+
+void _wrap_goesc_blob_close_raw_fdaa75c5c5b7c8bc(struct escrow_blob_client *_swig_go_0) {
+  escrow_blob_client *arg1 = (escrow_blob_client *) 0 ;
+  
+  arg1 = *(escrow_blob_client **)&_swig_go_0; 
+  
+  goesc_blob_close(arg1);
+  
+}
+
+
+void _wrap_goesc_grow_p_set_raw_fdaa75c5c5b7c8bc(struct goesc_grow *_swig_go_0, char *_swig_go_1) {
+  struct goesc_grow *arg1 = (struct goesc_grow *) 0 ;
+  uint8_t *arg2 = (uint8_t *) 0 ;
+  
+  arg1 = *(struct goesc_grow **)&_swig_go_0; 
+  arg2 = *(uint8_t **)&_swig_go_1; 
+  
+  if (arg1) (arg1)->p = arg2;
+  
+}
+
+
+char *_wrap_goesc_grow_p_get_raw_fdaa75c5c5b7c8bc(struct goesc_grow *_swig_go_0) {
+  struct goesc_grow *arg1 = (struct goesc_grow *) 0 ;
+  uint8_t *result = 0 ;
+  char *_swig_go_result;
+  
+  arg1 = *(struct goesc_grow **)&_swig_go_0; 
+  
+  result = (uint8_t *) ((arg1)->p);
+  *(uint8_t **)&_swig_go_result = (uint8_t *)result; 
+  return _swig_go_result;
+}
+
+
+void _wrap_goesc_grow_n_set_raw_fdaa75c5c5b7c8bc(struct goesc_grow *_swig_go_0, long long _swig_go_1) {
+  struct goesc_grow *arg1 = (struct goesc_grow *) 0 ;
+  size_t arg2 ;
+  
+  arg1 = *(struct goesc_grow **)&_swig_go_0; 
+  arg2 = (size_t)_swig_go_1; 
+  
+  if (arg1) (arg1)->n = arg2;
+  
+}
+
+
+long long _wrap_goesc_grow_n_get_raw_fdaa75c5c5b7c8bc(struct goesc_grow *_swig_go_0) {
+  struct goesc_grow *arg1 = (struct goesc_grow *) 0 ;
+  size_t result;
+  long long _swig_go_result;
+  
+  arg1 = *(struct goesc_grow **)&_swig_go_0; 
+  
+  result =  ((arg1)->n);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+void _wrap_goesc_grow_cap_set_raw_fdaa75c5c5b7c8bc(struct goesc_grow *_swig_go_0, long long _swig_go_1) {
+  struct goesc_grow *arg1 = (struct goesc_grow *) 0 ;
+  size_t arg2 ;
+  
+  arg1 = *(struct goesc_grow **)&_swig_go_0; 
+  arg2 = (size_t)_swig_go_1; 
+  
+  if (arg1) (arg1)->cap = arg2;
+  
+}
+
+
+long long _wrap_goesc_grow_cap_get_raw_fdaa75c5c5b7c8bc(struct goesc_grow *_swig_go_0) {
+  struct goesc_grow *arg1 = (struct goesc_grow *) 0 ;
+  size_t result;
+  long long _swig_go_result;
+  
+  arg1 = *(struct goesc_grow **)&_swig_go_0; 
+  
+  result =  ((arg1)->cap);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+struct goesc_grow *_wrap_new_goesc_grow_raw_fdaa75c5c5b7c8bc() {
+  struct goesc_grow *result = 0 ;
+  struct goesc_grow *_swig_go_result;
+  
+  
+  result = (struct goesc_grow *)calloc(1, sizeof(struct goesc_grow));
+  *(struct goesc_grow **)&_swig_go_result = (struct goesc_grow *)result; 
+  return _swig_go_result;
+}
+
+
+void _wrap_delete_goesc_grow_raw_fdaa75c5c5b7c8bc(struct goesc_grow *_swig_go_0) {
+  struct goesc_grow *arg1 = (struct goesc_grow *) 0 ;
+  
+  arg1 = *(struct goesc_grow **)&_swig_go_0; 
+  
+  free((char *) arg1);
+  
+}
+
+
+intgo _wrap_goesc_grow_put_raw_fdaa75c5c5b7c8bc(struct goesc_grow *_swig_go_0, void *_swig_go_1, long long _swig_go_2) {
+  goesc_grow *arg1 = (goesc_grow *) 0 ;
+  void *arg2 = (void *) 0 ;
+  size_t arg3 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(goesc_grow **)&_swig_go_0; 
+  arg2 = *(void **)&_swig_go_1; 
+  arg3 = (size_t)_swig_go_2; 
+  
+  result = (int)goesc_grow_put(arg1,(void const *)arg2,arg3);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_goesc_list_cb_raw_fdaa75c5c5b7c8bc(void *_swig_go_0, escrow_blob_item *_swig_go_1) {
+  void *arg1 = (void *) 0 ;
+  escrow_blob_item *arg2 = (escrow_blob_item *) 0 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(void **)&_swig_go_0; 
+  arg2 = *(escrow_blob_item **)&_swig_go_1; 
+  
+  result = (int)goesc_list_cb(arg1,(escrow_blob_item const *)arg2);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+struct goesc_buf *_wrap_goesc_blob_list_raw_fdaa75c5c5b7c8bc(struct escrow_blob_client *_swig_go_0, _gostring_ _swig_go_1) {
+  escrow_blob_client *arg1 = (escrow_blob_client *) 0 ;
+  char *arg2 = (char *) 0 ;
+  goesc_buf *result = 0 ;
+  struct goesc_buf *_swig_go_result;
+  
+  arg1 = *(escrow_blob_client **)&_swig_go_0; 
+  
+  arg2 = (char *)malloc(_swig_go_1.n + 1);
+  memcpy(arg2, _swig_go_1.p, _swig_go_1.n);
+  arg2[_swig_go_1.n] = '\0';
+  
+  
+  result = (goesc_buf *)goesc_blob_list(arg1,(char const *)arg2);
+  *(goesc_buf **)&_swig_go_result = (goesc_buf *)result; 
+  free(arg2); 
+  return _swig_go_result;
+}
+
+
+struct goesc_buf *_wrap_goesc_blob_stat_raw_fdaa75c5c5b7c8bc(struct escrow_blob_client *_swig_go_0, _gostring_ _swig_go_1) {
+  escrow_blob_client *arg1 = (escrow_blob_client *) 0 ;
+  char *arg2 = (char *) 0 ;
+  goesc_buf *result = 0 ;
+  struct goesc_buf *_swig_go_result;
+  
+  arg1 = *(escrow_blob_client **)&_swig_go_0; 
+  
+  arg2 = (char *)malloc(_swig_go_1.n + 1);
+  memcpy(arg2, _swig_go_1.p, _swig_go_1.n);
+  arg2[_swig_go_1.n] = '\0';
+  
+  
+  result = (goesc_buf *)goesc_blob_stat(arg1,(char const *)arg2);
+  *(goesc_buf **)&_swig_go_result = (goesc_buf *)result; 
+  free(arg2); 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_goesc_mem_write_raw_fdaa75c5c5b7c8bc(void *_swig_go_0, char *_swig_go_1, long long _swig_go_2) {
+  void *arg1 = (void *) 0 ;
+  uint8_t *arg2 = (uint8_t *) 0 ;
+  size_t arg3 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(void **)&_swig_go_0; 
+  arg2 = *(uint8_t **)&_swig_go_1; 
+  arg3 = (size_t)_swig_go_2; 
+  
+  result = (int)goesc_mem_write(arg1,(unsigned char const *)arg2,arg3);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+struct goesc_buf *_wrap_goesc_blob_get_raw_fdaa75c5c5b7c8bc(struct escrow_blob_client *_swig_go_0, _gostring_ _swig_go_1, long long _swig_go_2, long long _swig_go_3) {
+  escrow_blob_client *arg1 = (escrow_blob_client *) 0 ;
+  char *arg2 = (char *) 0 ;
+  long long arg3 ;
+  long long arg4 ;
+  goesc_buf *result = 0 ;
+  struct goesc_buf *_swig_go_result;
+  
+  arg1 = *(escrow_blob_client **)&_swig_go_0; 
+  
+  arg2 = (char *)malloc(_swig_go_1.n + 1);
+  memcpy(arg2, _swig_go_1.p, _swig_go_1.n);
+  arg2[_swig_go_1.n] = '\0';
+  
+  arg3 = (long long)_swig_go_2; 
+  arg4 = (long long)_swig_go_3; 
+  
+  result = (goesc_buf *)goesc_blob_get(arg1,(char const *)arg2,arg3,arg4);
+  *(goesc_buf **)&_swig_go_result = (goesc_buf *)result; 
+  free(arg2); 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_goesc_blob_get_file_raw_fdaa75c5c5b7c8bc(struct escrow_blob_client *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2) {
+  escrow_blob_client *arg1 = (escrow_blob_client *) 0 ;
+  char *arg2 = (char *) 0 ;
+  char *arg3 = (char *) 0 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(escrow_blob_client **)&_swig_go_0; 
+  
+  arg2 = (char *)malloc(_swig_go_1.n + 1);
+  memcpy(arg2, _swig_go_1.p, _swig_go_1.n);
+  arg2[_swig_go_1.n] = '\0';
+  
+  
+  arg3 = (char *)malloc(_swig_go_2.n + 1);
+  memcpy(arg3, _swig_go_2.p, _swig_go_2.n);
+  arg3[_swig_go_2.n] = '\0';
+  
+  
+  result = (int)goesc_blob_get_file(arg1,(char const *)arg2,(char const *)arg3);
+  _swig_go_result = result; 
+  free(arg2); 
+  free(arg3); 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_goesc_blob_get_decrypt_file_raw_fdaa75c5c5b7c8bc(struct escrow_blob_client *_swig_go_0, _gostring_ _swig_go_1, struct escrow_cek *_swig_go_2, _gostring_ _swig_go_3, _goslice_ _swig_go_4, _gostring_ _swig_go_5) {
+  escrow_blob_client *arg1 = (escrow_blob_client *) 0 ;
+  char *arg2 = (char *) 0 ;
+  escrow_cek *arg3 = (escrow_cek *) 0 ;
+  char *arg4 = (char *) 0 ;
+  uint8_t *arg5 = (uint8_t *) 0 ;
+  size_t arg6 ;
+  char *arg7 = (char *) 0 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(escrow_blob_client **)&_swig_go_0; 
+  
+  arg2 = (char *)malloc(_swig_go_1.n + 1);
+  memcpy(arg2, _swig_go_1.p, _swig_go_1.n);
+  arg2[_swig_go_1.n] = '\0';
+  
+  arg3 = *(escrow_cek **)&_swig_go_2; 
+  
+  arg4 = (char *)malloc(_swig_go_3.n + 1);
+  memcpy(arg4, _swig_go_3.p, _swig_go_3.n);
+  arg4[_swig_go_3.n] = '\0';
+  
+  
+  arg5 = _swig_go_4.len > 0 ? (uint8_t *)_swig_go_4.array : goesc_empty;
+  arg6 = (size_t)_swig_go_4.len;
+  
+  
+  arg7 = (char *)malloc(_swig_go_5.n + 1);
+  memcpy(arg7, _swig_go_5.p, _swig_go_5.n);
+  arg7[_swig_go_5.n] = '\0';
+  
+  
+  result = (int)goesc_blob_get_decrypt_file(arg1,(char const *)arg2,(struct escrow_cek const *)arg3,(char const *)arg4,(unsigned char const *)arg5,arg6,(char const *)arg7);
+  _swig_go_result = result; 
+  free(arg2); 
+  free(arg4); 
+  free(arg7); 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_goesc_blob_put_file_raw_fdaa75c5c5b7c8bc(struct escrow_blob_client *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, intgo _swig_go_3) {
+  escrow_blob_client *arg1 = (escrow_blob_client *) 0 ;
+  char *arg2 = (char *) 0 ;
+  char *arg3 = (char *) 0 ;
+  unsigned int arg4 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(escrow_blob_client **)&_swig_go_0; 
+  
+  arg2 = (char *)malloc(_swig_go_1.n + 1);
+  memcpy(arg2, _swig_go_1.p, _swig_go_1.n);
+  arg2[_swig_go_1.n] = '\0';
+  
+  
+  arg3 = (char *)malloc(_swig_go_2.n + 1);
+  memcpy(arg3, _swig_go_2.p, _swig_go_2.n);
+  arg3[_swig_go_2.n] = '\0';
+  
+  arg4 = (unsigned int)_swig_go_3; 
+  
+  result = (int)goesc_blob_put_file(arg1,(char const *)arg2,(char const *)arg3,arg4);
+  _swig_go_result = result; 
+  free(arg2); 
+  free(arg3); 
+  return _swig_go_result;
+}
+
+
+long long _wrap_goesc_blob_stat_field_raw_fdaa75c5c5b7c8bc(struct escrow_blob_client *_swig_go_0, intgo _swig_go_1) {
+  escrow_blob_client *arg1 = (escrow_blob_client *) 0 ;
+  int arg2 ;
+  long long result;
+  long long _swig_go_result;
+  
+  arg1 = *(escrow_blob_client **)&_swig_go_0; 
+  arg2 = (int)_swig_go_1; 
+  
+  result = (long long)goesc_blob_stat_field((struct escrow_blob_client const *)arg1,arg2);
+  _swig_go_result = result; 
   return _swig_go_result;
 }
 
