@@ -2,29 +2,7 @@
 # escrow algorithm pack/check: the sample algorithm packs into a zip whose secret is encrypted
 # (no plaintext model inside) and listed in secrets.yaml; the upload checks pass with a WCEK
 # and fail (exit 1) without a Dockerfile, with a missing or empty WCEK, or on a non-zip.
-set -euo pipefail
-: "${ESCROW_BIN:?set ESCROW_BIN to the escrow command}"
-: "${ESCROW_TEST_VECTORS:?set ESCROW_TEST_VECTORS to tests/vectors}"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-keys=$ESCROW_TEST_VECTORS/keys
-examples=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../examples" && pwd)
-fail() { echo "FAIL: $*" >&2; exit 1; }
-expect() {
-  local want=$1 rc=0; shift
-  "$ESCROW_BIN" "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
-  [[ $rc == "$want" ]] || { cat "$tmp/out" "$tmp/err" >&2; fail "exit $rc, wanted $want: escrow $*"; }
-}
-json_ok() { python3 -m json.tool "$tmp/out" >/dev/null || fail "stdout is not one JSON document: $(cat "$tmp/out")"; }
-jget() {
-  python3 - "$tmp/out" "$@" <<'PY'
-import json, sys
-d = json.load(open(sys.argv[1]))
-for k in sys.argv[2:]:
-    d = d[int(k)] if isinstance(d, list) else d[k]
-print(json.dumps(d) if isinstance(d, (dict, list, bool)) or d is None else d)
-PY
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # check_status NAME: the status of the named check in the last answer
 check_status() {
   python3 - "$tmp/out" "$1" <<'PY'

@@ -2,26 +2,7 @@
 # escrow sas check/sign/verify exit codes and JSON, and escrow blob ls/get/put on a file://
 # dataset folder (no network): put refuses plaintext, uploads an encrypted folder, skips it the
 # second time; get decrypts; ls lists; bad names and missing blobs fail without output files.
-set -euo pipefail
-: "${ESCROW_BIN:?set ESCROW_BIN to the escrow command}"
-: "${ESCROW_TEST_VECTORS:?set ESCROW_TEST_VECTORS to tests/vectors}"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-expect() {
-  local want=$1 rc=0; shift
-  "$ESCROW_BIN" "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
-  [[ $rc == "$want" ]] || { cat "$tmp/out" "$tmp/err" >&2; fail "exit $rc, wanted $want: escrow $*"; }
-}
-jget() {
-  python3 - "$tmp/out" "$@" <<'PY'
-import json, sys
-d = json.load(open(sys.argv[1]))
-for k in sys.argv[2:]:
-    d = d[int(k)] if isinstance(d, list) else d[k]
-print(json.dumps(d) if isinstance(d, (dict, list, bool)) or d is None else d)
-PY
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 KEY=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==
 
 # --- sas ---------------------------------------------------------------------------------------

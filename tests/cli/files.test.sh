@@ -2,29 +2,8 @@
 # escrow encrypt/decrypt/inspect: files and folders round-trip; the header carries the context;
 # tampered, truncated, swapped or wrongly keyed input is refused with exit 1 and no output;
 # legacy v0 round-trips and interoperates with an independent implementation.
-set -euo pipefail
-: "${ESCROW_BIN:?set ESCROW_BIN to the escrow command}"
-: "${ESCROW_TEST_VECTORS:?set ESCROW_TEST_VECTORS to tests/vectors}"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-keys=$ESCROW_TEST_VECTORS/keys
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 dataset=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../examples/dataset" && pwd)
-fail() { echo "FAIL: $*" >&2; exit 1; }
-expect() {
-  local want=$1 rc=0; shift
-  "$ESCROW_BIN" "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
-  [[ $rc == "$want" ]] || { cat "$tmp/out" "$tmp/err" >&2; fail "exit $rc, wanted $want: escrow $*"; }
-}
-json_ok() { python3 -m json.tool "$tmp/out" >/dev/null || fail "stdout is not one JSON document: $(cat "$tmp/out")"; }
-jget() {
-  python3 - "$tmp/out" "$@" <<'PY'
-import json, sys
-d = json.load(open(sys.argv[1]))
-for k in sys.argv[2:]:
-    d = d[int(k)] if isinstance(d, list) else d[k]
-print(json.dumps(d) if isinstance(d, (dict, list, bool)) or d is None else d)
-PY
-}
 # flip FILE OFFSET: change one bit of one byte
 flip() {
   python3 -c 'import sys; f = open(sys.argv[1], "r+b"); o = int(sys.argv[2]); f.seek(o); b = f.read(1)[0]; f.seek(o); f.write(bytes([b ^ 1]))' "$1" "$2"

@@ -2,29 +2,8 @@
 # escrow cek/kek/wcek: generated keys have the documented names, sizes and modes; a CEK wrapped
 # with a KEK unwraps to the same bytes (SHA-256 and SHA-1 OAEP, and interoperably with OpenSSL);
 # wrong keys, weak keys and wrong hashes are refused with exit 1 and leave no CEK behind.
-set -euo pipefail
-: "${ESCROW_BIN:?set ESCROW_BIN to the escrow command}"
-: "${ESCROW_TEST_VECTORS:?set ESCROW_TEST_VECTORS to tests/vectors}"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-keys=$ESCROW_TEST_VECTORS/keys
-fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # expect STATUS ARGS...: run escrow, stdout in $tmp/out, stderr in $tmp/err, check the status.
-expect() {
-  local want=$1 rc=0; shift
-  "$ESCROW_BIN" "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
-  [[ $rc == "$want" ]] || { cat "$tmp/out" "$tmp/err" >&2; fail "exit $rc, wanted $want: escrow $*"; }
-}
-json_ok() { python3 -m json.tool "$tmp/out" >/dev/null || fail "stdout is not one JSON document: $(cat "$tmp/out")"; }
-jget() {
-  python3 - "$tmp/out" "$@" <<'PY'
-import json, sys
-d = json.load(open(sys.argv[1]))
-for k in sys.argv[2:]:
-    d = d[int(k)] if isinstance(d, list) else d[k]
-print(json.dumps(d) if isinstance(d, (dict, list, bool)) or d is None else d)
-PY
-}
 sha256_id() { echo "sha256:$(openssl dgst -sha256 -r "$1" | cut -d' ' -f1)"; }
 
 # --- cek generate ---------------------------------------------------------------------------

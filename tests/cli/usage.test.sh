@@ -2,18 +2,7 @@
 # escrow usage: help and version on stdout with exit 0; unknown commands, unknown or repeated
 # options, missing arguments and bad values are usage errors (exit 2) with a message on stderr
 # and nothing on stdout.
-set -euo pipefail
-: "${ESCROW_BIN:?set ESCROW_BIN to the escrow command}"
-: "${ESCROW_TEST_VECTORS:?set ESCROW_TEST_VECTORS to tests/vectors}"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-keys=$ESCROW_TEST_VECTORS/keys
-fail() { echo "FAIL: $*" >&2; exit 1; }
-expect() {
-  local want=$1 rc=0; shift
-  "$ESCROW_BIN" "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
-  [[ $rc == "$want" ]] || { cat "$tmp/out" "$tmp/err" >&2; fail "exit $rc, wanted $want: escrow $*"; }
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 usage_error() {
   expect 2 "$@"
   [[ ! -s $tmp/out ]] || fail "a usage error printed on stdout: escrow $*"

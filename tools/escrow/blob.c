@@ -22,25 +22,6 @@
       {"retry-base-ms", 0, CLI_VALUE, "MS", "first backoff delay (default 250, doubling)"}
 
 
-/* A URL argument, or "-" to read it from the first line of standard input (keeps the SAS token,
- * a bearer secret, out of the process list). *buf receives what to free. NULL if stdin was
- * empty. */
-static const char *url_arg(const char *arg, char **buf) {
-  *buf = NULL;
-  if (strcmp(arg, "-") != 0)
-    return arg;
-  size_t cap = 0;
-  ssize_t n = getline(buf, &cap, stdin);
-  if (n <= 0) {
-    free(*buf);
-    *buf = NULL;
-    return NULL;
-  }
-  while (n > 0 && ((*buf)[n - 1] == '\n' || (*buf)[n - 1] == '\r'))
-    (*buf)[--n] = '\0';
-  return *buf;
-}
-
 static int open_client(const cli_args *a, const char *url_in, escrow_blob_client **c) {
   escrow_blob_options o = ESCROW_BLOB_OPTIONS_INIT;
   if (cli_flag(a, "allow-loopback-http"))
@@ -79,7 +60,7 @@ static int open_client(const cli_args *a, const char *url_in, escrow_blob_client
     o.retry_base_ms = (unsigned)n;
   }
   char *ubuf;
-  const char *url = url_arg(url_in, &ubuf);
+  const char *url = cli_url_arg(url_in, &ubuf);
   if (url == NULL)
     return cli_error(CLI_EXIT_ERROR, "no URL on standard input");
   int rc = escrow_blob_open(c, url, &o);

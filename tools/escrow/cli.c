@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -633,4 +634,23 @@ static int walk_rec(const char *root, const char *rel, cli_walk_fn fn, void *pay
 
 int cli_walk(const char *dir, cli_walk_fn fn, void *payload) {
   return walk_rec(dir, "", fn, payload, 0);
+}
+
+/* A URL argument, or "-" to read it from the first line of standard input (keeps the SAS token,
+ * a bearer secret, out of the process list). *buf receives what to free. NULL if stdin was
+ * empty. */
+const char *cli_url_arg(const char *arg, char **buf) {
+  *buf = NULL;
+  if (strcmp(arg, "-") != 0)
+    return arg;
+  size_t cap = 0;
+  ssize_t n = getline(buf, &cap, stdin);
+  if (n <= 0) {
+    free(*buf);
+    *buf = NULL;
+    return NULL;
+  }
+  while (n > 0 && ((*buf)[n - 1] == '\n' || (*buf)[n - 1] == '\r'))
+    (*buf)[--n] = '\0';
+  return *buf;
 }

@@ -213,4 +213,9 @@ extern const cli_command cli_cmd_criteria_validate;
 extern const cli_command cli_cmd_criteria_audit;
 extern const cli_command cli_cmd_sas_check, cli_cmd_sas_sign, cli_cmd_sas_verify, cli_cmd_blob_ls, cli_cmd_blob_get, cli_cmd_blob_put;
 
+/* A URL argument, or "-" to read it from the first line of standard input (keeps a SAS token,
+ * a bearer secret, out of the process list). *buf receives what to free; NULL if stdin was
+ * empty. */
+const char *cli_url_arg(const char *arg, char **buf);
+
 #endif

@@ -75,25 +75,6 @@ static int time_arg(const char *name, const char *v, char buf[21], const char **
 }
 
 
-/* A URL argument, or "-" to read it from the first line of standard input (keeps the SAS token,
- * a bearer secret, out of the process list). *buf receives what to free. NULL if stdin was
- * empty. */
-static const char *url_arg(const char *arg, char **buf) {
-  *buf = NULL;
-  if (strcmp(arg, "-") != 0)
-    return arg;
-  size_t cap = 0;
-  ssize_t n = getline(buf, &cap, stdin);
-  if (n <= 0) {
-    free(*buf);
-    *buf = NULL;
-    return NULL;
-  }
-  while (n > 0 && ((*buf)[n - 1] == '\n' || (*buf)[n - 1] == '\r'))
-    (*buf)[--n] = '\0';
-  return *buf;
-}
-
 /* ---- check ------------------------------------------------------------------------------- */
 
 static const cli_opt check_opts[] = {
@@ -113,7 +94,7 @@ static int run_check(const cli_args *a) {
   unsigned flags = cli_flag(a, "allow-loopback-http") ? ESCROW_SAS_ALLOW_LOOPBACK_HTTP : 0;
   escrow_sas_result r;
   char *ubuf;
-  const char *url = url_arg(a->pos[0], &ubuf);
+  const char *url = cli_url_arg(a->pos[0], &ubuf);
   if (url == NULL)
     return cli_error(CLI_EXIT_ERROR, "no URL on standard input");
   int rc = escrow_sas_check(&r, url, pnow, flags);
@@ -257,7 +238,7 @@ static int run_verify(const cli_args *a) {
     return st;
   escrow_sas *s;
   char *ubuf;
-  const char *url = url_arg(a->pos[0], &ubuf);
+  const char *url = cli_url_arg(a->pos[0], &ubuf);
   if (url == NULL) {
     key_free(key);
     return cli_error(CLI_EXIT_ERROR, "no URL on standard input");
