@@ -12,6 +12,9 @@ packages=(
   clang libclang-rt-14-dev   # libFuzzer targets
   valgrind                   # memory checks in the test suite
   openssl zip unzip python3 nodejs
+  # bindings: SWIG generates the Python wrapper (the Go one is committed); Debian's Python
+  # pieces build and install the package offline in a venv the test makes under the build folder
+  swig python3-dev python3-venv python3-pip python3-setuptools python3-wheel python3-pytest
 )
 
 missing=()
@@ -44,24 +47,8 @@ if [[ -f $azure_dir/package-lock.json && ! -d $azure_dir/node_modules ]] && comm
   npm ci --prefix "$azure_dir" --no-audit --no-fund >/dev/null
 fi
 
-# --- Bindings (bindings/python, bindings/go; ctest python_bindings and go_bindings) --------
-# SWIG generates the Python wrapper (the Go one is committed); Debian's Python pieces build and
-# install the package offline (python3 -m venv --system-site-packages + pip --no-build-isolation,
-# venv created by the test under the build folder). Go itself is not a Debian package here:
-# the tests use `go` from PATH or /usr/local/go/bin; the Go module has no dependencies.
-bind_packages=(swig python3-dev python3-venv python3-pip python3-setuptools python3-wheel python3-pytest)
-bind_missing=()
-for p in "${bind_packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || bind_missing+=("$p")
-done
-if ((${#bind_missing[@]})); then
-  echo "install-deps: installing ${bind_missing[*]} (bindings)" >&2
-  sudo=""
-  [[ $(id -u) -eq 0 ]] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-    "${bind_missing[@]}" >/dev/null
-fi
+# --- Go (bindings/go): not a Debian package on this kind of machine; the tests use `go` from
+# PATH or /usr/local/go/bin. The Go module has no dependencies.
 if ! command -v go >/dev/null && [[ ! -x /usr/local/go/bin/go ]]; then
   echo "install-deps: no Go toolchain (go on PATH or /usr/local/go/bin): go_bindings is skipped" >&2
 fi
