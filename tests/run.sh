@@ -72,7 +72,7 @@ if [[ ${SKIP_VALGRIND:-0} != 1 && -d build/tests ]]; then
   for t in build/tests/test_*; do
     [[ -x $t ]] || continue
     name=$(basename "$t")
-    if ESCROW_UNDER_VALGRIND=1 valgrind -q --error-exitcode=99 --leak-check=full \
+    if valgrind -q --error-exitcode=99 --leak-check=full \
          --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
          "$t" >"build/$name.valgrind.log" 2>&1; then
       echo "valgrind $name: clean"
