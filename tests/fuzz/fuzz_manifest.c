@@ -6,28 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "fuzz_common.h"
 #include "package_internal.h"
-
-#define CHECK(x)                                                                               \
-  do {                                                                                         \
-    if (!(x)) {                                                                                \
-      fprintf(stderr, "check failed: %s (line %d)\n", #x, __LINE__);                           \
-      abort();                                                                                 \
-    }                                                                                          \
-  } while (0)
-
-static const uint8_t fixture_cek[32] = {
-    0xff, 0xb5, 0x0c, 0x41, 0x25, 0x92, 0x6d, 0x4f, 0x92, 0x08, 0xab, 0x09, 0x4e, 0x82, 0xa0, 0x45,
-    0xbc, 0x67, 0xf3, 0x2a, 0x8d, 0x51, 0x89, 0x28, 0x99, 0x8a, 0x58, 0x9f, 0x6e, 0x54, 0x44, 0x18};
-
-static escrow_cek *cek;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  if (cek == NULL && escrow__cek_from_raw(&cek, fixture_cek) != 0)
-    abort();
+  escrow_cek *cek = fuzz_fixture_cek();
   escrow_manifest *m = NULL;
   int rc = escrow__manifest_parse_json(&m, data, size);
   if (rc == 0) {

@@ -11,20 +11,7 @@
 #include <string.h>
 
 #include "envelope_internal.h"
-
-#define CHECK(x)                                                                               \
-  do {                                                                                         \
-    if (!(x)) {                                                                                \
-      fprintf(stderr, "check failed: %s (line %d)\n", #x, __LINE__);                           \
-      abort();                                                                                 \
-    }                                                                                          \
-  } while (0)
-
-static const uint8_t fixture_cek[32] = {
-    0xff, 0xb5, 0x0c, 0x41, 0x25, 0x92, 0x6d, 0x4f, 0x92, 0x08, 0xab, 0x09, 0x4e, 0x82, 0xa0, 0x45,
-    0xbc, 0x67, 0xf3, 0x2a, 0x8d, 0x51, 0x89, 0x28, 0x99, 0x8a, 0x58, 0x9f, 0x6e, 0x54, 0x44, 0x18};
-
-static escrow_cek *cek;
+#include "fuzz_common.h"
 
 typedef struct mem {
   const uint8_t *p;
@@ -53,7 +40,7 @@ static size_t piece(unsigned *x, unsigned sel) {
 /* Decrypt in pieces. Returns the code; *pt (size+1 bytes) and *len the plaintext. */
 static int decrypt(const uint8_t *d, size_t n, unsigned sel, uint8_t **pt, size_t *len) {
   escrow_decryptor *dec = NULL;
-  if (escrow_decryptor_new(&dec, cek, NULL) != 0)
+  if (escrow_decryptor_new(&dec, fuzz_fixture_cek(), NULL) != 0)
     abort();
   uint8_t *out = malloc(n + 1);
   size_t pos = 0, w = 0, got = 0;
@@ -94,7 +81,7 @@ static void reader_check(const uint8_t *d, size_t n, const uint8_t *expect, size
                          int expect_ok, unsigned sel) {
   mem m = {d, n};
   escrow_reader *r = NULL;
-  int rc = escrow_reader_open(&r, cek, mem_read_at, &m, n, NULL);
+  int rc = escrow_reader_open(&r, fuzz_fixture_cek(), mem_read_at, &m, n, NULL);
   if (rc != 0) {
     CHECK(!expect_ok);
     return;
@@ -135,8 +122,7 @@ static void reader_check(const uint8_t *d, size_t n, const uint8_t *expect, size
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  if (cek == NULL && escrow__cek_from_raw(&cek, fixture_cek) != 0)
-    abort();
+  escrow_cek *cek = fuzz_fixture_cek();
   if (size < 2)
     return 0;
   unsigned mode = data[0] % 4, sel = data[1];
