@@ -12,6 +12,9 @@ packages=(
   clang libclang-rt-14-dev   # libFuzzer targets
   valgrind                   # memory checks in the test suite
   openssl zip unzip python3 nodejs
+  libmicrohttpd-dev          # HTTP for escrowd and escrow-enclave
+  bubblewrap libseccomp-dev iproute2   # the enclave's local sandbox runtime (a simulated TEE)
+  libsqlite3-dev libpq-dev postgresql  # escrowd's stores (SQLite embedded; PostgreSQL for scale)
   # bindings: SWIG generates the Python wrapper (the Go one is committed); Debian's Python
   # pieces build and install the package offline in a venv the test makes under the build folder
   swig python3-dev python3-venv python3-pip python3-setuptools python3-wheel python3-pytest
