@@ -1,0 +1,657 @@
+/* The Enclave API (DESIGN §7) served to the sandbox over a unix socket, and the egress gate:
+ * only a Completed report that passed the approved criteria is kept for output; a refused
+ * report's reason is the criteria's errors with the document's values redacted; progress lines
+ * are capped. Plain HTTP: TLS with a per-run CA is not done yet (docs/ENCLAVE.md). */
+#define _GNU_SOURCE
+#include "enclave.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <yajl/yajl_gen.h>
+#include <yajl/yajl_tree.h>
+
+#define BODY_MAX_REPORT (16u << 20) /* a report body */
+#define BODY_MAX_SMALL (256u << 10) /* log lines, file requests */
+
+/* ---- small JSON helpers ----------------------------------------------------------------------- */
+
+static void gen_value(yajl_gen g, yajl_val v) {
+  if (YAJL_IS_STRING(v)) {
+    yajl_gen_string(g, (const unsigned char *)v->u.string, strlen(v->u.string));
+  } else if (YAJL_IS_NUMBER(v)) {
+    yajl_gen_number(g, v->u.number.r, strlen(v->u.number.r));
+  } else if (YAJL_IS_OBJECT(v)) {
+    yajl_gen_map_open(g);
+    for (size_t i = 0; i < v->u.object.len; i++) {
+      yajl_gen_string(g, (const unsigned char *)v->u.object.keys[i], strlen(v->u.object.keys[i]));
+      gen_value(g, v->u.object.values[i]);
+    }
+    yajl_gen_map_close(g);
+  } else if (YAJL_IS_ARRAY(v)) {
+    yajl_gen_array_open(g);
+    for (size_t i = 0; i < v->u.array.len; i++) gen_value(g, v->u.array.values[i]);
+    yajl_gen_array_close(g);
+  } else if (YAJL_IS_TRUE(v)) {
+    yajl_gen_bool(g, 1);
+  } else if (YAJL_IS_FALSE(v)) {
+    yajl_gen_bool(g, 0);
+  } else {
+    yajl_gen_null(g);
+  }
+}
+
+static char *gen_take(yajl_gen g) {
+  const unsigned char *buf;
+  size_t len;
+  char *out = NULL;
+  if (yajl_gen_get_buf(g, &buf, &len) == yajl_gen_status_ok) out = strndup((const char *)buf, len);
+  yajl_gen_free(g);
+  return out;
+}
+
+static char *value_json(yajl_val v) {
+  yajl_gen g = yajl_gen_alloc(NULL);
+  if (!g) return NULL;
+  yajl_gen_config(g, yajl_gen_validate_utf8, 1);
+  gen_value(g, v);
+  return gen_take(g);
+}
+
+/* a JSON string literal of s (malloc'd) */
+static char *json_str(const char *s, size_t n) {
+  yajl_gen g = yajl_gen_alloc(NULL);
+  if (!g) return NULL;
+  if (yajl_gen_string(g, (const unsigned char *)s, n) != yajl_gen_status_ok) {
+    /* not UTF-8: replace bytes >= 0x80 */
+    yajl_gen_free(g);
+    char *c = strndup(s, n);
+    if (!c) return NULL;
+    for (size_t i = 0; i < n; i++)
+      if ((unsigned char)c[i] >= 0x80) c[i] = '?';
+    g = yajl_gen_alloc(NULL);
+    if (!g) { free(c); return NULL; }
+    yajl_gen_string(g, (const unsigned char *)c, n);
+    free(c);
+  }
+  return gen_take(g);
+}
+
+static yajl_val parse_obj(const char *text) {
+  char ebuf[64];
+  yajl_val v = yajl_tree_parse(text, ebuf, sizeof(ebuf));
+  if (v && !YAJL_IS_OBJECT(v)) { yajl_tree_free(v); v = NULL; }
+  return v;
+}
+
+static const char *obj_str(yajl_val o, const char *key) {
+  const char *path[] = {key, NULL};
+  yajl_val v = yajl_tree_get(o, path, yajl_t_string);
+  return v ? v->u.string : NULL;
+}
+
+/* ---- logs.jsonl ------------------------------------------------------------------------------- */
+
+static void now_iso(char out[32]) {
+  struct timespec ts;
+  struct tm tm;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  gmtime_r(&ts.tv_sec, &tm);
+  char base[24];
+  strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(out, 32, "%.20s.%03dZ", base, (int)(ts.tv_nsec / 1000000) % 1000);
+}
+
+static void log_write(enc_log *l, const char *line) {
+  if (l->fd < 0) return;
+  size_t n = strlen(line);
+  while (n) {
+    ssize_t w = write(l->fd, line, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return;
+    line += w;
+    n -= (size_t)w;
+  }
+}
+
+void enc_log_platform(enc_log *l, const char *stage, const char *fmt, ...) {
+  char msg[2048], ts[32], *line = NULL;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  now_iso(ts);
+  char *m = json_str(msg, strlen(msg)), *s = json_str(stage, strlen(stage));
+  if (m && s &&
+      asprintf(&line,
+               "{\"time\":\"%s\",\"source\":\"platform\",\"stage\":%s,\"message\":%s,"
+               "\"simulated_tee\":true}\n",
+               ts, s, m) >= 0) {
+    pthread_mutex_lock(&l->mu);
+    log_write(l, line);
+    pthread_mutex_unlock(&l->mu);
+    free(line);
+  }
+  free(m);
+  free(s);
+}
+
+static const char *known_status(const char *s) {
+  static const char *const ok[] = {"In Progress", "Completed", "Failed", NULL};
+  if (!s) return NULL;
+  for (size_t i = 0; ok[i]; i++)
+    if (!strcmp(s, ok[i])) return ok[i];
+  return "other";
+}
+
+int enc_log_progress(enc_log *l, const char *message, size_t len, const char *status) {
+  char ts[32], *line = NULL;
+  int kept = 0;
+  pthread_mutex_lock(&l->mu);
+  if (l->progress_lines >= ENC_PROGRESS_MAX_LINES) {
+    l->progress_dropped++;
+  } else {
+    l->progress_lines++;
+    int cut = len > ENC_PROGRESS_MAX_BYTES;
+    if (cut) {
+      len = ENC_PROGRESS_MAX_BYTES;
+      while (len && ((unsigned char)message[len] & 0xC0) == 0x80) len--; /* whole characters */
+    }
+    char *m = json_str(message, len);
+    const char *st = known_status(status);
+    now_iso(ts);
+    if (m && asprintf(&line,
+                      "{\"time\":\"%s\",\"source\":\"algorithm\",\"stage\":\"Run\",\"message\":%s"
+                      "%s%s%s%s,\"simulated_tee\":true}\n",
+                      ts, m, st ? ",\"status\":\"" : "", st ? st : "", st ? "\"" : "",
+                      cut ? ",\"truncated\":true" : "") >= 0) {
+      log_write(l, line);
+      free(line);
+      kept = 1;
+    }
+    if (l->progress_lines == ENC_PROGRESS_MAX_LINES) {
+      now_iso(ts);
+      if (asprintf(&line,
+                   "{\"time\":\"%s\",\"source\":\"platform\",\"stage\":\"Run\",\"message\":"
+                   "\"progress messages capped at %d lines: later ones are dropped\","
+                   "\"simulated_tee\":true}\n",
+                   ts, ENC_PROGRESS_MAX_LINES) >= 0) {
+        log_write(l, line);
+        free(line);
+      }
+    }
+    free(m);
+  }
+  pthread_mutex_unlock(&l->mu);
+  return kept;
+}
+
+/* ---- json_data decoding ----------------------------------------------------------------------- */
+
+static int b64_decode(const char *s, size_t n, unsigned char **out, size_t *outlen) {
+  /* standard or URL-safe alphabet, padding optional, no whitespace */
+  size_t padded = (n + 3) / 4 * 4;
+  char *t = malloc(padded + 1);
+  unsigned char *o = malloc(padded / 4 * 3 + 1);
+  if (!t || !o) { free(t); free(o); return -1; }
+  for (size_t i = 0; i < n; i++) {
+    char c = s[i];
+    if (c == '-') c = '+';
+    else if (c == '_') c = '/';
+    else if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+               c == '+' || c == '/' || (c == '=' && i + 2 >= n))) {
+      free(t); free(o); return -1;
+    }
+    t[i] = c;
+  }
+  size_t m = n;
+  while (m < padded) t[m++] = '=';
+  t[m] = 0;
+  int r = m ? EVP_DecodeBlock(o, (const unsigned char *)t, (int)m) : 0;
+  if (r < 0) { free(t); free(o); return -1; }
+  size_t pad = 0;
+  while (pad < m && pad < 2 && t[m - 1 - pad] == '=') pad++;
+  free(t);
+  *outlen = (size_t)r - pad;
+  o[*outlen] = 0;
+  *out = o;
+  return 0;
+}
+
+int enc_json_data_decode(const char *text, size_t len, char **doc) {
+  *doc = NULL;
+  char *z = strndup(text, len);
+  if (!z) return -1;
+  char ebuf[64];
+  yajl_val v = yajl_tree_parse(z, ebuf, sizeof(ebuf));
+  free(z);
+  if (!v) return -1;
+  yajl_val inner = NULL;
+  int rc = -1;
+  if (YAJL_IS_OBJECT(v)) {
+    *doc = value_json(v);
+    rc = *doc ? 0 : -1;
+  } else if (YAJL_IS_STRING(v)) {
+    const char *s = v->u.string;
+    if ((inner = parse_obj(s))) {
+      *doc = value_json(inner);
+    } else {
+      unsigned char *raw = NULL;
+      size_t rl = 0;
+      if (b64_decode(s, strlen(s), &raw, &rl) == 0 && strlen((char *)raw) == rl &&
+          (inner = parse_obj((char *)raw)))
+        *doc = value_json(inner);
+      free(raw);
+    }
+    rc = *doc ? 0 : -1;
+  }
+  if (inner) yajl_tree_free(inner);
+  yajl_tree_free(v);
+  return rc;
+}
+
+/* ---- connections ------------------------------------------------------------------------------ */
+
+typedef struct conn {
+  char *body;
+  size_t len, cap, max;
+  int too_big;
+} conn;
+
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned code, const char *json) {
+  struct MHD_Response *r =
+      MHD_create_response_from_buffer(strlen(json), (void *)json, MHD_RESPMEM_MUST_COPY);
+  if (!r) return MHD_NO;
+  MHD_add_response_header(r, "Content-Type", "application/json");
+  enum MHD_Result ret = MHD_queue_response(c, code, r);
+  MHD_destroy_response(r);
+  return ret;
+}
+
+static enum MHD_Result reply_msg(struct MHD_Connection *c, unsigned code, const char *status,
+                                 const char *msg) {
+  char *m = json_str(msg, strlen(msg)), *out = NULL;
+  enum MHD_Result ret = MHD_NO;
+  if (m && asprintf(&out, "{\"status\":\"%s\",\"message\":%s}", status, m) >= 0) {
+    ret = reply(c, code, out);
+    free(out);
+  }
+  free(m);
+  return ret;
+}
+
+/* ---- data ------------------------------------------------------------------------------------- */
+
+typedef struct list_ctx {
+  yajl_gen g;
+  size_t n;
+} list_ctx;
+
+static int list_cb(void *p, const escrow_blob_item *it) {
+  list_ctx *lc = p;
+  if (!strcmp(it->name, ESCROW_MANIFEST_FILE)) return 0;
+  char id[32];
+  snprintf(id, sizeof(id), "%zu", lc->n);
+  yajl_gen g = lc->g;
+  yajl_gen_map_open(g);
+  yajl_gen_string(g, (const unsigned char *)"id", 2);
+  yajl_gen_string(g, (const unsigned char *)id, strlen(id));
+  yajl_gen_string(g, (const unsigned char *)"name", 4);
+  yajl_gen_string(g, (const unsigned char *)it->name, strlen(it->name));
+  yajl_gen_string(g, (const unsigned char *)"size", 4);
+  yajl_gen_integer(g, (long long)it->size);
+  yajl_gen_string(g, (const unsigned char *)"uploadDate", 10);
+  if (it->last_modified)
+    yajl_gen_string(g, (const unsigned char *)it->last_modified, strlen(it->last_modified));
+  else
+    yajl_gen_null(g);
+  yajl_gen_map_close(g);
+  lc->n++;
+  return 0;
+}
+
+/* SASUrl (base64): absent or empty means the run's dataset; naming it again is fine; any other
+ * URL is refused (letting the algorithm choose URLs the host fetches would be an egress channel).*/
+static int sas_ok(enc_api *api, const char *b64) {
+  if (!b64 || !*b64) return 1;
+  unsigned char *raw = NULL;
+  size_t rl = 0;
+  int ok = b64_decode(b64, strlen(b64), &raw, &rl) == 0 && strlen((char *)raw) == rl &&
+           !strcmp((char *)raw, api->dataset_url);
+  free(raw);
+  return ok;
+}
+
+static enum MHD_Result data_files(enc_api *api, struct MHD_Connection *c) {
+  if (!sas_ok(api, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "SASUrl")))
+    return reply_msg(c, 403, "failed", "SASUrl does not name this run's dataset");
+  list_ctx lc = {yajl_gen_alloc(NULL), 0};
+  if (!lc.g) return MHD_NO;
+  yajl_gen_map_open(lc.g);
+  yajl_gen_string(lc.g, (const unsigned char *)"files", 5);
+  yajl_gen_array_open(lc.g);
+  pthread_mutex_lock(&api->mu);
+  int rc = escrow_blob_list(api->blob, NULL, list_cb, &lc);
+  pthread_mutex_unlock(&api->mu);
+  if (rc != 0) {
+    yajl_gen_free(lc.g);
+    enc_log_platform(api->log, "Run", "dataset listing failed: %s", escrow_error_last());
+    return reply_msg(c, 502, "failed", "the dataset could not be listed");
+  }
+  yajl_gen_array_close(lc.g);
+  yajl_gen_string(lc.g, (const unsigned char *)"totalFiles", 10);
+  yajl_gen_integer(lc.g, (long long)lc.n);
+  yajl_gen_map_close(lc.g);
+  char *out = gen_take(lc.g);
+  if (!out) return MHD_NO;
+  enum MHD_Result ret = reply(c, 200, out);
+  free(out);
+  return ret;
+}
+
+/* Range: bytes=a-b | a- | -n (one range) */
+static int parse_range(const char *h, uint64_t size, uint64_t *off, uint64_t *len) {
+  if (!h || strncmp(h, "bytes=", 6) != 0 || strchr(h, ',')) return 0;
+  const char *p = h + 6;
+  char *e;
+  if (*p == '-') {
+    unsigned long long n = strtoull(p + 1, &e, 10);
+    if (*e || e == p + 1 || n == 0) return -1;
+    if (n > size) n = size;
+    *off = size - n;
+    *len = n;
+    return 1;
+  }
+  unsigned long long a = strtoull(p, &e, 10);
+  if (e == p || *e != '-') return -1;
+  p = e + 1;
+  unsigned long long b = size ? size - 1 : 0;
+  if (*p) {
+    b = strtoull(p, &e, 10);
+    if (*e) return -1;
+    if (b >= size) b = size - 1;
+  }
+  if (a >= size || b < a) return -1;
+  *off = a;
+  *len = b - a + 1;
+  return 1;
+}
+
+static enum MHD_Result data_file(enc_api *api, struct MHD_Connection *c, const char *name,
+                                 const char *sas) {
+  if (!sas_ok(api, sas)) return reply_msg(c, 403, "failed", "SASUrl does not name this run's dataset");
+  if (!name || !*name) return reply_msg(c, 400, "failed", "filepath is required");
+  if (!strcmp(name, ESCROW_MANIFEST_FILE)) return reply_msg(c, 404, "failed", "no such file");
+  size_t nl = strlen(name);
+  int enc = nl > 6 && !strcmp(name + nl - 6, ".bkenc");
+  escrow_decrypt_options dopts = ESCROW_DECRYPT_OPTIONS_INIT;
+  char *plain_name = strndup(name, enc ? nl - 6 : nl);
+  if (!plain_name) return MHD_NO;
+  if (enc) {
+    dopts.expect_path = plain_name;
+    if (api->manifest) {
+      size_t idx;
+      const char *mp;
+      uint64_t msize;
+      const uint8_t *tag;
+      if (escrow_manifest_find(api->manifest, plain_name, &idx) != 0 ||
+          escrow_manifest_entry(api->manifest, idx, &mp, &msize, &tag) != 0) {
+        free(plain_name);
+        enc_log_platform(api->log, "Run", "refused a file that is not in the dataset manifest");
+        return reply_msg(c, 404, "failed", "no such file in the dataset manifest");
+      }
+      dopts.expect_hdrtag = tag;
+    }
+  }
+  char path[4096];
+  pthread_mutex_lock(&api->mu);
+  snprintf(path, sizeof(path), "%s/f%lu", api->plain_dir, ++api->file_counter);
+  int rc;
+  if (enc && api->ds_cek)
+    rc = escrow_blob_get_decrypt_file(api->blob, name, api->ds_cek, &dopts, path, NULL, NULL);
+  else if (enc)
+    rc = ESCROW_E_KEY;
+  else
+    rc = escrow_blob_get_file(api->blob, name, path, NULL, NULL);
+  pthread_mutex_unlock(&api->mu);
+  free(plain_name);
+  if (rc == ESCROW_E_NOTFOUND) return reply_msg(c, 404, "failed", "no such file");
+  if (rc != 0) {
+    enc_log_platform(api->log, "Run", "a dataset file could not be served: %s (%s)",
+                     escrow_strerror(rc), rc == ESCROW_E_KEY ? "no DS CEK" : escrow_error_last());
+    return reply_msg(c, 502, "failed", "the file could not be decrypted");
+  }
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  unlink(path); /* nothing stays on disk once the response ends */
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) != 0) {
+    if (fd >= 0) close(fd);
+    return reply_msg(c, 500, "failed", "internal error");
+  }
+  uint64_t size = (uint64_t)st.st_size, off = 0, len = size;
+  int rr = parse_range(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Range"), size, &off, &len);
+  if (rr < 0) {
+    close(fd);
+    struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (!r) return MHD_NO;
+    char cr[64];
+    snprintf(cr, sizeof(cr), "bytes */%llu", (unsigned long long)size);
+    MHD_add_response_header(r, "Content-Range", cr);
+    enum MHD_Result ret = MHD_queue_response(c, 416, r);
+    MHD_destroy_response(r);
+    return ret;
+  }
+  struct MHD_Response *r = MHD_create_response_from_fd_at_offset64(len, fd, off);
+  if (!r) { close(fd); return MHD_NO; }
+  MHD_add_response_header(r, "Content-Type", "application/octet-stream");
+  MHD_add_response_header(r, "Accept-Ranges", "bytes");
+  unsigned code = 200;
+  if (rr > 0) {
+    char cr[96];
+    snprintf(cr, sizeof(cr), "bytes %llu-%llu/%llu", (unsigned long long)off,
+             (unsigned long long)(off + len - 1), (unsigned long long)size);
+    MHD_add_response_header(r, "Content-Range", cr);
+    code = 206;
+  }
+  enum MHD_Result ret = MHD_queue_response(c, code, r);
+  MHD_destroy_response(r);
+  return ret;
+}
+
+/* ---- log, validate, report -------------------------------------------------------------------- */
+
+static enum MHD_Result post_log(enc_api *api, struct MHD_Connection *c, const char *body) {
+  yajl_val o = parse_obj(body);
+  const char *msg = o ? obj_str(o, "message") : NULL;
+  if (!msg) {
+    if (o) yajl_tree_free(o);
+    return reply_msg(c, 400, "failed", "expected a JSON object with a \"message\" string");
+  }
+  enc_log_progress(api->log, msg, strlen(msg), obj_str(o, "status"));
+  yajl_tree_free(o);
+  return reply(c, 200, "{\"status\":\"successful\",\"message\":{}}");
+}
+
+static enum MHD_Result post_report(enc_api *api, struct MHD_Connection *c, const char *body,
+                                   int is_report) {
+  yajl_val o = parse_obj(body);
+  if (!o) return reply_msg(c, 400, "failed", "expected a JSON object");
+  const char *path[] = {"json_data", NULL};
+  yajl_val jd = yajl_tree_get(o, path, yajl_t_any);
+  const char *name = obj_str(o, "name"), *status = obj_str(o, "status");
+  if (!jd || !name || !status) {
+    yajl_tree_free(o);
+    return reply_msg(c, 400, "failed", "a report needs json_data, name and status");
+  }
+  if (is_report && strcmp(status, "Completed") != 0) {
+    enc_log_platform(api->log, "Run", "the algorithm posted a report with status %s: it is not "
+                     "released (only a Completed report that passes the criteria leaves)",
+                     known_status(status));
+    yajl_tree_free(o);
+    return reply(c, 200, "{\"status\":\"successful\",\"message\":{}}");
+  }
+  char *jd_text = value_json(jd), *answer = NULL, *doc = NULL;
+  int valid = 0, rc = 0;
+  if (!jd_text) { yajl_tree_free(o); return MHD_NO; }
+  if (api->criteria) {
+    rc = escrow_criteria_validate_report(api->criteria, jd_text, strlen(jd_text), &valid, &answer);
+  } else if (enc_json_data_decode(jd_text, strlen(jd_text), &doc) == 0) {
+    valid = 1;
+    answer = strdup("{\"status\":\"successful\",\"message\":{}}");
+  } else {
+    rc = ESCROW_E_FORMAT;
+  }
+  enum MHD_Result ret;
+  if (rc != 0) {
+    ret = reply_msg(c, 400, "failed", "json_data must be a JSON object, a JSON string holding one, "
+                    "or base64 of one");
+    if (is_report) {
+      pthread_mutex_lock(&api->mu);
+      api->reports_refused++;
+      free(api->refused_errors);
+      api->refused_errors = strdup("\"json_data is not a JSON object\"");
+      pthread_mutex_unlock(&api->mu);
+      enc_log_platform(api->log, "Run", "report refused: json_data is not a JSON object");
+    }
+  } else if (!valid) {
+    ret = reply(c, 400, answer ? answer : "{\"status\":\"failed\",\"message\":{}}");
+    if (is_report) {
+      /* the answer's message holds the redacted errors (criteria compiled with redact_values) */
+      yajl_val a = answer ? parse_obj(answer) : NULL;
+      const char *mp[] = {"message", NULL};
+      yajl_val m = a ? yajl_tree_get(a, mp, yajl_t_any) : NULL;
+      char *errs = m ? value_json(m) : NULL;
+      pthread_mutex_lock(&api->mu);
+      api->reports_refused++;
+      free(api->refused_errors);
+      api->refused_errors = errs;
+      pthread_mutex_unlock(&api->mu);
+      enc_log_platform(api->log, "Run", "report refused by the criteria: %s", errs ? errs : "{}");
+      if (a) yajl_tree_free(a);
+    }
+  } else {
+    ret = reply(c, 200, answer ? answer : "{\"status\":\"successful\",\"message\":{}}");
+    if (is_report) {
+      if (!doc && enc_json_data_decode(jd_text, strlen(jd_text), &doc) != 0) doc = NULL;
+      char *n = json_str(name, strlen(name)), *out = NULL;
+      if (doc && n &&
+          asprintf(&out, "{\"name\":%s,\"status\":\"Completed\",\"json_data\":%s}\n", n, doc) >= 0) {
+        pthread_mutex_lock(&api->mu);
+        free(api->report_json);
+        api->report_json = out;
+        pthread_mutex_unlock(&api->mu);
+        enc_log_platform(api->log, "Run", "a report passed the criteria%s",
+                         api->criteria ? "" : " (none given: not checked)");
+      }
+      free(n);
+    }
+  }
+  free(doc);
+  free(answer);
+  free(jd_text);
+  yajl_tree_free(o);
+  return ret;
+}
+
+/* ---- dispatch --------------------------------------------------------------------------------- */
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
+                               const char *method, const char *version, const char *upload,
+                               size_t *upload_size, void **con_cls) {
+  enc_api *api = cls;
+  (void)version;
+  int is_post = !strcmp(method, "POST"), is_get = !strcmp(method, "GET");
+  if (!*con_cls) {
+    conn *k = calloc(1, sizeof(*k));
+    if (!k) return MHD_NO;
+    k->max = (!strcmp(url, "/api/v1/report") || !strcmp(url, "/api/v1/validate"))
+                 ? BODY_MAX_REPORT : BODY_MAX_SMALL;
+    *con_cls = k;
+    pthread_mutex_lock(&api->mu);
+    api->requests++;
+    pthread_mutex_unlock(&api->mu);
+    return MHD_YES;
+  }
+  conn *k = *con_cls;
+  if (*upload_size) {
+    if (!k->too_big) {
+      if (k->len + *upload_size > k->max) {
+        k->too_big = 1;
+      } else {
+        if (k->len + *upload_size + 1 > k->cap) {
+          size_t nc = (k->len + *upload_size + 1) * 2;
+          if (nc > k->max + 1) nc = k->max + 1;
+          char *nb = realloc(k->body, nc);
+          if (!nb) return MHD_NO;
+          k->body = nb;
+          k->cap = nc;
+        }
+        memcpy(k->body + k->len, upload, *upload_size);
+        k->len += *upload_size;
+        k->body[k->len] = 0;
+      }
+    }
+    *upload_size = 0;
+    return MHD_YES;
+  }
+  if (k->too_big) return reply_msg(c, 413, "failed", "request body too large");
+  const char *body = k->body ? k->body : "";
+  if (k->body && strlen(k->body) != k->len)
+    return reply_msg(c, 400, "failed", "the body holds a NUL byte");
+
+  if (!strcmp(url, "/api/v1/data/files") && is_get) return data_files(api, c);
+  if (!strcmp(url, "/api/v1/data/file") && is_get)
+    return data_file(api, c, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "filepath"),
+                     MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "SASUrl"));
+  if (!strcmp(url, "/api/v1/data/file") && is_post) {
+    yajl_val o = parse_obj(body);
+    const char *fp = o ? obj_str(o, "filepath") : NULL;
+    const char *sas = o ? obj_str(o, "SASUrl") : NULL;
+    if (!sas) sas = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "SASUrl");
+    enum MHD_Result r = data_file(api, c, fp, sas);
+    if (o) yajl_tree_free(o);
+    return r;
+  }
+  if (!strcmp(url, "/api/v1/log") && is_post) return post_log(api, c, body);
+  if (!strcmp(url, "/api/v1/validate") && is_post) return post_report(api, c, body, 0);
+  if (!strcmp(url, "/api/v1/report") && is_post) return post_report(api, c, body, 1);
+  if (!strcmp(url, "/api/v1/report/artifact") && is_post)
+    return reply_msg(c, 501, "failed", "artifacts are not supported by this enclave yet");
+  if (!strcmp(url, "/health") && is_get)
+    return reply(c, 200, "{\"enclave\":\"ok\",\"simulated_tee\":true}");
+  return reply_msg(c, 404, "failed", "no such endpoint");
+}
+
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                      enum MHD_RequestTerminationCode toe) {
+  (void)cls;
+  (void)c;
+  (void)toe;
+  conn *k = *con_cls;
+  if (k) {
+    free(k->body);
+    free(k);
+  }
+  *con_cls = NULL;
+}
+
+int enc_api_start(enc_api *api, int listen_fd) {
+  api->daemon = MHD_start_daemon(
+      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG, 0,
+      NULL, NULL, handler, api, MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_NOTIFY_COMPLETED,
+      completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600, MHD_OPTION_END);
+  return api->daemon ? 0 : -1;
+}
+
+void enc_api_stop(enc_api *api) {
+  if (api->daemon) MHD_stop_daemon(api->daemon);
+  api->daemon = NULL;
+}

@@ -1,0 +1,653 @@
+/* escrow-enclave: the in-TEE agent. `run` is the standalone pre-flight mode of DESIGN §11:
+ * the package and the dataset are decrypted with local CEKs, the entry point of the Dockerfile
+ * runs in the sandbox backend (a SIMULATED TEE), the Enclave API serves the dataset, and only
+ * what the egress rules allow reaches OUTDIR. */
+#define _GNU_SOURCE
+#include "enclave.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SANDBOX_UID 65534
+
+static void usage(FILE *f) {
+  fputs("usage: escrow-enclave run --package ALG.zip|DIR --dataset URL|DIR [--criteria CRITERIA.json]\n"
+        "         [--ao-cek CEK] [--ds-cek CEK] [--type validation|training] [--param NAME=VALUE]...\n"
+        "         [--vcpus N] [--memory-mib M] [--timeout S] -o OUTDIR\n"
+        "The sandbox backend is a SIMULATED TEE (bubblewrap, cgroup v1 limits, seccomp).\n",
+        f);
+}
+
+static int usage_error(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("escrow-enclave: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+  usage(stderr);
+  return 2;
+}
+
+/* ---- file helpers ----------------------------------------------------------------------------- */
+
+static int write_file(const char *path, const char *data, size_t len, mode_t mode) {
+  char tmp[4096];
+  snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) return -1;
+  size_t o = 0;
+  while (o < len) {
+    ssize_t w = write(fd, data + o, len - o);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) { close(fd); unlink(tmp); return -1; }
+    o += (size_t)w;
+  }
+  if (fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0) { unlink(tmp); return -1; }
+  return 0;
+}
+
+static char *read_all(const char *path, size_t max, size_t *len) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return NULL;
+  size_t cap = 4096, n = 0;
+  char *b = malloc(cap + 1);
+  while (b) {
+    if (n == cap) {
+      if (cap >= max) { free(b); b = NULL; break; }
+      cap *= 2;
+      char *nb = realloc(b, cap + 1);
+      if (!nb) { free(b); b = NULL; break; }
+      b = nb;
+    }
+    ssize_t r = read(fd, b + n, cap - n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) { free(b); b = NULL; break; }
+    if (r == 0) break;
+    n += (size_t)r;
+  }
+  close(fd);
+  if (b) { b[n] = 0; if (len) *len = n; }
+  return b;
+}
+
+static int sha256_file(const char *path, char hex[65]) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+  unsigned char buf[65536], md[32];
+  unsigned mdl = 0;
+  int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+  ssize_t r;
+  while (ok && (r = read(fd, buf, sizeof(buf))) > 0) ok = EVP_DigestUpdate(ctx, buf, (size_t)r);
+  ok = ok && EVP_DigestFinal_ex(ctx, md, &mdl);
+  EVP_MD_CTX_free(ctx);
+  close(fd);
+  if (!ok) return -1;
+  for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
+  return 0;
+}
+
+static void sha256_hex(const void *data, size_t len, char hex[65]) {
+  unsigned char md[32];
+  unsigned mdl = 0;
+  EVP_Digest(data, len, md, &mdl, EVP_sha256(), NULL);
+  for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
+}
+
+static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f) {
+  (void)st;
+  (void)f;
+  return flag == FTW_DP ? rmdir(p) : unlink(p);
+}
+static void rmtree(const char *dir) { nftw(dir, rm_cb, 32, FTW_DEPTH | FTW_PHYS); }
+
+static uid_t g_chown_uid;
+static int chown_cb(const char *p, const struct stat *st, int flag, struct FTW *f) {
+  (void)st;
+  (void)flag;
+  (void)f;
+  return lchown(p, g_chown_uid, g_chown_uid);
+}
+
+/* copy a folder tree (regular files and folders only; links refused) */
+static int copy_tree(const char *src, const char *dst, int depth) {
+  if (depth > 32) return -1;
+  if (mkdir(dst, 0700) != 0) return -1;
+  DIR *d = opendir(src);
+  if (!d) return -1;
+  struct dirent *e;
+  int rc = 0;
+  while (rc == 0 && (e = readdir(d))) {
+    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+    char s[4096], t[4096];
+    struct stat st;
+    if ((size_t)snprintf(s, sizeof(s), "%s/%s", src, e->d_name) >= sizeof(s) ||
+        (size_t)snprintf(t, sizeof(t), "%s/%s", dst, e->d_name) >= sizeof(t) ||
+        lstat(s, &st) != 0) { rc = -1; break; }
+    if (S_ISDIR(st.st_mode)) {
+      rc = copy_tree(s, t, depth + 1);
+    } else if (S_ISREG(st.st_mode)) {
+      int in = open(s, O_RDONLY | O_CLOEXEC);
+      int out = open(t, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, st.st_mode & 0700 ? 0700 : 0600);
+      char buf[65536];
+      ssize_t r = 0;
+      while (in >= 0 && out >= 0 && (r = read(in, buf, sizeof(buf))) > 0)
+        if (write(out, buf, (size_t)r) != r) { r = -1; break; }
+      if (in < 0 || out < 0 || r < 0) rc = -1;
+      if (in >= 0) close(in);
+      if (out >= 0 && close(out) != 0) rc = -1;
+    } else {
+      rc = -1; /* links and special files are not part of a package */
+    }
+  }
+  closedir(d);
+  return rc;
+}
+
+/* ---- the run ---------------------------------------------------------------------------------- */
+
+typedef struct run_opts {
+  const char *package, *dataset, *criteria, *ao_cek, *ds_cek, *type, *out;
+  char **params;
+  size_t n_params;
+  unsigned vcpus, memory_mib, timeout_s;
+} run_opts;
+
+static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out) {
+  char *e;
+  errno = 0;
+  unsigned long v = strtoul(s, &e, 10);
+  if (errno || *e || e == s || v < lo || v > hi) return -1;
+  *out = (unsigned)v;
+  return 0;
+}
+
+static char *jstr(const char *s) {
+  /* a JSON string literal (ASCII-safe escaping; bytes >= 0x80 copied as they are) */
+  size_t n = strlen(s);
+  char *o = malloc(n * 6 + 3), *p = o;
+  if (!o) return NULL;
+  *p++ = '"';
+  for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+    if (*c == '"' || *c == '\\') { *p++ = '\\'; *p++ = (char)*c; }
+    else if (*c < 0x20) p += sprintf(p, "\\u%04x", *c);
+    else *p++ = (char)*c;
+  }
+  *p++ = '"';
+  *p = 0;
+  return o;
+}
+
+static void iso_now(char out[32]) {
+  time_t t = time(NULL);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+typedef struct outcome {
+  int completed;
+  char reason[4096];
+  int exit_code;
+} outcome;
+
+static int fail_at(outcome *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail_at(outcome *o, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(o->reason, sizeof(o->reason), fmt, ap);
+  va_end(ap);
+  o->completed = 0;
+  return -1;
+}
+
+static int listen_unix(const char *path) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un un = {0};
+  un.sun_family = AF_UNIX;
+  if (fd < 0 || strlen(path) >= sizeof(un.sun_path)) { if (fd >= 0) close(fd); return -1; }
+  strcpy(un.sun_path, path);
+  if (bind(fd, (struct sockaddr *)&un, sizeof(un)) != 0 || chmod(path, 0666) != 0 ||
+      listen(fd, 128) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+static int cmd_run(int argc, char **argv) {
+  run_opts o = {0};
+  o.vcpus = 1;
+  o.memory_mib = 2048;
+  o.timeout_s = 3600;
+  o.type = "validation";
+  char **params = calloc((size_t)argc, sizeof(char *));
+  if (!params) return 2;
+  o.params = params;
+  for (int i = 2; i < argc; i++) {
+    const char *a = argv[i];
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define OPT(name, field) \
+  if (!strcmp(a, name)) { if (!v) { free(params); return usage_error("%s needs a value", name); } field = v; i++; continue; }
+    OPT("--package", o.package)
+    OPT("--dataset", o.dataset)
+    OPT("--criteria", o.criteria)
+    OPT("--ao-cek", o.ao_cek)
+    OPT("--ds-cek", o.ds_cek)
+    OPT("--type", o.type)
+    OPT("-o", o.out)
+    OPT("--out", o.out)
+#undef OPT
+    if (!strcmp(a, "--param") && v) { params[o.n_params++] = argv[++i]; continue; }
+    if (!strcmp(a, "--vcpus") && v && parse_uint(v, 1, 64, &o.vcpus) == 0) { i++; continue; }
+    if (!strcmp(a, "--memory-mib") && v && parse_uint(v, 16, 1u << 20, &o.memory_mib) == 0) { i++; continue; }
+    if (!strcmp(a, "--timeout") && v && parse_uint(v, 1, 7 * 86400, &o.timeout_s) == 0) { i++; continue; }
+    free(params);
+    return usage_error("bad argument: %s", a);
+  }
+  if (!o.package || !o.dataset || !o.out) {
+    free(params);
+    return usage_error("--package, --dataset and -o are required");
+  }
+  if (strcmp(o.type, "validation") != 0 && strcmp(o.type, "training") != 0) {
+    free(params);
+    return usage_error("--type is validation or training");
+  }
+  for (size_t i = 0; i < o.n_params; i++) {
+    const char *eq = strchr(params[i], '=');
+    char name[256];
+    if (!eq || (size_t)(eq - params[i]) >= sizeof(name)) { free(params); return usage_error("--param NAME=VALUE"); }
+    memcpy(name, params[i], (size_t)(eq - params[i]));
+    name[eq - params[i]] = 0;
+    if (!enc_param_name_ok(name)) {
+      free(params);
+      return usage_error("runtime parameter name refused (manual 14.7.5 rules, or a name the runtime sets): %s", name);
+    }
+  }
+  /* inputs that are usage errors when missing or unreadable */
+  escrow_cek *ao = NULL, *ds = NULL;
+  escrow_criteria *crit = NULL;
+  int rc2 = 0;
+  if (o.ao_cek && escrow_cek_load(&ao, o.ao_cek) != 0) rc2 = usage_error("--ao-cek: %s", escrow_error_last());
+  if (!rc2 && o.ds_cek && escrow_cek_load(&ds, o.ds_cek) != 0) rc2 = usage_error("--ds-cek: %s", escrow_error_last());
+  if (!rc2 && o.criteria) {
+    size_t cl = 0;
+    char *ct = read_all(o.criteria, 1u << 20, &cl);
+    escrow_criteria_options copts = ESCROW_CRITERIA_OPTIONS_INIT;
+    copts.redact_values = 1;
+    char *serr = NULL;
+    if (!ct) rc2 = usage_error("--criteria %s: %s", o.criteria, strerror(errno));
+    else if (escrow_criteria_compile(&crit, ct, cl, &copts, &serr) != 0)
+      rc2 = usage_error("--criteria: %s %s", escrow_error_last(), serr ? serr : "");
+    escrow_free(serr);
+    free(ct);
+  }
+  struct stat st;
+  if (!rc2 && stat(o.package, &st) != 0) rc2 = usage_error("--package %s: %s", o.package, strerror(errno));
+  int pkg_is_dir = !rc2 && S_ISDIR(st.st_mode);
+  if (!rc2 && mkdir(o.out, 0700) != 0 && errno != EEXIST) rc2 = usage_error("-o %s: %s", o.out, strerror(errno));
+  char url[4200] = "";
+  if (!rc2) {
+    if (strstr(o.dataset, "://")) {
+      snprintf(url, sizeof(url), "%s", o.dataset);
+    } else {
+      char *rp = realpath(o.dataset, NULL);
+      if (!rp) rc2 = usage_error("--dataset %s: %s", o.dataset, strerror(errno));
+      else snprintf(url, sizeof(url), "file://%s", rp);
+      free(rp);
+    }
+  }
+  if (rc2) {
+    escrow_cek_free(ao);
+    escrow_cek_free(ds);
+    escrow_criteria_free(crit);
+    free(params);
+    return rc2;
+  }
+
+  /* the run */
+  outcome oc = {0};
+  char run_id[40], started[32], ended[32], p[8192];
+  unsigned char rnd[16];
+  RAND_bytes(rnd, sizeof(rnd));
+  for (int i = 0; i < 16; i++) snprintf(run_id + 2 * i, 3, "%02x", rnd[i]);
+  iso_now(started);
+  enc_log log = {PTHREAD_MUTEX_INITIALIZER, -1, 0, 0};
+  snprintf(p, sizeof(p), "%s/logs.jsonl", o.out);
+  log.fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  enc_log_platform(&log, "Run Initiated",
+                   "pre-flight run %s: the TEE is SIMULATED (sandbox backend: bubblewrap, cgroups, "
+                   "seccomp); the host's root can read its memory", run_id);
+  /* reports of an earlier run in OUTDIR must not be mistaken for this one's */
+  static const char *const outs[] = {"report.json", "result.json", "certificate.json", NULL};
+  for (size_t i = 0; outs[i]; i++) {
+    snprintf(p, sizeof(p), "%s/%s", o.out, outs[i]);
+    unlink(p);
+  }
+
+  const char *tmpd = getenv("TMPDIR");
+  char run_dir[1024], code[1100];
+  if (!tmpd || !*tmpd || strlen(tmpd) > 900) tmpd = "/tmp";
+  snprintf(run_dir, sizeof(run_dir), "%.900s/escrow-enclave-XXXXXX", tmpd);
+  enc_image img = {0};
+  char **entry = NULL;
+  size_t n_entry = 0;
+  char **env = NULL;
+  size_t n_env = 0;
+  escrow_blob_client *blob = NULL;
+  escrow_manifest *man = NULL;
+  enc_api api = {0};
+  pthread_mutex_init(&api.mu, NULL);
+  int api_started = 0, have_run_dir = 0;
+  enc_sandbox sb = {0};
+  int ran = 0;
+
+  if (!mkdtemp(run_dir)) { fail_at(&oc, "cannot create the run folder: %s", strerror(errno)); goto done; }
+  have_run_dir = 1;
+  chmod(run_dir, 0711);
+  snprintf(code, sizeof(code), "%s/code", run_dir);
+
+  /* 1. the package */
+  enc_log_platform(&log, "Runtime Build", "preparing the algorithm package");
+  if (pkg_is_dir) {
+    if (copy_tree(o.package, code, 0) != 0) { fail_at(&oc, "the package folder could not be copied (links and special files are refused)"); goto done; }
+  } else {
+    escrow_algorithm *alg = NULL;
+    if (escrow_algorithm_open(&alg, o.package, NULL) != 0) { fail_at(&oc, "the package could not be opened: %s", escrow_error_last()); goto done; }
+    escrow_cek *k = ao;
+    escrow_cek *tmpk = NULL;
+    if (!k && escrow_algorithm_secret_count(alg) > 0) {
+      escrow_algorithm_free(alg);
+      fail_at(&oc, "the package has encrypted files: --ao-cek is required");
+      goto done;
+    }
+    if (!k && escrow_cek_generate(&tmpk) != 0) { escrow_algorithm_free(alg); fail_at(&oc, "internal error"); goto done; }
+    int xr = escrow_algorithm_extract(alg, k ? k : tmpk, code);
+    escrow_cek_free(tmpk);
+    escrow_algorithm_free(alg);
+    if (xr != 0) { fail_at(&oc, "the package could not be decrypted: %s", escrow_error_last()); goto done; }
+  }
+  snprintf(p, sizeof(p), "%s/Dockerfile", code);
+  size_t dl = 0;
+  char *df = read_all(p, 1u << 20, &dl);
+  if (!df) { fail_at(&oc, "the package has no Dockerfile"); goto done; }
+  char err[256];
+  int pr = enc_dockerfile_parse(df, dl, &img, err, sizeof(err));
+  free(df);
+  if (pr != 0) { fail_at(&oc, "the Dockerfile could not be read: %s", err); goto done; }
+  if (enc_image_argv(&img, &entry, &n_entry) != 0) { fail_at(&oc, "the Dockerfile has no ENTRYPOINT or CMD"); goto done; }
+  enc_log_platform(&log, "Runtime Build",
+                   "Dockerfile: base image %s is simulated by the host's /usr; %zu RUN line(s) NOT "
+                   "executed by the sandbox backend; WORKDIR %s", img.from ? img.from : "(none)",
+                   img.run_lines, img.workdir);
+  const char *dest = img.copy_dest ? img.copy_dest : img.workdir;
+  if (!strcmp(dest, "/")) dest = "/app";
+  if (geteuid() == 0) {
+    g_chown_uid = SANDBOX_UID;
+    if (nftw(code, chown_cb, 32, FTW_PHYS) != 0) { fail_at(&oc, "cannot hand the code to the sandbox user"); goto done; }
+  }
+
+  /* 2. sandbox files: etc, the relay binary, the API socket */
+  snprintf(p, sizeof(p), "%s/etc", run_dir);
+  mkdir(p, 0755);
+  static const struct { const char *name, *text; } etc[] = {
+      {"hosts", "127.0.0.1\tlocalhost enclave\n"},
+      {"passwd", "root:x:0:0:root:/root:/usr/sbin/nologin\nalgo:x:1000:1000:algorithm:/tmp:/bin/sh\n"},
+      {"group", "root:x:0:\nalgo:x:1000:\n"},
+      {"nsswitch.conf", "passwd: files\ngroup: files\nhosts: files\n"}};
+  for (size_t i = 0; i < sizeof(etc) / sizeof(etc[0]); i++) {
+    snprintf(p, sizeof(p), "%s/etc/%s", run_dir, etc[i].name);
+    if (write_file(p, etc[i].text, strlen(etc[i].text), 0644) != 0) { fail_at(&oc, "cannot write the sandbox's /etc"); goto done; }
+  }
+  snprintf(p, sizeof(p), "%s/bin", run_dir);
+  mkdir(p, 0755);
+  {
+    size_t bl = 0;
+    char *bin = read_all("/proc/self/exe", 1u << 30, &bl);
+    snprintf(p, sizeof(p), "%s/bin/escrow-enclave", run_dir);
+    int wr = bin ? write_file(p, bin, bl, 0755) : -1;
+    free(bin);
+    if (wr != 0) { fail_at(&oc, "cannot place the relay in the sandbox"); goto done; }
+  }
+  snprintf(p, sizeof(p), "%s/api", run_dir);
+  mkdir(p, 0755);
+  snprintf(p, sizeof(p), "%s/plain", run_dir);
+  mkdir(p, 0700);
+  char plain_dir[1100];
+  snprintf(plain_dir, sizeof(plain_dir), "%s/plain", run_dir);
+
+  /* 3. the dataset */
+  escrow_blob_options bo = ESCROW_BLOB_OPTIONS_INIT;
+  if (escrow_blob_open(&blob, url, &bo) != 0) { fail_at(&oc, "the dataset could not be opened: %s", escrow_error_last()); goto done; }
+  {
+    uint64_t msz = 0;
+    int sr = escrow_blob_stat(blob, ESCROW_MANIFEST_FILE, &msz, NULL);
+    if (sr == 0) {
+      snprintf(p, sizeof(p), "%s/manifest", plain_dir);
+      size_t ml = 0;
+      char *mb = NULL;
+      if (!ds) { fail_at(&oc, "the dataset is encrypted: --ds-cek is required"); goto done; }
+      if (msz > (64u << 20) || escrow_blob_get_file(blob, ESCROW_MANIFEST_FILE, p, NULL, NULL) != 0 ||
+          !(mb = read_all(p, 64u << 20, &ml))) {
+        unlink(p);
+        fail_at(&oc, "the dataset manifest could not be read");
+        goto done;
+      }
+      unlink(p);
+      int mr = escrow_manifest_decode(&man, ds, (const uint8_t *)mb, ml);
+      free(mb);
+      if (mr != 0) { fail_at(&oc, "the dataset manifest does not verify with the DS CEK: %s", escrow_error_last()); goto done; }
+      enc_log_platform(&log, "Runtime Build", "dataset manifest verified: %zu file(s)", escrow_manifest_count(man));
+    } else {
+      enc_log_platform(&log, "Runtime Build", "the dataset has no manifest: files are checked one by one (path context only)");
+    }
+  }
+
+  /* 4. the Enclave API */
+  api.blob = blob;
+  api.dataset_url = url;
+  api.ds_cek = ds;
+  api.criteria = crit;
+  api.manifest = man;
+  api.plain_dir = plain_dir;
+  api.log = &log;
+  snprintf(p, sizeof(p), "%s/api/api.sock", run_dir);
+  int lfd = listen_unix(p);
+  if (lfd < 0 || enc_api_start(&api, lfd) != 0) {
+    if (lfd >= 0) close(lfd);
+    fail_at(&oc, "the Enclave API could not start");
+    goto done;
+  }
+  api_started = 1;
+  enc_log_platform(&log, "Workload Launch", "Enclave API at http://localhost:5000 (plain HTTP over "
+                   "a unix socket relayed into the sandbox; TLS not yet enabled)");
+
+  /* 5. environment */
+  {
+    char *fixed[16];
+    size_t nf = 0;
+    int bad = 0;
+#define ADD(...) do { if (asprintf(&fixed[nf], __VA_ARGS__) < 0) bad = 1; else nf++; } while (0)
+    ADD("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    ADD("HOME=/tmp");
+    ADD("TMPDIR=/tmp");
+    ADD("LANG=C.UTF-8");
+    ADD("PYTHONDONTWRITEBYTECODE=1");
+#undef ADD
+    env = calloc(nf + img.n_env + o.n_params + 8, sizeof(char *));
+    if (!env || bad) { for (size_t i = 0; i < nf; i++) free(fixed[i]); fail_at(&oc, "out of memory"); goto done; }
+    for (size_t i = 0; i < nf; i++) env[n_env++] = fixed[i];
+    for (size_t i = 0; i < img.n_env; i++) {
+      const char *e = img.env[i];
+      /* the image may not override what the runtime sets for the API */
+      if (!strncmp(e, "ENCLAVE_URL=", 12) || !strncmp(e, "ESCROW_", 7) || !strncmp(e, "LD_", 3)) continue;
+      env[n_env++] = strdup(e);
+    }
+    for (size_t i = 0; i < o.n_params; i++) env[n_env++] = strdup(params[i]);
+    if (asprintf(&env[n_env], "ENCLAVE_URL=http://localhost:5000") >= 0) n_env++;
+    if (asprintf(&env[n_env], "ESCROW_RUNTIME_LOCATION=http://localhost:5000") >= 0) n_env++;
+    if (asprintf(&env[n_env], "ESCROW_PROJECT_ID=preflight") >= 0) n_env++;
+    if (asprintf(&env[n_env], "ESCROW_RUN_ID=%s", run_id) >= 0) n_env++;
+    if (asprintf(&env[n_env], "ESCROW_RUN_CONFIG_ID=preflight") >= 0) n_env++;
+    if (asprintf(&env[n_env], "ESCROW_SIMULATED_TEE=1") >= 0) n_env++;
+    for (size_t i = 0; i < n_env; i++)
+      if (!env[i]) { fail_at(&oc, "out of memory"); goto done; }
+  }
+
+  /* 6. the sandbox */
+  sb.run_dir = run_dir;
+  sb.code_dir = code;
+  sb.code_dest = dest;
+  sb.workdir = img.workdir;
+  sb.argv = entry;
+  sb.env = env;
+  sb.n_env = n_env;
+  sb.vcpus = o.vcpus;
+  sb.memory_mib = o.memory_mib;
+  sb.scratch_mib = o.memory_mib / 2 < 1024 ? o.memory_mib / 2 : 1024;
+  sb.pids_max = 256;
+  sb.timeout_s = o.timeout_s;
+  sb.run_id = run_id;
+  sb.log = &log;
+  enc_log_platform(&log, "Run", "the algorithm starts (vCPU %u, memory %u MiB, scratch /tmp %u MiB, "
+                   "timeout %u s)", o.vcpus, o.memory_mib, sb.scratch_mib, o.timeout_s);
+  if (enc_sandbox_run(&sb) != 0) { fail_at(&oc, "the sandbox could not start"); goto done; }
+  ran = 1;
+  oc.exit_code = sb.exit_code;
+  enc_api_stop(&api);
+  api_started = 0;
+  enc_log_platform(&log, "Run", "the algorithm ended: exit status %d%s; %zu Enclave API request(s); "
+                   "peak memory %llu MiB", sb.exit_code, sb.timed_out ? " (timeout)" : "",
+                   api.requests, (unsigned long long)(sb.memory_peak >> 20));
+  if (sb.timed_out) fail_at(&oc, "timeout: the algorithm ran longer than %u s", o.timeout_s);
+  else if (sb.oom_killed) fail_at(&oc, "out of memory: the algorithm exceeded its limit of %u MiB", o.memory_mib);
+  else if (sb.exit_code == 125 || sb.exit_code == 127) fail_at(&oc, "the sandbox or the entry point could not start (exit status %d)", sb.exit_code);
+  else if (sb.exit_code > 128) fail_at(&oc, "the algorithm was killed by signal %d", sb.exit_code - 128);
+  else if (sb.exit_code != 0) fail_at(&oc, "the algorithm exited with code %d", sb.exit_code);
+  else if (!api.report_json && api.reports_refused)
+    fail_at(&oc, "the report failed the criteria: %s", api.refused_errors ? api.refused_errors : "{}");
+  else if (!api.report_json) fail_at(&oc, "the algorithm posted no Completed report");
+  else oc.completed = 1;
+
+done:
+  if (api_started) enc_api_stop(&api);
+  iso_now(ended);
+  /* outputs */
+  char report_hash[65] = "", pkg_hash[65] = "", crit_hash[65] = "", par_hash[65];
+  if (oc.completed && api.report_json) {
+    snprintf(p, sizeof(p), "%s/report.json", o.out);
+    if (write_file(p, api.report_json, strlen(api.report_json), 0600) != 0) {
+      fail_at(&oc, "report.json could not be written: %s", strerror(errno));
+    } else {
+      sha256_hex(api.report_json, strlen(api.report_json), report_hash);
+    }
+  }
+  if (!pkg_is_dir) sha256_file(o.package, pkg_hash);
+  if (o.criteria) sha256_file(o.criteria, crit_hash);
+  {
+    char joined[8192] = "";
+    for (size_t i = 0; i < o.n_params; i++) {
+      strncat(joined, params[i], sizeof(joined) - strlen(joined) - 2);
+      strcat(joined, "\n");
+    }
+    sha256_hex(joined, strlen(joined), par_hash);
+  }
+  char *reason = jstr(oc.completed ? "" : oc.reason);
+  char *res = NULL, *cert = NULL;
+  if (asprintf(&res,
+               "{\"status\":\"%s\",\"reason\":%s,\"simulated_tee\":true,\"run_id\":\"%s\","
+               "\"exit_code\":%d,\"started\":\"%s\",\"ended\":\"%s\",\"criteria_checked\":%s,"
+               "\"limits\":{\"vcpus\":%u,\"memory_mib\":%u,\"timeout_s\":%u,\"pids\":%u,"
+               "\"cgroups\":%s,\"seccomp\":%s}}\n",
+               oc.completed ? "Completed" : "Failed", oc.completed ? "null" : (reason ? reason : "\"\""),
+               run_id, oc.exit_code, started, ended, crit ? "true" : "false", o.vcpus, o.memory_mib,
+               o.timeout_s, sb.pids_max, sb.cgroups_applied ? "true" : "false",
+               sb.seccomp_applied ? "true" : "false") < 0)
+    res = NULL;
+  if (asprintf(&cert,
+               "{\"simulated_tee\":true,\"signed\":false,\"run_id\":\"%s\",\"status\":\"%s\","
+               "\"exit_code\":%d,\"started\":\"%s\",\"ended\":\"%s\",\"package_sha256\":%s%s%s,"
+               "\"criteria_sha256\":%s%s%s,\"dataset_url_sha256\":\"%s\",\"parameters_sha256\":\"%s\","
+               "\"report_sha256\":%s%s%s}\n",
+               run_id, oc.completed ? "Completed" : "Failed", oc.exit_code, started, ended,
+               *pkg_hash ? "\"" : "", *pkg_hash ? pkg_hash : "null", *pkg_hash ? "\"" : "",
+               *crit_hash ? "\"" : "", *crit_hash ? crit_hash : "null", *crit_hash ? "\"" : "",
+               "", par_hash, *report_hash ? "\"" : "", *report_hash ? report_hash : "null",
+               *report_hash ? "\"" : "") < 0)
+    cert = NULL;
+  {
+    char uh[65];
+    sha256_hex(url, strlen(url), uh);
+    char *c2 = NULL;
+    if (cert) {
+      char *at = strstr(cert, "\"dataset_url_sha256\":\"\"");
+      if (at && asprintf(&c2, "%.*s\"dataset_url_sha256\":\"%s\"%s", (int)(at - cert), cert, uh,
+                         at + strlen("\"dataset_url_sha256\":\"\"")) >= 0) {
+        free(cert);
+        cert = c2;
+      }
+    }
+  }
+  enc_log_platform(&log, "Run", "run %s: %s%s%s (simulated TEE)", run_id,
+                   oc.completed ? "Completed" : "Failed", oc.completed ? "" : ": ",
+                   oc.completed ? "" : oc.reason);
+  int werr = 0;
+  snprintf(p, sizeof(p), "%s/certificate.json", o.out);
+  if (!cert || write_file(p, cert, strlen(cert), 0600) != 0) werr = 1;
+  snprintf(p, sizeof(p), "%s/result.json", o.out);
+  if (!res || write_file(p, res, strlen(res), 0600) != 0) werr = 1;
+  if (res) fputs(res, stdout);
+  if (!oc.completed) fprintf(stderr, "escrow-enclave: run failed: %s\n", oc.reason);
+  free(res);
+  free(cert);
+  free(reason);
+  if (log.fd >= 0) { fsync(log.fd); close(log.fd); }
+
+  /* teardown: whatever happened */
+  enc_strv_free(env, n_env);
+  enc_strv_free(entry, n_entry);
+  enc_image_free(&img);
+  escrow_manifest_free(man);
+  escrow_blob_close(blob);
+  free(api.report_json);
+  free(api.refused_errors);
+  pthread_mutex_destroy(&api.mu);
+  if (have_run_dir) rmtree(run_dir);
+  escrow_cek_free(ao);
+  escrow_cek_free(ds);
+  escrow_criteria_free(crit);
+  free(params);
+  (void)ran;
+  if (werr) return 2;
+  return oc.completed ? 0 : 1;
+}
+
+int main(int argc, char **argv) {
+  if (argc >= 2 && !strcmp(argv[1], "sandbox-init")) return enc_sandbox_init_main(argc, argv);
+  signal(SIGPIPE, SIG_IGN);
+  if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+    usage(stdout);
+    return 0;
+  }
+  if (argc < 2 || strcmp(argv[1], "run") != 0) return usage_error("unknown command");
+  if (escrow_init() != 0) {
+    fprintf(stderr, "escrow-enclave: %s\n", escrow_error_last());
+    return 2;
+  }
+  return cmd_run(argc, argv);
+}
