@@ -258,6 +258,67 @@ int enc_json_data_decode(const char *text, size_t len, char **doc) {
   return rc;
 }
 
+/* ---- refused-report errors: field names the criteria do not know are the document's -------- */
+
+static int key_known(yajl_val crit, const char *k) {
+  if (!crit) return 0;
+  if (YAJL_IS_OBJECT(crit)) {
+    for (size_t i = 0; i < crit->u.object.len; i++)
+      if (!strcmp(crit->u.object.keys[i], k) || key_known(crit->u.object.values[i], k)) return 1;
+  } else if (YAJL_IS_ARRAY(crit)) {
+    for (size_t i = 0; i < crit->u.array.len; i++)
+      if (key_known(crit->u.array.values[i], k)) return 1;
+  }
+  return 0;
+}
+
+static int all_digits(const char *k) {
+  if (!*k || strlen(k) > 9) return 0;
+  for (; *k; k++)
+    if (*k < '0' || *k > '9') return 0;
+  return 1;
+}
+
+static void gen_redacted(yajl_gen g, yajl_val v, yajl_val crit, size_t *n_red) {
+  if (YAJL_IS_OBJECT(v)) {
+    yajl_gen_map_open(g);
+    for (size_t i = 0; i < v->u.object.len; i++) {
+      const char *k = v->u.object.keys[i];
+      if (key_known(crit, k) || all_digits(k)) {
+        yajl_gen_string(g, (const unsigned char *)k, strlen(k));
+      } else {
+        char r[48];
+        snprintf(r, sizeof(r), "<redacted field %zu>", ++*n_red);
+        yajl_gen_string(g, (const unsigned char *)r, strlen(r));
+      }
+      gen_redacted(g, v->u.object.values[i], crit, n_red);
+    }
+    yajl_gen_map_close(g);
+  } else if (YAJL_IS_ARRAY(v)) {
+    yajl_gen_array_open(g);
+    for (size_t i = 0; i < v->u.array.len; i++) gen_redacted(g, v->u.array.values[i], crit, n_red);
+    yajl_gen_array_close(g);
+  } else {
+    gen_value(g, v);
+  }
+}
+
+char *enc_redact_error_fields(const char *errors_json, const char *criteria_json) {
+  char ebuf[64];
+  yajl_val e = yajl_tree_parse(errors_json, ebuf, sizeof(ebuf));
+  yajl_val c = criteria_json ? yajl_tree_parse(criteria_json, ebuf, sizeof(ebuf)) : NULL;
+  char *out = NULL;
+  yajl_gen g = e ? yajl_gen_alloc(NULL) : NULL;
+  if (g) {
+    size_t n = 0;
+    gen_redacted(g, e, c, &n);
+    out = gen_take(g);
+  }
+  if (e) yajl_tree_free(e);
+  if (c) yajl_tree_free(c);
+  return out;
+}
+
 /* ---- connections ------------------------------------------------------------------------------ */
 
 typedef struct conn {
@@ -528,7 +589,9 @@ static enum MHD_Result post_report(enc_api *api, struct MHD_Connection *c, const
       yajl_val a = answer ? parse_obj(answer) : NULL;
       const char *mp[] = {"message", NULL};
       yajl_val m = a ? yajl_tree_get(a, mp, yajl_t_any) : NULL;
-      char *errs = m ? value_json(m) : NULL;
+      char *raw = m ? value_json(m) : NULL;
+      char *errs = raw ? enc_redact_error_fields(raw, api->criteria_json) : NULL;
+      free(raw);
       pthread_mutex_lock(&api->mu);
       api->reports_refused++;
       free(api->refused_errors);
@@ -541,7 +604,12 @@ static enum MHD_Result post_report(enc_api *api, struct MHD_Connection *c, const
     ret = reply(c, 200, answer ? answer : "{\"status\":\"successful\",\"message\":{}}");
     if (is_report) {
       if (!doc && enc_json_data_decode(jd_text, strlen(jd_text), &doc) != 0) doc = NULL;
-      char *n = json_str(name, strlen(name)), *out = NULL;
+      size_t nlen = strlen(name);
+      if (nlen > ENC_REPORT_NAME_MAX) { /* the name is free text outside the criteria: bounded */
+        nlen = ENC_REPORT_NAME_MAX;
+        while (nlen && ((unsigned char)name[nlen] & 0xC0) == 0x80) nlen--;
+      }
+      char *n = json_str(name, nlen), *out = NULL;
       if (doc && n &&
           asprintf(&out, "{\"name\":%s,\"status\":\"Completed\",\"json_data\":%s}\n", n, doc) >= 0) {
         pthread_mutex_lock(&api->mu);

@@ -59,6 +59,7 @@ typedef struct enc_api {
   const char *dataset_url;
   const escrow_cek *ds_cek;  /* may be NULL (plaintext dataset) */
   escrow_criteria *criteria; /* may be NULL: reports are not checked (pre-flight only) */
+  const char *criteria_json; /* its text (field names of refused reports are checked on it) */
   escrow_manifest *manifest; /* may be NULL (a dataset without a manifest) */
   const char *plain_dir;     /* host-only folder for files being served */
   enc_log *log;
@@ -75,6 +76,12 @@ typedef struct enc_api {
 /* Start serving on the listening unix socket fd (taken over). */
 int enc_api_start(enc_api *api, int listen_fd);
 void enc_api_stop(enc_api *api);
+
+/* The errors of a refused report with every field name that the criteria do not contain (the
+ * document's own keys, e.g. of an "unknown field") replaced by "<redacted field N>"; list
+ * indexes are kept. malloc'd, or NULL. Exposed for tests. */
+char *enc_redact_error_fields(const char *errors_json, const char *criteria_json);
+#define ENC_REPORT_NAME_MAX 256
 
 /* Decode json_data as the API receives it (an object, a JSON string, or base64 of JSON) into
  * the JSON text of the document (malloc'd). Returns 0 or -1. Exposed for tests. */

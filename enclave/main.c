@@ -282,6 +282,7 @@ static int cmd_run(int argc, char **argv) {
   /* inputs that are usage errors when missing or unreadable */
   escrow_cek *ao = NULL, *ds = NULL;
   escrow_criteria *crit = NULL;
+  char *crit_text = NULL;
   int rc2 = 0;
   if (o.ao_cek && escrow_cek_load(&ao, o.ao_cek) != 0) rc2 = usage_error("--ao-cek: %s", escrow_error_last());
   if (!rc2 && o.ds_cek && escrow_cek_load(&ds, o.ds_cek) != 0) rc2 = usage_error("--ds-cek: %s", escrow_error_last());
@@ -295,7 +296,7 @@ static int cmd_run(int argc, char **argv) {
     else if (escrow_criteria_compile(&crit, ct, cl, &copts, &serr) != 0)
       rc2 = usage_error("--criteria: %s %s", escrow_error_last(), serr ? serr : "");
     escrow_free(serr);
-    free(ct);
+    crit_text = ct;
   }
   struct stat st;
   if (!rc2 && stat(o.package, &st) != 0) rc2 = usage_error("--package %s: %s", o.package, strerror(errno));
@@ -316,6 +317,7 @@ static int cmd_run(int argc, char **argv) {
     escrow_cek_free(ao);
     escrow_cek_free(ds);
     escrow_criteria_free(crit);
+    free(crit_text);
     free(params);
     return rc2;
   }
@@ -463,6 +465,7 @@ static int cmd_run(int argc, char **argv) {
   api.dataset_url = url;
   api.ds_cek = ds;
   api.criteria = crit;
+  api.criteria_json = crit_text;
   api.manifest = man;
   api.plain_dir = plain_dir;
   api.log = &log;
@@ -536,11 +539,12 @@ static int cmd_run(int argc, char **argv) {
                    api.requests, (unsigned long long)(sb.memory_peak >> 20));
   if (sb.timed_out) fail_at(&oc, "timeout: the algorithm ran longer than %u s", o.timeout_s);
   else if (sb.oom_killed) fail_at(&oc, "out of memory: the algorithm exceeded its limit of %u MiB", o.memory_mib);
+  else if (!api.report_json && api.reports_refused)
+    fail_at(&oc, "the report failed the criteria: %s%s", api.refused_errors ? api.refused_errors : "{}",
+            sb.exit_code ? " (the algorithm then exited with a non-zero status)" : "");
   else if (sb.exit_code == 125 || sb.exit_code == 127) fail_at(&oc, "the sandbox or the entry point could not start (exit status %d)", sb.exit_code);
   else if (sb.exit_code > 128) fail_at(&oc, "the algorithm was killed by signal %d", sb.exit_code - 128);
   else if (sb.exit_code != 0) fail_at(&oc, "the algorithm exited with code %d", sb.exit_code);
-  else if (!api.report_json && api.reports_refused)
-    fail_at(&oc, "the report failed the criteria: %s", api.refused_errors ? api.refused_errors : "{}");
   else if (!api.report_json) fail_at(&oc, "the algorithm posted no Completed report");
   else oc.completed = 1;
 
@@ -631,6 +635,7 @@ done:
   escrow_cek_free(ao);
   escrow_cek_free(ds);
   escrow_criteria_free(crit);
+  free(crit_text);
   free(params);
   (void)ran;
   if (werr) return 2;

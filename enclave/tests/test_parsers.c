@@ -139,6 +139,21 @@ static void json_data_that_is_no_object_is_refused(void **state) {
   }
 }
 
+static void refused_report_errors_keep_only_field_names_of_the_criteria(void **state) {
+  (void)state;
+  const char *crit = "{\"report\":{\"type\":\"dict\",\"schema\":{\"n\":{\"type\":\"integer\"}}}}";
+  const char *errs = "{\"report\":[{\"n\":[\"min value is 3\"],\"Jane Doe 1961\":[\"unknown field\"],"
+                     "\"list\":{\"0\":[\"x\"]}}]}";
+  char *out = enc_redact_error_fields(errs, crit);
+  assert_non_null(out);
+  assert_null(strstr(out, "Jane"));
+  assert_null(strstr(out, "list"));
+  assert_non_null(strstr(out, "\"n\":[\"min value is 3\"]"));
+  assert_non_null(strstr(out, "<redacted field 1>"));
+  assert_non_null(strstr(out, "\"0\""));
+  free(out);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(dockerfile_exec_form_entrypoint_and_cmd_are_joined),
@@ -150,6 +165,7 @@ int main(void) {
       cmocka_unit_test(param_names_follow_the_manual_and_spare_runtime_names),
       cmocka_unit_test(json_data_object_string_and_base64_decode_to_the_same_document),
       cmocka_unit_test(json_data_that_is_no_object_is_refused),
+      cmocka_unit_test(refused_report_errors_keep_only_field_names_of_the_criteria),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
