@@ -1,7 +1,7 @@
 /* The sandbox backend: a SIMULATED TEE. bubblewrap (all namespaces, loopback-only network,
  * read-only code and runtime, size-capped scratch, no capabilities, an unprivileged uid when
  * started as root), cgroup v1 limits (memory, CPU quota, pids) and a seccomp filter (no vsock,
- * packet or raw sockets, ptrace, mount, new namespaces, keyctl, bpf, io_uring). Inside, a relay
+ * packet or raw IP sockets, ptrace, mount, new namespaces, keyctl, bpf, io_uring). Inside, a relay
  * (this program in sandbox-init mode) serves 127.0.0.1:5000 from the host's unix socket. */
 #define _GNU_SOURCE
 #include "enclave.h"
@@ -61,8 +61,11 @@ static int seccomp_fd(void) {
       rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socketpair), 1,
                             SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)fams[i]));
   }
-  if (rc == 0)
-    rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socket), 1,
+  /* raw IP sockets (netlink sockets are SOCK_RAW too and Python's if_nameindex needs them) */
+  const int ipfams[] = {AF_INET, AF_INET6};
+  for (size_t i = 0; i < 2 && rc == 0; i++)
+    rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socket), 2,
+                          SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)ipfams[i]),
                           SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_RAW));
   const uint64_t flags[] = {CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER,
                             CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWCGROUP};
@@ -276,6 +279,7 @@ int enc_sandbox_run(enc_sandbox *sb) {
   av(&a, "--ro-bind"); av(&a, p); av(&a, "/run/enclave");
   snprintf(p, sizeof(p), "%s/bin/escrow-enclave", sb->run_dir);
   av(&a, "--ro-bind"); av(&a, p); av(&a, "/run/escrow-enclave");
+  av(&a, "--remount-ro"); av(&a, "/"); /* the root and its mount points; /tmp stays writable */
   av(&a, "--chdir"); av(&a, sb->workdir);
   for (size_t i = 0; i < sb->n_env; i++) {
     const char *eq = strchr(sb->env[i], '=');
