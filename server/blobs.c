@@ -1,0 +1,86 @@
+/* escrowd: content-addressed uploads (see blobs.h). */
+#include "blobs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void srv_sha256_hex(const unsigned char *data, size_t len, char hex[65]) {
+  unsigned char md[32];
+  unsigned int n = 0;
+  EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
+  for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
+  hex[64] = 0;
+}
+
+static int fsync_dir(const char *dir) {
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  int r = fsync(fd);
+  close(fd);
+  return r;
+}
+
+int srv_blob_put(const char *data_dir, const unsigned char *data, size_t len, char hex[65],
+                 char *err, size_t errsz) {
+  char dir[PATH_MAX], path[PATH_MAX], tmp[PATH_MAX];
+  srv_sha256_hex(data, len, hex);
+  if (snprintf(dir, sizeof dir, "%s/blobs", data_dir) >= (int)sizeof dir) goto io;
+  if (mkdir(dir, 0700) && errno != EEXIST) goto io;
+  if (snprintf(dir, sizeof dir, "%s/blobs/%.2s", data_dir, hex) >= (int)sizeof dir) goto io;
+  if (mkdir(dir, 0700) && errno != EEXIST) goto io;
+  if (snprintf(path, sizeof path, "%s/%s", dir, hex) >= (int)sizeof path) goto io;
+  if (access(path, F_OK) == 0) return 0; /* already stored (same content) */
+  if (snprintf(tmp, sizeof tmp, "%s/.tmp-XXXXXX", dir) >= (int)sizeof tmp) goto io;
+  int fd = mkstemp(tmp);
+  if (fd < 0) goto io;
+  size_t o = 0;
+  while (o < len) {
+    ssize_t w = write(fd, data + o, len - o);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      close(fd);
+      unlink(tmp);
+      goto io;
+    }
+    o += (size_t)w;
+  }
+  if (fsync(fd) || close(fd) || rename(tmp, path) || fsync_dir(dir)) {
+    unlink(tmp);
+    goto io;
+  }
+  return 0;
+io:
+  snprintf(err, errsz, "cannot store the upload: %s", strerror(errno));
+  return -1;
+}
+
+int srv_blob_get(const char *data_dir, const char *hex, unsigned char **out, size_t *len) {
+  char path[PATH_MAX];
+  if (strlen(hex) != 64 || strspn(hex, "0123456789abcdef") != 64) return -1;
+  if (snprintf(path, sizeof path, "%s/blobs/%.2s/%s", data_dir, hex, hex) >= (int)sizeof path)
+    return -1;
+  FILE *f = fopen(path, "rb");
+  if (!f) return -1;
+  struct stat st;
+  if (fstat(fileno(f), &st) || st.st_size < 0) {
+    fclose(f);
+    return -1;
+  }
+  unsigned char *b = malloc((size_t)st.st_size + 1);
+  if (!b || fread(b, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
+    free(b);
+    fclose(f);
+    return -1;
+  }
+  fclose(f);
+  *out = b;
+  *len = (size_t)st.st_size;
+  return 0;
+}

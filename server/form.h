@@ -1,0 +1,50 @@
+/*
+ * escrowd: request bodies as the API clients send them: application/x-www-form-urlencoded
+ * and multipart/form-data (RFC 7578), parsed from a buffer (sans-I/O, fuzzable). Values point
+ * into copies owned by the form.
+ */
+#ifndef ESCROWD_FORM_H
+#define ESCROWD_FORM_H
+
+#include <stddef.h>
+
+#define SRV_FORM_MAX_FIELDS 64
+#define SRV_FORM_MAX_NAME 256
+
+typedef struct srv_field {
+  char *name;
+  char *value;     /* NUL-terminated copy (the bytes may hold NULs for files) */
+  size_t len;
+  char *filename;  /* multipart file parts: the filename parameter, else NULL */
+  char *content_type;
+} srv_field;
+
+typedef struct srv_form {
+  srv_field fields[SRV_FORM_MAX_FIELDS];
+  size_t n;
+} srv_form;
+
+void srv_form_init(srv_form *f);
+void srv_form_clear(srv_form *f);
+
+/* Parse "a=b&c=d" (+ for space, %XX escapes; a bad escape is an error). 0 or -1 with err. */
+int srv_form_parse_urlencoded(srv_form *f, const char *data, size_t len, char *err, size_t errsz);
+
+/* Parse a multipart/form-data body; content_type is the request's Content-Type header, which
+ * carries the boundary. Refuses: no or bad boundary, a missing closing delimiter, parts without
+ * a form-data Content-Disposition and name, too many fields, oversized part headers. */
+int srv_form_parse_multipart(srv_form *f, const char *content_type, const char *data, size_t len,
+                             char *err, size_t errsz);
+
+/* Parse by Content-Type (NULL or empty body: nothing to do). */
+int srv_form_parse_body(srv_form *f, const char *content_type, const char *data, size_t len,
+                        char *err, size_t errsz);
+
+/* Add one field (copies). 0 or -1. */
+int srv_form_add(srv_form *f, const char *name, size_t name_len, const char *value,
+                 size_t value_len, const char *filename, const char *ctype);
+
+/* The first field with this name, or NULL. *count (if not NULL) is how many there are. */
+const srv_field *srv_form_get(const srv_form *f, const char *name, size_t *count);
+
+#endif

@@ -1,0 +1,50 @@
+/* escrowd: the HTTP layer (GNU libmicrohttpd) and the request/response the handlers see. */
+#ifndef ESCROWD_HTTP_H
+#define ESCROWD_HTTP_H
+
+#include <stddef.h>
+
+#include "buf.h"
+#include "domain.h"
+#include "form.h"
+#include "router.h"
+
+typedef struct srv_request {
+  srv_ctx *ctx;
+  const char *method, *path;
+  const char *authorization, *content_type;
+  srv_form query; /* URL query arguments */
+  srv_form body;  /* form or multipart body fields */
+} srv_request;
+
+typedef struct srv_response {
+  int status;
+  srv_buf body; /* JSON */
+} srv_response;
+
+/* A request parameter from the body, else the query (GET requests of the sample carry form
+ * bodies). *conflict is set when both hold different values. NULL when absent. */
+const char *srv_param(const srv_request *req, const char *name, int *conflict);
+
+/* Answer {"error": msg} (plus "schema_errors" when detail is JSON text). */
+void srv_respond_error(srv_response *res, int status, const char *msg, const char *detail);
+/* Map a domain error to its status and answer. */
+void srv_respond_domain_error(srv_response *res, const srv_err *err, const char *detail);
+
+extern const srv_route srv_routes[];
+extern const size_t srv_nroutes;
+
+/* Handle one fully read request (routing, parsing done by the caller). Used by the MHD glue and
+ * by tests. */
+void srv_dispatch(srv_request *req, srv_response *res);
+
+typedef struct srv_http_options {
+  const char *host; /* "127.0.0.1" */
+  unsigned port;
+  size_t max_body;  /* bytes */
+} srv_http_options;
+
+/* Serve until SIGINT/SIGTERM. 0 on a clean stop, -1 when the daemon cannot start. */
+int srv_http_serve(srv_ctx *ctx, const srv_http_options *opts);
+
+#endif

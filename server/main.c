@@ -1,0 +1,229 @@
+/*
+ * escrowd: the platform server. DESIGN §11:
+ *   escrowd serve --data DIR [--listen 127.0.0.1:8080] [--audience AUD]... [--clock-skew S]
+ *                 [--max-upload-mib N] [--allow-loopback-http]
+ *   escrowd admin --data DIR create-org --name NAME
+ *   escrowd admin --data DIR create-user --org ORG --email EMAIL [--public-key PEMFILE] [--operator]
+ *   escrowd admin --data DIR create-project --name NAME --ao-org ORG --ds-org ORG...
+ *                 [--training] [--tee sandbox] [--description TEXT] [--kek-bits N]
+ *                 --ao-user EMAIL... --ds-user EMAIL...
+ * Exit status: 0 success, 1 refused (exists, not found, invalid input), 2 usage or runtime error.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <escrow/sas.h>
+
+#include "domain.h"
+#include "http.h"
+
+#define MAXLIST 32
+
+static const char *const DEFAULT_AUDIENCES[] = {"frontoffice.beekeeperai",
+                                                "staging.api.beekeeperai"};
+
+static int usage(void) {
+  fputs("usage: escrowd serve --data DIR [--listen HOST:PORT] [--audience AUD]...\n"
+        "                     [--clock-skew SECONDS] [--max-upload-mib N] [--allow-loopback-http]\n"
+        "       escrowd admin --data DIR create-org --name NAME\n"
+        "       escrowd admin --data DIR create-user --org ORG --email EMAIL [--public-key PEMFILE]"
+        " [--operator]\n"
+        "       escrowd admin --data DIR create-project --name NAME --ao-org ORG --ds-org ORG...\n"
+        "                     [--training] [--tee sandbox] [--description TEXT] [--kek-bits N]\n"
+        "                     --ao-user EMAIL... --ds-user EMAIL...\n",
+        stderr);
+  return 2;
+}
+
+static char *read_text_file(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  char *b = malloc(65537);
+  size_t n = b ? fread(b, 1, 65536, f) : 0;
+  int more = b && fgetc(f) != EOF;
+  fclose(f);
+  if (!b || more) {
+    free(b);
+    return NULL;
+  }
+  b[n] = 0;
+  return b;
+}
+
+static int finish_admin(srv_ctx *ctx, int rc, srv_err *err, srv_buf *out) {
+  int status = 0;
+  if (rc) {
+    fprintf(stderr, "escrowd: %s\n", err->msg);
+    status = err->kind == SRV_E_INTERNAL ? 2 : 1;
+  } else if (out->oom) {
+    fprintf(stderr, "escrowd: out of memory\n");
+    status = 2;
+  } else {
+    printf("%s\n", out->p);
+  }
+  srv_buf_free(out);
+  srv_ctx_close(ctx);
+  return status;
+}
+
+static int admin(const char *data, int argc, char **argv) {
+  if (argc < 1) return usage();
+  const char *cmd = argv[0];
+  const char *name = NULL, *org = NULL, *email = NULL, *pkfile = NULL, *ao_org = NULL,
+             *tee = "sandbox", *description = "";
+  const char *ds_orgs[MAXLIST], *users[2 * MAXLIST];
+  size_t nds = 0, nusers = 0;
+  int op = 0, training = 0;
+  unsigned kek_bits = 4096;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    int has = i + 1 < argc;
+    if (!strcmp(a, "--name") && has) name = argv[++i];
+    else if (!strcmp(a, "--org") && has) org = argv[++i];
+    else if (!strcmp(a, "--email") && has) email = argv[++i];
+    else if (!strcmp(a, "--public-key") && has) pkfile = argv[++i];
+    else if (!strcmp(a, "--operator")) op = 1;
+    else if (!strcmp(a, "--training")) training = 1;
+    else if (!strcmp(a, "--tee") && has) tee = argv[++i];
+    else if (!strcmp(a, "--description") && has) description = argv[++i];
+    else if (!strcmp(a, "--ao-org") && has) ao_org = argv[++i];
+    else if (!strcmp(a, "--kek-bits") && has) kek_bits = (unsigned)strtoul(argv[++i], NULL, 10);
+    else if (!strcmp(a, "--ds-org") && has) {
+      while (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {
+        if (nds == MAXLIST) return usage();
+        ds_orgs[nds++] = argv[++i];
+      }
+    } else if ((!strcmp(a, "--ao-user") || !strcmp(a, "--ds-user")) && has) {
+      while (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {
+        if (nusers == 2 * MAXLIST) return usage();
+        users[nusers++] = argv[++i];
+      }
+    } else if (!strcmp(a, "--password-file")) {
+      fprintf(stderr, "escrowd: password login is not implemented yet (API keys only)\n");
+      return 2;
+    } else {
+      fprintf(stderr, "escrowd: unknown or incomplete option %s\n", a);
+      return usage();
+    }
+  }
+  if (kek_bits < 3072 || kek_bits > 8192) {
+    fprintf(stderr, "escrowd: --kek-bits must be between 3072 and 8192\n");
+    return 2;
+  }
+  srv_config cfg = {.data_dir = data, .audiences = DEFAULT_AUDIENCES, .naudiences = 2,
+                    .clock_skew = 60, .kek_bits = kek_bits};
+  srv_ctx ctx;
+  char e[512];
+  srv_buf out = {0};
+  srv_err err = {0};
+  int rc;
+  if (!strcmp(cmd, "create-org")) {
+    if (!name) return usage();
+    if (srv_ctx_open(&ctx, &cfg, e, sizeof e)) goto open_fail;
+    rc = dom_create_org(&ctx, name, &out, &err);
+  } else if (!strcmp(cmd, "create-user")) {
+    if (!org || !email) return usage();
+    char *pem = NULL;
+    if (pkfile && !(pem = read_text_file(pkfile))) {
+      fprintf(stderr, "escrowd: cannot read the public key file %s (at most 64 KiB)\n", pkfile);
+      return 2;
+    }
+    if (srv_ctx_open(&ctx, &cfg, e, sizeof e)) {
+      free(pem);
+      goto open_fail;
+    }
+    rc = dom_create_user(&ctx, org, email, pem, op, &out, &err);
+    free(pem);
+  } else if (!strcmp(cmd, "create-project")) {
+    if (!name || !ao_org || nds == 0) return usage();
+    if (srv_ctx_open(&ctx, &cfg, e, sizeof e)) goto open_fail;
+    rc = dom_create_project(&ctx, name, description, ao_org, ds_orgs, nds, training, tee, users,
+                            nusers, &out, &err);
+  } else {
+    fprintf(stderr, "escrowd: unknown admin command %s\n", cmd);
+    return usage();
+  }
+  return finish_admin(&ctx, rc, &err, &out);
+open_fail:
+  fprintf(stderr, "escrowd: %s\n", e);
+  return 2;
+}
+
+static int serve(const char *data, int argc, char **argv) {
+  const char *listen = "127.0.0.1:8080";
+  const char *auds[MAXLIST];
+  size_t naud = 0;
+  long skew = 60, max_mib = 64;
+  unsigned sas_flags = 0;
+  for (int i = 0; i < argc; i++) {
+    const char *a = argv[i];
+    int has = i + 1 < argc;
+    if (!strcmp(a, "--listen") && has) listen = argv[++i];
+    else if (!strcmp(a, "--audience") && has) {
+      if (naud == MAXLIST) return usage();
+      auds[naud++] = argv[++i];
+    } else if (!strcmp(a, "--clock-skew") && has) skew = strtol(argv[++i], NULL, 10);
+    else if (!strcmp(a, "--max-upload-mib") && has) max_mib = strtol(argv[++i], NULL, 10);
+    else if (!strcmp(a, "--allow-loopback-http")) sas_flags |= ESCROW_SAS_ALLOW_LOOPBACK_HTTP;
+    else if (!strcmp(a, "--allow-simulated-tee")) { /* runs come in the next issue */ }
+    else if (!strcmp(a, "--database") && has) {
+      fprintf(stderr, "escrowd: PostgreSQL (--database) is not implemented yet; "
+                      "omit it to use SQLite in the data folder\n");
+      return 2;
+    } else {
+      fprintf(stderr, "escrowd: unknown or incomplete option %s\n", a);
+      return usage();
+    }
+  }
+  if (skew < 0 || skew > 3600 || max_mib < 1 || max_mib > 65536) {
+    fprintf(stderr, "escrowd: --clock-skew 0..3600, --max-upload-mib 1..65536\n");
+    return 2;
+  }
+  char host[64];
+  const char *colon = strrchr(listen, ':');
+  char *end = NULL;
+  unsigned long port = colon ? strtoul(colon + 1, &end, 10) : 0;
+  if (!colon || (size_t)(colon - listen) >= sizeof host || !end || *end || port > 65535) {
+    fprintf(stderr, "escrowd: --listen HOST:PORT, e.g. 127.0.0.1:8080 (port 0: any free port)\n");
+    return 2;
+  }
+  memcpy(host, listen, (size_t)(colon - listen));
+  host[colon - listen] = 0;
+  srv_config cfg = {.data_dir = data,
+                    .audiences = naud ? auds : DEFAULT_AUDIENCES,
+                    .naudiences = naud ? naud : 2,
+                    .clock_skew = skew,
+                    .sas_flags = sas_flags,
+                    .kek_bits = 4096};
+  srv_ctx ctx;
+  char e[512];
+  if (srv_ctx_open(&ctx, &cfg, e, sizeof e)) {
+    fprintf(stderr, "escrowd: %s\n", e);
+    return 2;
+  }
+  srv_http_options o = {.host = host, .port = (unsigned)port,
+                        .max_body = (size_t)max_mib * 1024 * 1024};
+  int rc = srv_http_serve(&ctx, &o);
+  srv_ctx_close(&ctx);
+  return rc ? 2 : 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) return usage();
+  umask(077); /* the database, master key and uploads are the operator's alone */
+  const char *data = NULL;
+  int i = 2;
+  if (argc >= 4 && !strcmp(argv[2], "--data")) {
+    data = argv[3];
+    i = 4;
+  }
+  if (!data) {
+    fprintf(stderr, "escrowd: --data DIR is required (right after the command)\n");
+    return usage();
+  }
+  if (!strcmp(argv[1], "serve")) return serve(data, argc - i, argv + i);
+  if (!strcmp(argv[1], "admin")) return admin(data, argc - i, argv + i);
+  return usage();
+}

@@ -1,0 +1,97 @@
+/*
+ * escrowd: the store interface. The domain layer talks only to this; SQLite (store_sqlite.c)
+ * is the embedded implementation, PostgreSQL comes behind the same table of operations.
+ * All strings returned in records are malloc'd and freed with the record's _clear function.
+ * Every call returns 0, SRV_NOTFOUND, SRV_CONFLICT (a uniqueness rule) or SRV_STOREERR.
+ */
+#ifndef ESCROWD_STORE_H
+#define ESCROWD_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SRV_NOTFOUND (-2)
+#define SRV_CONFLICT (-3)
+#define SRV_STOREERR (-4)
+
+typedef struct srv_user {
+  char *id, *org_id, *email, *public_key_pem;
+  int is_operator;
+} srv_user;
+
+typedef struct srv_project {
+  char *id, *name, *description, *tee, *state;
+  int training;
+  int64_t created_at;
+} srv_project;
+
+typedef struct srv_member {
+  char *org_id;
+  char role[3]; /* "ao" or "ds" */
+} srv_member;
+
+typedef struct srv_kek {
+  char *public_pem, *file_name;
+  unsigned char *sealed; /* the private half, sealed by the vault */
+  size_t sealed_len;
+} srv_kek;
+
+typedef struct srv_artifact {
+  char *id, *project_id, *kind, *org_id, *name, *description, *version_tag,
+      *version_description, *sha256, *file_name, *meta_json, *created_by;
+  int64_t system_version, created_at;
+} srv_artifact;
+
+typedef struct srv_store srv_store;
+struct srv_store {
+  void *impl;
+  int (*begin)(srv_store *s);
+  int (*commit)(srv_store *s);
+  void (*rollback)(srv_store *s);
+  void (*close)(srv_store *s);
+  int (*org_create)(srv_store *s, const char *id, const char *name);
+  int (*org_find)(srv_store *s, const char *name, char **id_out);
+  int (*user_create)(srv_store *s, const srv_user *u);
+  int (*user_find_email)(srv_store *s, const char *email, srv_user *out);
+  int (*project_create)(srv_store *s, const srv_project *p);
+  int (*project_get)(srv_store *s, const char *id, srv_project *out);
+  int (*project_add_org)(srv_store *s, const char *project_id, const char *org_id,
+                         const char *role);
+  int (*project_add_user)(srv_store *s, const char *project_id, const char *user_id);
+  /* The caller's party in the project: the role of the user's organisation, if the user is a
+   * member. SRV_NOTFOUND when not a member. */
+  int (*member_get)(srv_store *s, const char *project_id, const char *user_id, srv_member *out);
+  int (*kek_put)(srv_store *s, const char *project_id, const char *org_id, const char *role,
+                 const srv_kek *k);
+  int (*kek_get)(srv_store *s, const char *project_id, const char *org_id, srv_kek *out);
+  /* Insert a version; assigns system_version = 1 + the highest of (project, kind, org, name).
+   * SRV_CONFLICT when the tag exists for that artifact. */
+  int (*artifact_insert)(srv_store *s, srv_artifact *a);
+  /* The version with this tag of the party's artifact of this kind (any name; org_id NULL:
+   * any party's). */
+  int (*artifact_find_tag)(srv_store *s, const char *project_id, const char *kind,
+                           const char *org_id, const char *tag, srv_artifact *out);
+  /* The newest version of this kind for the party. */
+  int (*artifact_latest)(srv_store *s, const char *project_id, const char *kind,
+                         const char *org_id, srv_artifact *out);
+  /* Delete every version of this kind for the party but the one with keep_id. */
+  int (*artifact_prune)(srv_store *s, const char *project_id, const char *kind,
+                        const char *org_id, const char *keep_id);
+  int (*audit_append)(srv_store *s, const char *actor, const char *action,
+                      const char *project_id, const char *object, const char *before_sha256,
+                      const char *after_sha256);
+};
+
+/* Open (creating and migrating) the SQLite store at path. NULL on error (message in err). */
+srv_store *srv_store_sqlite_open(const char *path, char *err, size_t errsz);
+
+/* The schema version the migrations reach. */
+int srv_store_schema_version(void);
+
+void srv_user_clear(srv_user *u);
+void srv_project_clear(srv_project *p);
+void srv_member_clear(srv_member *m);
+void srv_kek_clear(srv_kek *k);
+void srv_artifact_clear(srv_artifact *a);
+
+#endif
