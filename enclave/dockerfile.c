@@ -28,6 +28,7 @@ void enc_image_free(enc_image *img) {
   memset(img, 0, sizeof(*img));
 }
 
+static int seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int seterr(char *err, size_t errlen, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
