@@ -21,6 +21,7 @@
 #include "blobs.h"
 #include "jwt.h"
 
+__attribute__((format(printf, 3, 4)))
 static int err_set(srv_err *e, int kind, const char *fmt, ...) {
   e->kind = kind;
   va_list ap;

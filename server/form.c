@@ -19,6 +19,7 @@ static const char *find_bytes(const char *hay, size_t n, const char *needle, siz
   return NULL;
 }
 
+__attribute__((format(printf, 3, 4)))
 static int fail(char *err, size_t errsz, const char *fmt, ...) {
   if (err && errsz) {
     va_list ap;

@@ -9,6 +9,7 @@
 #include <openssl/rsa.h>
 #include <yajl/yajl_tree.h>
 
+__attribute__((format(printf, 3, 4)))
 static int fail(char *err, size_t errsz, const char *fmt, ...) {
   if (err && errsz) {
     va_list ap;
