@@ -644,7 +644,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
                  ? BODY_MAX_REPORT : BODY_MAX_SMALL;
     *con_cls = k;
     pthread_mutex_lock(&api->mu);
-    api->requests++;
+    if (api->requests++ == 0) api->first_request_ms = enc_now_ms();
     pthread_mutex_unlock(&api->mu);
     return MHD_YES;
   }

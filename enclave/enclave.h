@@ -70,6 +70,7 @@ typedef struct enc_api {
   size_t reports_refused;
   size_t requests;
   unsigned long file_counter;
+  double first_request_ms;    /* CLOCK_MONOTONIC time of the first request, in ms (0: none) */
   struct MHD_Daemon *daemon;
 } enc_api;
 
@@ -110,10 +111,11 @@ typedef struct enc_sandbox {
   uint64_t memory_peak;
   int cgroups_applied;
   int seccomp_applied;
-  double first_request_ms;
+  double started_ms;       /* CLOCK_MONOTONIC time bubblewrap was started, in ms */
 } enc_sandbox;
 
 int enc_sandbox_run(enc_sandbox *sb);
+double enc_now_ms(void); /* CLOCK_MONOTONIC in ms */
 
 /* The in-sandbox side: relay 127.0.0.1:port to the unix socket, run argv, exit with its status.*/
 int enc_sandbox_init_main(int argc, char **argv);

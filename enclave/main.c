@@ -537,6 +537,9 @@ static int cmd_run(int argc, char **argv) {
   enc_log_platform(&log, "Run", "the algorithm ended: exit status %d%s; %zu Enclave API request(s); "
                    "peak memory %llu MiB", sb.exit_code, sb.timed_out ? " (timeout)" : "",
                    api.requests, (unsigned long long)(sb.memory_peak >> 20));
+  if (api.first_request_ms > 0)
+    enc_log_platform(&log, "Run", "first Enclave API request %.1f ms after the sandbox started",
+                     api.first_request_ms - sb.started_ms);
   if (sb.timed_out) fail_at(&oc, "timeout: the algorithm ran longer than %u s", o.timeout_s);
   else if (sb.oom_killed) fail_at(&oc, "out of memory: the algorithm exceeded its limit of %u MiB", o.memory_mib);
   else if (!api.report_json && api.reports_refused)

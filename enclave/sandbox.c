@@ -211,7 +211,7 @@ static void av(argvb *a, const char *s) {
   a->v[a->n] = NULL;
 }
 
-static double now_ms(void) {
+double enc_now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
@@ -304,7 +304,8 @@ int enc_sandbox_run(enc_sandbox *sb) {
     return -1;
   }
 
-  double t0 = now_ms();
+  double t0 = enc_now_ms();
+  sb->started_ms = t0;
   pid_t pid = fork();
   if (pid < 0) {
     enc_strv_free(a.v, a.n);
@@ -347,7 +348,7 @@ int enc_sandbox_run(enc_sandbox *sb) {
     pid_t w = waitpid(pid, &status, WNOHANG);
     if (w == pid) break;
     if (w < 0 && errno != EINTR) { status = 0; break; }
-    if (deadline && now_ms() > deadline) {
+    if (deadline && enc_now_ms() > deadline) {
       sb->timed_out = 1;
       kill(-pid, SIGKILL);
       kill(pid, SIGKILL);
