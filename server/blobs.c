@@ -1,6 +1,7 @@
 /* escrowd: content-addressed uploads (see blobs.h). */
 #include "blobs.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -83,4 +84,22 @@ int srv_blob_get(const char *data_dir, const char *hex, unsigned char **out, siz
   *out = b;
   *len = (size_t)st.st_size;
   return 0;
+}
+
+int srv_blob_sweep(const char *data_dir) {
+  char dir[PATH_MAX], path[PATH_MAX];
+  int removed = 0;
+  for (int i = 0; i < 256; i++) {
+    if (snprintf(dir, sizeof dir, "%s/blobs/%02x", data_dir, i) >= (int)sizeof dir) return removed;
+    DIR *d = opendir(dir);
+    if (!d) continue;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+      if (strncmp(e->d_name, ".tmp-", 5) != 0) continue;
+      if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path) continue;
+      if (unlink(path) == 0) removed++;
+    }
+    closedir(d);
+  }
+  return removed;
 }

@@ -16,6 +16,10 @@ int srv_blob_put(const char *data_dir, const unsigned char *data, size_t len, ch
 /* Read a blob back (malloc'd). 0 or -1. */
 int srv_blob_get(const char *data_dir, const char *hex, unsigned char **out, size_t *len);
 
+/* Remove the temporary files a crash left in the blob folders (call before serving, when no
+ * upload is in flight). Returns how many were removed. */
+int srv_blob_sweep(const char *data_dir);
+
 void srv_sha256_hex(const unsigned char *data, size_t len, char hex[65]);
 
 #endif

@@ -16,6 +16,7 @@
 
 #include <escrow/sas.h>
 
+#include "blobs.h"
 #include "domain.h"
 #include "http.h"
 
@@ -203,6 +204,8 @@ static int serve(const char *data, int argc, char **argv) {
     fprintf(stderr, "escrowd: %s\n", e);
     return 2;
   }
+  int swept = srv_blob_sweep(data);
+  if (swept > 0) fprintf(stderr, "escrowd: removed %d unfinished upload(s) left by a crash\n", swept);
   srv_http_options o = {.host = host, .port = (unsigned)port,
                         .max_body = (size_t)max_mib * 1024 * 1024};
   int rc = srv_http_serve(&ctx, &o);

@@ -231,6 +231,16 @@ def run_api(pid, other_pid, ao_key, ds_key, mk):
     check("AO and DS KEKs differ", ds_kek != ao_kek)
     expect("POST on the KEK download is 405", call("POST", kek, AO, form={"project_id": pid}), 405)
     expect("unknown endpoint is 404", call("GET", "/api/v1/nope/", AO), 404)
+    import yaml
+    spec_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs", "openapi.yaml")
+    with open(spec_path) as f:
+        spec = yaml.safe_load(f)
+    for path, ops in spec["paths"].items():
+        for method in ops:
+            r = call(method.upper(), path, None)
+            secured = ops[method].get("security", spec.get("security")) != []
+            check(f"docs/openapi.yaml {method.upper()} {path} is served",
+                  r.status == (401 if secured else 200), r.status)
 
     # --- authentication refusals ---------------------------------------------------------
     expect("no Authorization is 401", call("GET", kek, None, query={"project_id": pid}), 401)
