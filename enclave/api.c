@@ -1,7 +1,7 @@
 /* The Enclave API (DESIGN §7) served to the sandbox over a unix socket, and the egress gate:
  * only a Completed report that passed the approved criteria is kept for output; a refused
  * report's reason is the criteria's errors with the document's values redacted; progress lines
- * are capped. Plain HTTP: TLS with a per-run CA is not done yet (docs/ENCLAVE.md). */
+ * are capped. HTTPS with a per-run CA (tls.c), or plain HTTP when asked. */
 #define _GNU_SOURCE
 #include "enclave.h"
 
@@ -712,10 +712,17 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 }
 
 int enc_api_start(enc_api *api, int listen_fd) {
-  api->daemon = MHD_start_daemon(
-      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG, 0,
-      NULL, NULL, handler, api, MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_NOTIFY_COMPLETED,
-      completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600, MHD_OPTION_END);
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
+  if (api->tls_cert_pem && api->tls_key_pem)
+    api->daemon = MHD_start_daemon(
+        flags | MHD_USE_TLS, 0, NULL, NULL, handler, api, MHD_OPTION_LISTEN_SOCKET, listen_fd,
+        MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600,
+        MHD_OPTION_HTTPS_MEM_KEY, api->tls_key_pem, MHD_OPTION_HTTPS_MEM_CERT, api->tls_cert_pem,
+        MHD_OPTION_END);
+  else
+    api->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handler, api, MHD_OPTION_LISTEN_SOCKET,
+                                   listen_fd, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+                                   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600, MHD_OPTION_END);
   return api->daemon ? 0 : -1;
 }
 

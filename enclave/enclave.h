@@ -72,7 +72,13 @@ typedef struct enc_api {
   unsigned long file_counter;
   double first_request_ms;    /* CLOCK_MONOTONIC time of the first request, in ms (0: none) */
   struct MHD_Daemon *daemon;
+  const char *tls_cert_pem;   /* with tls_key_pem: serve HTTPS (NULL: plain HTTP) */
+  const char *tls_key_pem;
 } enc_api;
+
+/* A per-run CA (P-256; its key is discarded after it signed one certificate) and a server
+ * certificate for localhost/127.0.0.1 with its key, all PEM, malloc'd (wipe the key). 0 or -1. */
+int enc_tls_make(char **ca_pem, char **cert_pem, char **key_pem);
 
 /* Start serving on the listening unix socket fd (taken over). */
 int enc_api_start(enc_api *api, int listen_fd);

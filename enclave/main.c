@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <openssl/evp.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -356,6 +357,7 @@ static int cmd_run(int argc, char **argv) {
   enc_api api = {0};
   pthread_mutex_init(&api.mu, NULL);
   int api_started = 0, have_run_dir = 0;
+  char *tls_ca = NULL, *tls_cert = NULL, *tls_key = NULL;
   enc_sandbox sb = {0};
   int ran = 0;
 
@@ -469,6 +471,11 @@ static int cmd_run(int argc, char **argv) {
   api.manifest = man;
   api.plain_dir = plain_dir;
   api.log = &log;
+  if (enc_tls_make(&tls_ca, &tls_cert, &tls_key) != 0) { fail_at(&oc, "the per-run CA could not be made"); goto done; }
+  snprintf(p, sizeof(p), "%s/api/ca.pem", run_dir);
+  if (write_file(p, tls_ca, strlen(tls_ca), 0644) != 0) { fail_at(&oc, "cannot write the per-run CA"); goto done; }
+  api.tls_cert_pem = tls_cert;
+  api.tls_key_pem = tls_key;
   snprintf(p, sizeof(p), "%s/api/api.sock", run_dir);
   int lfd = listen_unix(p);
   if (lfd < 0 || enc_api_start(&api, lfd) != 0) {
@@ -477,8 +484,8 @@ static int cmd_run(int argc, char **argv) {
     goto done;
   }
   api_started = 1;
-  enc_log_platform(&log, "Workload Launch", "Enclave API at http://localhost:5000 (plain HTTP over "
-                   "a unix socket relayed into the sandbox; TLS not yet enabled)");
+  enc_log_platform(&log, "Workload Launch", "Enclave API at https://localhost:5000 (TLS with a "
+                   "per-run CA, over a unix socket relayed into the sandbox)");
 
   /* 5. environment */
   {
@@ -492,7 +499,7 @@ static int cmd_run(int argc, char **argv) {
     ADD("LANG=C.UTF-8");
     ADD("PYTHONDONTWRITEBYTECODE=1");
 #undef ADD
-    env = calloc(nf + img.n_env + o.n_params + 8, sizeof(char *));
+    env = calloc(nf + img.n_env + o.n_params + 12, sizeof(char *));
     if (!env || bad) { for (size_t i = 0; i < nf; i++) free(fixed[i]); fail_at(&oc, "out of memory"); goto done; }
     for (size_t i = 0; i < nf; i++) env[n_env++] = fixed[i];
     for (size_t i = 0; i < img.n_env; i++) {
@@ -502,8 +509,11 @@ static int cmd_run(int argc, char **argv) {
       env[n_env++] = strdup(e);
     }
     for (size_t i = 0; i < o.n_params; i++) env[n_env++] = strdup(params[i]);
-    if (asprintf(&env[n_env], "ENCLAVE_URL=http://localhost:5000") >= 0) n_env++;
-    if (asprintf(&env[n_env], "ESCROW_RUNTIME_LOCATION=http://localhost:5000") >= 0) n_env++;
+    if (asprintf(&env[n_env], "ENCLAVE_URL=https://localhost:5000") >= 0) n_env++;
+    if (asprintf(&env[n_env], "ESCROW_RUNTIME_LOCATION=https://localhost:5000") >= 0) n_env++;
+    if (asprintf(&env[n_env], "SSL_CERT_FILE=/run/enclave/ca.pem") >= 0) n_env++;
+    if (asprintf(&env[n_env], "REQUESTS_CA_BUNDLE=/run/enclave/ca.pem") >= 0) n_env++;
+    if (asprintf(&env[n_env], "CURL_CA_BUNDLE=/run/enclave/ca.pem") >= 0) n_env++;
     if (asprintf(&env[n_env], "ESCROW_PROJECT_ID=preflight") >= 0) n_env++;
     if (asprintf(&env[n_env], "ESCROW_RUN_ID=%s", run_id) >= 0) n_env++;
     if (asprintf(&env[n_env], "ESCROW_RUN_CONFIG_ID=preflight") >= 0) n_env++;
@@ -633,6 +643,12 @@ done:
   escrow_blob_close(blob);
   free(api.report_json);
   free(api.refused_errors);
+  free(tls_ca);
+  free(tls_cert);
+  if (tls_key) {
+    OPENSSL_cleanse(tls_key, strlen(tls_key));
+    free(tls_key);
+  }
   pthread_mutex_destroy(&api.mu);
   if (have_run_dir) rmtree(run_dir);
   escrow_cek_free(ao);

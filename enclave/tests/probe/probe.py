@@ -186,6 +186,9 @@ check("unprivileged", lambda: os.getuid() != 0 and no_caps())
 check("pids_capped", pids_capped)
 check("unknown_field_refused", unknown_field_redacted)
 check("foreign_sas_refused", foreign_sas_refused)
+check("tls_with_run_ca", lambda: URL.startswith("https://localhost:")
+      and os.environ.get("SSL_CERT_FILE") == "/run/enclave/ca.pem"
+      and urllib.request.urlopen(URL + "/health", timeout=10).status == 200)
 check("environment", lambda: os.environ.get("ESCROW_RUN_ID") and os.environ.get("ITERATIONS") == "7"
       and os.environ.get("PROBE_MODE") == "isolation")
 
