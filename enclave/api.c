@@ -475,14 +475,20 @@ static enum MHD_Result data_file(enc_api *api, struct MHD_Connection *c, const c
   char path[4096];
   pthread_mutex_lock(&api->mu);
   snprintf(path, sizeof(path), "%s/f%lu", api->plain_dir, ++api->file_counter);
-  int rc;
-  if (enc && api->ds_cek)
-    rc = escrow_blob_get_decrypt_file(api->blob, name, api->ds_cek, &dopts, path, NULL, NULL);
-  else if (enc)
-    rc = ESCROW_E_KEY;
-  else
-    rc = escrow_blob_get_file(api->blob, name, path, NULL, NULL);
   pthread_mutex_unlock(&api->mu);
+  /* a client per download: a long transfer does not hold up the other requests */
+  escrow_blob_client *bc = NULL;
+  escrow_blob_options bo = ESCROW_BLOB_OPTIONS_INIT;
+  int rc = escrow_blob_open(&bc, api->dataset_url, &bo);
+  if (rc == 0) {
+    if (enc && api->ds_cek)
+      rc = escrow_blob_get_decrypt_file(bc, name, api->ds_cek, &dopts, path, NULL, NULL);
+    else if (enc)
+      rc = ESCROW_E_KEY;
+    else
+      rc = escrow_blob_get_file(bc, name, path, NULL, NULL);
+    escrow_blob_close(bc);
+  }
   free(plain_name);
   if (rc == ESCROW_E_NOTFOUND) return reply_msg(c, 404, "failed", "no such file");
   if (rc != 0) {

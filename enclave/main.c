@@ -364,6 +364,20 @@ static int cmd_run(int argc, char **argv) {
   if (!mkdtemp(run_dir)) { fail_at(&oc, "cannot create the run folder: %s", strerror(errno)); goto done; }
   have_run_dir = 1;
   chmod(run_dir, 0711);
+  if (geteuid() == 0) {
+    /* the sandbox user must be able to reach the run folder: every parent needs o+x */
+    char up[1024];
+    snprintf(up, sizeof(up), "%s", run_dir);
+    for (char *sl = strrchr(up, '/'); sl && sl != up; sl = strrchr(up, '/')) {
+      *sl = 0;
+      struct stat ps;
+      if (stat(up, &ps) != 0 || !(ps.st_mode & S_IXOTH)) {
+        fail_at(&oc, "the sandbox user cannot reach %s (mode %o): set TMPDIR to a folder others "
+                "can traverse", up, stat(up, &ps) == 0 ? (unsigned)(ps.st_mode & 07777) : 0u);
+        goto done;
+      }
+    }
+  }
   snprintf(code, sizeof(code), "%s/code", run_dir);
 
   /* 1. the package */

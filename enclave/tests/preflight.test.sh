@@ -84,6 +84,17 @@ printf 'FROM python:3.11-slim\nCMD ["sleep", "30"]\n' >"$tmp/sleeper/Dockerfile"
 run_enclave 1 run --package "$tmp/sleeper" --dataset "$tmp/ds" --ds-cek "$cek" --timeout 1 -o "$tmp/out-slow"
 [[ $(jfield "$tmp/out-slow/result.json" reason) == timeout* ]] || fail "timeout: $(cat "$tmp/out-slow/result.json")"
 
+# --- as root, a TMPDIR the sandbox user cannot traverse is named, not a mysterious failure -------
+if [[ $(id -u) == 0 ]]; then
+  mkdir -m 700 "$tmp/private"
+  rc=0
+  TMPDIR=$tmp/private "$ESCROW_ENCLAVE_BIN" run --package "$tmp/alg.zip" --dataset "$tmp/ds" \
+    --ao-cek "$cek" --ds-cek "$cek" -o "$tmp/out-priv" >/dev/null 2>&1 || rc=$?
+  [[ $rc == 1 && $(jfield "$tmp/out-priv/result.json" reason) == *"cannot reach"* ]] ||
+    fail "private TMPDIR: exit $rc, $(cat "$tmp/out-priv/result.json")"
+  [[ -z $(ls -A "$tmp/private") ]] || fail "a run folder was left in TMPDIR"
+fi
+
 # --- usage errors: exit 2 ------------------------------------------------------------------------
 run_enclave 2 run --package "$tmp/alg.zip" --dataset "$tmp/ds"
 run_enclave 2 run --package "$tmp/alg.zip" --dataset "$tmp/ds" --param PATH=/x -o "$tmp/o2"
