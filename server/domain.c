@@ -627,3 +627,44 @@ done:
   srv_artifact_clear(&at);
   return r;
 }
+
+int dom_accept_criteria(srv_ctx *ctx, const srv_caller *c, const char *tag, srv_buf *out,
+                        srv_err *err) {
+  if (strcmp(c->member.role, "ds") != 0)
+    return err_set(err, SRV_E_FORBIDDEN, "validation criteria are accepted by a data steward");
+  if (require_active(c, err)) return err->kind;
+  if (!srv_valid_text(tag, 100))
+    return err_set(err, SRV_E_BADREQ, "validation_criteria_version (a version tag) is required");
+  srv_store *s = ctx->store;
+  srv_artifact a;
+  int rc = s->artifact_find_tag(s, c->project.id, "validation_criteria", NULL, tag, &a);
+  if (rc)
+    return rc == SRV_NOTFOUND
+               ? err_set(err, SRV_E_NOTFOUND, "no validation criteria have version_tag \"%s\"", tag)
+               : store_err(err, rc, "the validation criteria");
+  int64_t at = 0;
+  int r = 0;
+  if (s->begin(s)) {
+    r = store_err(err, SRV_STOREERR, "the acceptance");
+    goto done;
+  }
+  rc = s->acceptance_add(s, a.id, c->member.org_id, c->user.id, &at);
+  if (!rc) rc = s->audit_append(s, c->user.email, "validation_criteria.accept", c->project.id, a.id, NULL, a.sha256);
+  if (rc || s->commit(s)) {
+    s->rollback(s);
+    r = rc == SRV_CONFLICT
+            ? err_set(err, SRV_E_CONFLICT, "your organisation has already accepted version \"%s\"", tag)
+            : store_err(err, SRV_STOREERR, "the acceptance");
+    goto done;
+  }
+  srv_buf_puts(out, "{");
+  srv_buf_json_kv(out, 1, "project_id", c->project.id);
+  srv_buf_json_kv(out, 0, "validation_criteria_id", a.id);
+  srv_buf_json_kv(out, 0, "validation_criteria_version", a.version_tag);
+  srv_buf_json_kv(out, 0, "accepted_by_org", c->member.org_id);
+  srv_buf_json_kv(out, 0, "accepted_by", c->user.email);
+  srv_buf_printf(out, ",\"accepted_at\":%lld}", (long long)at);
+done:
+  srv_artifact_clear(&a);
+  return r;
+}

@@ -89,6 +89,11 @@ int dom_upload_dataset(srv_ctx *ctx, const srv_caller *c, const srv_version_in *
                        const char *dataset_uri, const char *spec_tag, const char *attestation_tag,
                        const char *tags, srv_buf *out, srv_err *err);
 
+/* A data steward accepts the validation criteria version with this tag (DESIGN §8: required
+ * before a run is initiated). */
+int dom_accept_criteria(srv_ctx *ctx, const srv_caller *c, const char *tag, srv_buf *out,
+                        srv_err *err);
+
 /* Checks shared with the handlers' tests. */
 int srv_valid_file_name(const char *name);
 int srv_valid_text(const char *s, size_t max);

@@ -188,6 +188,23 @@ static void h_dataset(srv_request *req, srv_response *res) {
   srv_caller_clear(&c);
 }
 
+static void h_criteria_accept(srv_request *req, srv_response *res) {
+  srv_caller c;
+  if (auth(req, res, &c)) return;
+  int conflict = 0;
+  const char *tag = srv_param(req, "validation_criteria_version", &conflict);
+  if (conflict) {
+    srv_respond_error(res, 400, "validation_criteria_version differs between the query and the body", NULL);
+    srv_caller_clear(&c);
+    return;
+  }
+  srv_buf out = {0};
+  srv_err err = {0};
+  int rc = dom_accept_criteria(req->ctx, &c, tag, &out, &err);
+  finish(res, rc, &err, &out, 201);
+  srv_caller_clear(&c);
+}
+
 const srv_route srv_routes[] = {
     {"GET", "/healthz", h_health},
     {"GET", "/api/v1/key-encryption-key-download", h_kek_download},
@@ -196,6 +213,7 @@ const srv_route srv_routes[] = {
     {"POST", "/api/v1/data-specification", h_spec},
     {"POST", "/api/v1/data-attestation", h_attestation},
     {"POST", "/api/v1/dataset", h_dataset},
+    {"POST", "/api/v1/validation-criteria-accept", h_criteria_accept},
 };
 const size_t srv_nroutes = sizeof srv_routes / sizeof srv_routes[0];
 

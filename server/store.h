@@ -80,6 +80,12 @@ struct srv_store {
   int (*audit_append)(srv_store *s, const char *actor, const char *action,
                       const char *project_id, const char *object, const char *before_sha256,
                       const char *after_sha256);
+  /* A data steward organisation accepts a criteria version (SRV_CONFLICT when it already
+   * has); *at receives the time. */
+  int (*acceptance_add)(srv_store *s, const char *artifact_id, const char *org_id,
+                        const char *user_id, int64_t *at);
+  /* 0 when org_id has accepted artifact_id, else SRV_NOTFOUND. */
+  int (*acceptance_has)(srv_store *s, const char *artifact_id, const char *org_id);
 };
 
 /* Open (creating and migrating) the SQLite store at path. NULL on error (message in err). */

@@ -43,6 +43,11 @@ static const char *const MIGRATIONS[] = {
     "CREATE TABLE audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL,"
     "  actor TEXT NOT NULL, action TEXT NOT NULL, project_id TEXT, object TEXT,"
     "  before_sha256 TEXT, after_sha256 TEXT);",
+    /* 2: a data steward's acceptance of a validation criteria version */
+    "CREATE TABLE criteria_acceptance (artifact_id TEXT NOT NULL"
+    "  REFERENCES artifact_version(id) ON DELETE CASCADE,"
+    "  org_id TEXT NOT NULL REFERENCES org(id), user_id TEXT NOT NULL REFERENCES user(id),"
+    "  at INTEGER NOT NULL, PRIMARY KEY (artifact_id, org_id));",
 };
 #define NMIGRATIONS (sizeof MIGRATIONS / sizeof MIGRATIONS[0])
 
@@ -374,6 +379,30 @@ static int sq_artifact_prune(srv_store *s, const char *pid, const char *kind, co
   return run(st);
 }
 
+static int sq_acceptance_add(srv_store *s, const char *aid, const char *oid, const char *uid,
+                             int64_t *at) {
+  sqlite3_stmt *st = prep(s, "INSERT INTO criteria_acceptance(artifact_id,org_id,user_id,at)"
+                             " VALUES(?,?,?,?)");
+  if (!st) return SRV_STOREERR;
+  *at = now_s();
+  bind_text(st, 1, aid);
+  bind_text(st, 2, oid);
+  bind_text(st, 3, uid);
+  sqlite3_bind_int64(st, 4, *at);
+  return run(st);
+}
+
+static int sq_acceptance_has(srv_store *s, const char *aid, const char *oid) {
+  sqlite3_stmt *st =
+      prep(s, "SELECT 1 FROM criteria_acceptance WHERE artifact_id = ? AND org_id = ?");
+  if (!st) return SRV_STOREERR;
+  bind_text(st, 1, aid);
+  bind_text(st, 2, oid);
+  int rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? SRV_NOTFOUND : SRV_STOREERR;
+}
+
 static int sq_audit_append(srv_store *s, const char *actor, const char *action, const char *pid,
                            const char *object, const char *before, const char *after) {
   sqlite3_stmt *st = prep(s, "INSERT INTO audit(at,actor,action,project_id,object,"
@@ -472,6 +501,8 @@ srv_store *srv_store_sqlite_open(const char *path, char *err, size_t errsz) {
   s->artifact_latest = sq_artifact_latest;
   s->artifact_prune = sq_artifact_prune;
   s->audit_append = sq_audit_append;
+  s->acceptance_add = sq_acceptance_add;
+  s->acceptance_has = sq_acceptance_has;
   return s;
 }
 

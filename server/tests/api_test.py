@@ -206,6 +206,15 @@ def main():
     with open(os.path.join(DATA, "escrowd.db"), "rb") as f:
         db = f.read()
     check("the database holds no plaintext private key", b"PRIVATE KEY" not in db)
+    import sqlite3
+    newer = os.path.join(TMP, "newer")
+    shutil.copytree(DATA, newer)
+    con = sqlite3.connect(os.path.join(newer, "escrowd.db"))
+    con.execute("INSERT INTO schema_migrations VALUES (99, 0)")
+    con.commit()
+    con.close()
+    p = subprocess.run([BIN, "admin", "--data", newer, "create-org", "--name", "x"], capture_output=True, text=True)
+    check("a database newer than the binary is refused", p.returncode == 2 and "newer" in p.stderr, p.stderr)
     if FAILS:
         print(f"{len(FAILS)} failed: {FAILS}")
         return 1
@@ -335,6 +344,18 @@ def run_api(pid, other_pid, ao_key, ds_key, mk):
            files={"file_name": ("c.json", b"{nope")}), 422)
     expect("the DS may not upload criteria", call("POST", crit_url, DS, fields=cmeta,
            files={"file_name": ("criteria.json", good)}), 403)
+
+    acc = "/api/v1/validation-criteria-accept/"
+    expect("the AO may not accept criteria", call("POST", acc, AO, form={"project_id": pid,
+           "validation_criteria_version": "v1"}), 403)
+    r = expect("the DS accepts a criteria version by tag", call("POST", acc, DS, form={"project_id": pid,
+               "validation_criteria_version": "v1"}), 201)
+    check("the acceptance names the version", r.json and r.json["validation_criteria_version"] == "v1", r.body)
+    expect("accepting twice is 409", call("POST", acc, DS, form={"project_id": pid,
+           "validation_criteria_version": "v1"}), 409)
+    expect("accepting an unknown version is 404", call("POST", acc, DS, form={"project_id": pid,
+           "validation_criteria_version": "v7"}), 404)
+    expect("accepting without a version is 400", call("POST", acc, DS, form={"project_id": pid}), 400)
 
     # --- specification and attestation -------------------------------------------------------
     pdf = b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n"
