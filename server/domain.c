@@ -668,3 +668,51 @@ done:
   srv_artifact_clear(&a);
   return r;
 }
+
+typedef struct list_state {
+  srv_buf *out;
+  const srv_caller *c;
+  const char *ao_org;
+  int n;
+} list_state;
+
+static int list_one(void *arg, const srv_artifact *a) {
+  list_state *ls = arg;
+  if (ls->n++) srv_buf_puts(ls->out, ",");
+  version_json(ls->out, a, strcmp(a->org_id, ls->c->member.org_id) == 0 ? ls->c->member.role : "ao");
+  return ls->out->oom ? SRV_STOREERR : 0;
+}
+
+static const char *const KINDS[] = {"wcek", "validation_criteria", "data_specification",
+                                    "data_attestation", "dataset"};
+
+int dom_list_versions(srv_ctx *ctx, const srv_caller *c, const char *kind, srv_buf *out,
+                      srv_err *err) {
+  if (kind && *kind) {
+    int known = 0;
+    for (size_t i = 0; i < sizeof KINDS / sizeof KINDS[0]; i++) known |= strcmp(kind, KINDS[i]) == 0;
+    if (!known)
+      return err_set(err, SRV_E_BADREQ,
+                     "artifact_type must be one of wcek, validation_criteria, data_specification, "
+                     "data_attestation, dataset");
+  } else {
+    kind = NULL;
+  }
+  srv_buf_puts(out, "{\"project\":{");
+  srv_buf_json_kv(out, 1, "id", c->project.id);
+  srv_buf_json_kv(out, 0, "name", c->project.name);
+  srv_buf_json_kv(out, 0, "description", c->project.description);
+  srv_buf_json_kv(out, 0, "tee", c->project.tee);
+  srv_buf_json_kv(out, 0, "state", c->project.state);
+  srv_buf_printf(out, ",\"training\":%s,\"simulated_tee\":%s},",
+                 c->project.training ? "true" : "false",
+                 strcmp(c->project.tee, "sandbox") == 0 ? "true" : "false");
+  srv_buf_json_kv(out, 1, "role", c->member.role);
+  srv_buf_puts(out, ",\"versions\":[");
+  list_state ls = {out, c, NULL, 0};
+  int rc = ctx->store->artifact_each_visible(ctx->store, c->project.id, c->member.org_id, kind,
+                                             list_one, &ls);
+  if (rc) return store_err(err, SRV_STOREERR, "the artifact list");
+  srv_buf_puts(out, "]}");
+  return 0;
+}

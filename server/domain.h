@@ -94,6 +94,11 @@ int dom_upload_dataset(srv_ctx *ctx, const srv_caller *c, const srv_version_in *
 int dom_accept_criteria(srv_ctx *ctx, const srv_caller *c, const char *tag, srv_buf *out,
                         srv_err *err);
 
+/* The project and the artifact versions the caller may see: the AO's (shared) and the
+ * caller's party's; kind NULL for all. Metadata only: never file content, never keys. */
+int dom_list_versions(srv_ctx *ctx, const srv_caller *c, const char *kind, srv_buf *out,
+                      srv_err *err);
+
 /* Checks shared with the handlers' tests. */
 int srv_valid_file_name(const char *name);
 int srv_valid_text(const char *s, size_t max);

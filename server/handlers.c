@@ -205,6 +205,21 @@ static void h_criteria_accept(srv_request *req, srv_response *res) {
   srv_caller_clear(&c);
 }
 
+static void h_artifacts(srv_request *req, srv_response *res) {
+  srv_caller c;
+  if (auth(req, res, &c)) return;
+  int conflict = 0;
+  const char *kind = srv_param(req, "artifact_type", &conflict);
+  srv_buf out = {0};
+  srv_err err = {0};
+  int rc = conflict ? (err.kind = SRV_E_BADREQ,
+                       snprintf(err.msg, sizeof err.msg, "artifact_type differs between the query and the body"),
+                       SRV_E_BADREQ)
+                    : dom_list_versions(req->ctx, &c, kind, &out, &err);
+  finish(res, rc, &err, &out, 200);
+  srv_caller_clear(&c);
+}
+
 const srv_route srv_routes[] = {
     {"GET", "/healthz", h_health},
     {"GET", "/api/v1/key-encryption-key-download", h_kek_download},
@@ -214,6 +229,7 @@ const srv_route srv_routes[] = {
     {"POST", "/api/v1/data-attestation", h_attestation},
     {"POST", "/api/v1/dataset", h_dataset},
     {"POST", "/api/v1/validation-criteria-accept", h_criteria_accept},
+    {"GET", "/api/v1/artifact", h_artifacts},
 };
 const size_t srv_nroutes = sizeof srv_routes / sizeof srv_routes[0];
 

@@ -80,6 +80,12 @@ struct srv_store {
   int (*audit_append)(srv_store *s, const char *actor, const char *action,
                       const char *project_id, const char *object, const char *before_sha256,
                       const char *after_sha256);
+  /* Call fn for each version of the project visible to org_id: the AO's (shared with every
+   * party) and org_id's own, oldest first; kind NULL for every kind. fn returns non-zero to
+   * stop (that value is returned). */
+  int (*artifact_each_visible)(srv_store *s, const char *project_id, const char *org_id,
+                               const char *kind, int (*fn)(void *arg, const srv_artifact *a),
+                               void *arg);
   /* A data steward organisation accepts a criteria version (SRV_CONFLICT when it already
    * has); *at receives the time. */
   int (*acceptance_add)(srv_store *s, const char *artifact_id, const char *org_id,

@@ -367,6 +367,46 @@ static int sq_artifact_latest(srv_store *s, const char *pid, const char *kind, c
   return read_artifact(st, out);
 }
 
+static int sq_artifact_each_visible(srv_store *s, const char *pid, const char *oid,
+                                    const char *kind,
+                                    int (*fn)(void *arg, const srv_artifact *a), void *arg) {
+  char sql[768];
+  snprintf(sql, sizeof sql,
+           "%sWHERE project_id = ?1 AND (?3 IS NULL OR kind = ?3) AND (org_id = ?2 OR org_id ="
+           " (SELECT org_id FROM project_org WHERE project_id = ?1 AND role = 'ao'))"
+           " ORDER BY created_at, rowid",
+           ART_COLS);
+  sqlite3_stmt *st = prep(s, sql);
+  if (!st) return SRV_STOREERR;
+  bind_text(st, 1, pid);
+  bind_text(st, 2, oid);
+  bind_text(st, 3, kind);
+  int rc, r = 0;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    srv_artifact a = {0};
+    char **f[] = {&a.id,   &a.project_id,  &a.kind,        &a.org_id,
+                  &a.name, &a.description, &a.version_tag, &a.version_description};
+    int bad = 0;
+    for (int i = 0; i < 8; i++)
+      if (!(*f[i] = col_text(st, i))) bad = 1;
+    a.system_version = sqlite3_column_int64(st, 8);
+    a.sha256 = col_text(st, 9);
+    a.file_name = col_text(st, 10);
+    a.meta_json = col_text(st, 11);
+    a.created_by = col_text(st, 12);
+    a.created_at = sqlite3_column_int64(st, 13);
+    if (bad || !a.meta_json || !a.created_by)
+      r = SRV_STOREERR;
+    else
+      r = fn(arg, &a);
+    srv_artifact_clear(&a);
+    if (r) break;
+  }
+  if (!r && rc != SQLITE_DONE) r = SRV_STOREERR;
+  sqlite3_finalize(st);
+  return r;
+}
+
 static int sq_artifact_prune(srv_store *s, const char *pid, const char *kind, const char *oid,
                              const char *keep) {
   sqlite3_stmt *st = prep(s, "DELETE FROM artifact_version WHERE project_id = ? AND kind = ?"
@@ -502,6 +542,7 @@ srv_store *srv_store_sqlite_open(const char *path, char *err, size_t errsz) {
   s->artifact_prune = sq_artifact_prune;
   s->audit_append = sq_audit_append;
   s->acceptance_add = sq_acceptance_add;
+  s->artifact_each_visible = sq_artifact_each_visible;
   s->acceptance_has = sq_acceptance_has;
   return s;
 }

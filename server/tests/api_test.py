@@ -143,32 +143,36 @@ def main():
     keys = os.path.join(VEC, "keys")
 
     # --- admin ----------------------------------------------------------------------------
-    for org in ("Acme AO", "Hosp DS", "Other Org"):
+    for org in ("Acme AO", "Hosp DS", "Other Org", "DS Two", "Platform"):
         rc, out, err = admin("create-org", "--name", org)
         check("admin create-org prints one JSON object", rc == 0 and json.loads(out)["name"] == org, err)
     rc, out, err = admin("create-org", "--name", "Acme AO")
     check("admin refuses a duplicate organisation with exit 1", rc == 1 and "already exists" in err, err)
     users = [("Acme AO", "ao@acme.test", "kek3072.pub.pem"), ("Hosp DS", "ds@hosp.test", "kek4096.pub.pem"),
-             ("Other Org", "out@other.test", "kek4096.pub.pem"), ("Acme AO", "nokey@acme.test", None)]
+             ("Other Org", "out@other.test", "kek4096.pub.pem"), ("Acme AO", "nokey@acme.test", None),
+             ("DS Two", "ds2@two.test", "kek4096.pub.pem")]
     for org, email, pub in users:
         a = ["create-user", "--org", org, "--email", email]
         if pub:
             a += ["--public-key", os.path.join(keys, pub)]
         rc, out, err = admin(*a)
         check("admin create-user " + email, rc == 0 and json.loads(out)["email"] == email, err)
+    rc, out, err = admin("create-user", "--org", "Platform", "--email", "op@platform.test", "--operator",
+                         "--public-key", os.path.join(keys, "kek3072.pub.pem"))
+    check("admin creates an operator", rc == 0 and json.loads(out)["operator"] is True, err)
     rc, out, err = admin("create-user", "--org", "Acme AO", "--email", "weak@acme.test",
                          "--public-key", os.path.join(keys, "weak2048.pub.pem"))
     check("admin accepts a 2048-bit API key", rc == 0, err)
     rc, out, err = admin("create-user", "--org", "Nope", "--email", "x@y.test")
     check("admin create-user refuses an unknown organisation", rc == 1, err)
     rc, out, err = admin("create-project", "--name", "Covid Detect", "--ao-org", "Acme AO",
-                         "--ds-org", "Hosp DS", "--kek-bits", "3072", "--ao-user", "ao@acme.test",
-                         "nokey@acme.test", "--ds-user", "ds@hosp.test")
+                         "--ds-org", "Hosp DS", "DS Two", "--kek-bits", "3072", "--ao-user", "ao@acme.test",
+                         "nokey@acme.test", "--ds-user", "ds@hosp.test", "ds2@two.test")
     check("admin create-project", rc == 0, err)
     project = json.loads(out)
     pid = project["id"]
-    check("project has an AO and a DS party with KEK file names",
-          [p["role"] for p in project["parties"]] == ["ao", "ds"] and
+    check("project has an AO and two DS parties with KEK file names",
+          [p["role"] for p in project["parties"]] == ["ao", "ds", "ds"] and
           project["parties"][0]["kek_file_name"].endswith("-ao.der"), out)
     rc, out, err = admin("create-project", "--name", "Other", "--ao-org", "Other Org",
                          "--ds-org", "Hosp DS", "--kek-bits", "3072", "--ao-user", "out@other.test")
@@ -396,6 +400,42 @@ def run_api(pid, other_pid, ao_key, ds_key, mk):
     check("and echoed back unchanged", r.json and r.json["version_tag"] == sqlish, r.body)
     expect("control characters in a field are 400", call("POST", ds_url, DS,
            fields=dict(dmeta, version_tag="d\x016")), 400)
+    # --- listings and visibility ------------------------------------------------------------
+    DS2 = make_jwt(ds_key, claims(pid, "ds2@two.test"))
+    r = expect("the AO lists the project's artifacts", call("GET", "/api/v1/artifact/", AO, query={"project_id": pid}), 200)
+    kinds = lambda r: sorted({v["artifact_type"] for v in r.json["versions"]})
+    check("the AO sees its own artifacts and not the data stewards'",
+          r.json and kinds(r) == ["data_specification", "validation_criteria", "wcek"], r.body[:300])
+    check("the project page says the TEE is simulated", r.json and r.json["project"]["simulated_tee"] is True)
+    r = expect("a DS lists the project's artifacts", call("GET", "/api/v1/artifact/", DS), 200)
+    check("the DS sees the AO's shared artifacts and its own",
+          r.json and kinds(r) == ["data_attestation", "data_specification", "dataset", "validation_criteria", "wcek"], r.body[:300])
+    r = expect("a second DS lists the project's artifacts", call("GET", "/api/v1/artifact/", DS2), 200)
+    check("a second DS does not see the first DS's attestation, dataset or WCEK",
+          r.json and kinds(r) == ["data_specification", "validation_criteria", "wcek"] and
+          all(v["role"] == "ao" for v in r.json["versions"]), r.body[:300])
+    r = expect("listings filter by artifact_type", call("GET", "/api/v1/artifact/", DS, query={"artifact_type": "dataset"}), 200)
+    check("only datasets", r.json and kinds(r) == ["dataset"])
+    expect("an unknown artifact_type is 400", call("GET", "/api/v1/artifact/", DS, query={"artifact_type": "x'--"}), 400)
+    r = expect("the second DS downloads its own KEK", call("GET", kek, DS2), 200)
+    check("each DS has its own KEK", r.json and r.json["key content"] not in (ds_kek, ao_kek))
+
+    # --- authorisation matrix: outsiders and operators --------------------------------------
+    OUT = make_jwt(ds_key, claims(pid, "out@other.test"))
+    OP = make_jwt(ao_key, claims(pid, "op@platform.test"))
+    endpoints = [("GET", kek), ("GET", "/api/v1/artifact/"), ("POST", wcek_url), ("POST", crit_url),
+                 ("POST", "/api/v1/data-specification/"), ("POST", "/api/v1/data-attestation/"),
+                 ("POST", ds_url), ("POST", acc)]
+    for method, path in endpoints:
+        for who, tok in (("another project's member", OUT), ("an operator", OP)):
+            expect(f"{method} {path} by {who} is 403", call(method, path, tok, form={"project_id": pid}), 403)
+        expect(f"{method} {path} without a token is 401", call(method, path, None), 401)
+    role_rules = [(crit_url, DS), ("/api/v1/data-specification/", DS), ("/api/v1/data-attestation/", AO),
+                  (ds_url, AO), (acc, AO)]
+    for path, tok in role_rules:
+        expect(f"POST {path} by the wrong role is 403", call("POST", path, tok,
+               fields=dict(meta, validation_criteria_version="v1"), files={"file_name": ("f.pdf", pdf)}), 403)
+
     check("an oversized upload is refused with 413 before its body is read",
           raw_status(f"POST {wcek_url} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {AO}\r\n"
                      f"Content-Type: multipart/form-data; boundary=b\r\n"
