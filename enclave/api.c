@@ -9,10 +9,12 @@
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <openssl/evp.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -446,6 +448,147 @@ static int parse_range(const char *h, uint64_t size, uint64_t *off, uint64_t *le
   return 1;
 }
 
+/* ---- streaming a v1 file while it decrypts ------------------------------------------------------
+ * A thread runs escrow_blob_get_decrypt into a pipe; the response reads the pipe. Only verified
+ * chunks reach the pipe. If decryption fails midway, the response is cut short (with the
+ * manifest's size as Content-Length, or chunked without a final chunk), so the client sees an
+ * error, never a clean end. The answer waits for the first byte, so a file that fails from the
+ * start (wrong key, swapped file) gets an error status instead. */
+
+typedef struct stream_ctx {
+  int rfd, wfd;
+  pthread_t th;
+  int joined;
+  escrow_blob_client *bc;
+  char *name;
+  char *expect_path;
+  uint8_t tag[32];
+  int have_tag;
+  const escrow_cek *cek;
+  volatile int done;
+  int result;
+  char why[256]; /* the error message (errors are per thread) */
+} stream_ctx;
+
+static int stream_write(void *p, const uint8_t *data, size_t len) {
+  stream_ctx *s = p;
+  while (len) {
+    ssize_t w = write(s->wfd, data, len);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return ESCROW_E_IO; /* the reader went away */
+    data += w;
+    len -= (size_t)w;
+  }
+  return 0;
+}
+
+static void *stream_thread(void *p) {
+  stream_ctx *s = p;
+  escrow_decrypt_options o = ESCROW_DECRYPT_OPTIONS_INIT;
+  o.expect_path = s->expect_path;
+  o.expect_hdrtag = s->have_tag ? s->tag : NULL;
+  s->result = escrow_blob_get_decrypt(s->bc, s->name, s->cek, &o, stream_write, s, NULL, NULL);
+  if (s->result != 0) snprintf(s->why, sizeof(s->why), "%s", escrow_error_last());
+  __atomic_store_n(&s->done, 1, __ATOMIC_RELEASE);
+  close(s->wfd);
+  s->wfd = -1;
+  return NULL;
+}
+
+static void stream_free(stream_ctx *s) {
+  if (!s) return;
+  if (s->rfd >= 0) close(s->rfd); /* a writer still running gets EPIPE and stops */
+  if (!s->joined) pthread_join(s->th, NULL);
+  escrow_blob_close(s->bc);
+  free(s->name);
+  free(s->expect_path);
+  free(s);
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
+  stream_ctx *s = cls;
+  (void)pos;
+  for (;;) {
+    ssize_t n = read(s->rfd, buf, max);
+    if (n > 0) return n;
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return MHD_CONTENT_READER_END_WITH_ERROR;
+    pthread_join(s->th, NULL);
+    s->joined = 1;
+    return s->result == 0 ? MHD_CONTENT_READER_END_OF_STREAM : MHD_CONTENT_READER_END_WITH_ERROR;
+  }
+}
+
+static void stream_done(void *cls) { stream_free(cls); }
+
+static enum MHD_Result stream_file(enc_api *api, struct MHD_Connection *c, const char *name,
+                                   const escrow_decrypt_options *dopts, uint64_t size,
+                                   int *handled) {
+  *handled = 1;
+  stream_ctx *s = calloc(1, sizeof(*s));
+  int fds[2] = {-1, -1};
+  if (!s) return MHD_NO;
+  s->rfd = s->wfd = -1;
+  s->joined = 1;
+  s->cek = api->ds_cek;
+  s->name = strdup(name);
+  s->expect_path = dopts->expect_path ? strdup(dopts->expect_path) : NULL;
+  if (dopts->expect_hdrtag) {
+    memcpy(s->tag, dopts->expect_hdrtag, 32);
+    s->have_tag = 1;
+  }
+  escrow_blob_options bo = ESCROW_BLOB_OPTIONS_INIT;
+  if (!s->name || (dopts->expect_path && !s->expect_path) || pipe2(fds, O_CLOEXEC) != 0 ||
+      escrow_blob_open(&s->bc, api->dataset_url, &bo) != 0) {
+    if (fds[0] >= 0) { close(fds[0]); close(fds[1]); }
+    stream_free(s);
+    return reply_msg(c, 500, "failed", "internal error");
+  }
+  s->rfd = fds[0];
+  s->wfd = fds[1];
+  if (pthread_create(&s->th, NULL, stream_thread, s) != 0) {
+    close(s->wfd);
+    stream_free(s);
+    return reply_msg(c, 500, "failed", "internal error");
+  }
+  s->joined = 0;
+  /* wait for the first byte or the end */
+  struct pollfd pf = {s->rfd, POLLIN, 0};
+  while (poll(&pf, 1, -1) < 0 && errno == EINTR) {
+  }
+  int avail = 0;
+  if (ioctl(s->rfd, FIONREAD, &avail) != 0) avail = 0;
+  if (avail == 0 && __atomic_load_n(&s->done, __ATOMIC_ACQUIRE)) {
+    pthread_join(s->th, NULL);
+    s->joined = 1;
+    int rc = s->result;
+    if (rc == ESCROW_E_UNSUPPORTED) {
+      *handled = 0;
+      stream_free(s);
+      return MHD_NO;
+    }
+    if (rc != 0) {
+      if (rc != ESCROW_E_NOTFOUND)
+        enc_log_platform(api->log, "Run", "a dataset file could not be served: %s (%s)",
+                         escrow_strerror(rc), s->why);
+      stream_free(s);
+      if (rc == ESCROW_E_NOTFOUND) return reply_msg(c, 404, "failed", "no such file");
+      return reply_msg(c, 502, "failed", "the file could not be decrypted");
+    }
+  }
+  struct MHD_Response *r = MHD_create_response_from_callback(size, 64 * 1024, stream_read, s,
+                                                             stream_done);
+  if (!r) {
+    stream_free(s);
+    return MHD_NO;
+  }
+  MHD_add_response_header(r, "Content-Type", "application/octet-stream");
+  MHD_add_response_header(r, "Accept-Ranges", "bytes");
+  enum MHD_Result ret = MHD_queue_response(c, 200, r);
+  MHD_destroy_response(r);
+  return ret;
+}
+
 static enum MHD_Result data_file(enc_api *api, struct MHD_Connection *c, const char *name,
                                  const char *sas) {
   if (!sas_ok(api, sas)) return reply_msg(c, 403, "failed", "SASUrl does not name this run's dataset");
@@ -455,6 +598,7 @@ static enum MHD_Result data_file(enc_api *api, struct MHD_Connection *c, const c
   int enc = nl > 6 && !strcmp(name + nl - 6, ".bkenc");
   escrow_decrypt_options dopts = ESCROW_DECRYPT_OPTIONS_INIT;
   char *plain_name = strndup(name, enc ? nl - 6 : nl);
+  uint64_t plain_size = MHD_SIZE_UNKNOWN;
   if (!plain_name) return MHD_NO;
   if (enc) {
     dopts.expect_path = plain_name;
@@ -470,7 +614,17 @@ static enum MHD_Result data_file(enc_api *api, struct MHD_Connection *c, const c
         return reply_msg(c, 404, "failed", "no such file in the dataset manifest");
       }
       dopts.expect_hdrtag = tag;
+      plain_size = msize;
     }
+  }
+  if (enc && api->ds_cek && !MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Range")) {
+    int handled = 0;
+    enum MHD_Result r = stream_file(api, c, name, &dopts, plain_size, &handled);
+    if (handled) {
+      free(plain_name);
+      return r;
+    }
+    /* not streamable (a legacy v0 file: its only tag is at its end): staged below */
   }
   char path[4096];
   pthread_mutex_lock(&api->mu);

@@ -42,3 +42,46 @@ assert all(l["simulated_tee"] is True for l in lines)
 PY
 grep -rqF APIPROBE-STDOUT "$tmp/out" "$tmp/stdout" "$tmp/stderr" && fail "the probe's stdout left the sandbox"
 echo "api: ok"
+
+# --- a file whose ciphertext was altered is never served as a clean whole -------------------------
+# big.bin spans several 64 KiB chunks: altering its last chunk cuts the stream short (the client
+# sees an incomplete body); altering its first chunk gives 502 before any byte.
+mkdir "$tmp/plain2"
+head -c 400000 /dev/urandom >"$tmp/plain2/big.bin"
+cp "$tmp/plain2/big.bin" "$tmp/plain2/first.bin"
+"$ESCROW_BIN" encrypt --cek "$cek" "$tmp/plain2" -o "$tmp/ds2" >/dev/null
+python3 - "$tmp/ds2/big.bin.bkenc" "$tmp/ds2/first.bin.bkenc" <<'PY'
+import os, sys
+for path, where in ((sys.argv[1], os.path.getsize(sys.argv[1]) - 100), (sys.argv[2], 200)):
+    with open(path, "r+b") as f:
+        f.seek(where); b = f.read(1); f.seek(where); f.write(bytes([b[0] ^ 1]))
+PY
+mkdir "$tmp/tamper"
+printf 'FROM python:3.11-slim\nWORKDIR /app\nCOPY . /app\nCMD ["python3", "t.py"]\n' >"$tmp/tamper/Dockerfile"
+cat >"$tmp/tamper/t.py" <<'PY'
+import http.client, json, os, sys, urllib.error, urllib.request
+U = os.environ["ENCLAVE_URL"]
+def get(name):
+    try:
+        with urllib.request.urlopen(U + "/api/v1/data/file?filepath=" + name, timeout=60) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, None
+    except (http.client.IncompleteRead, ConnectionError, OSError) as e:
+        return "cut", None
+big = get("big.bin.bkenc")
+first = get("first.bin.bkenc")
+ok = big[0] == "cut" and first[0] == 502
+body = json.dumps({"name": "tamper", "status": "Completed", "json_data": {"ok": ok}}).encode()
+req = urllib.request.Request(U + "/api/v1/report", data=body, method="POST",
+                             headers={"Content-Type": "application/json"})
+urllib.request.urlopen(req, timeout=30)
+print(big[0], first[0])
+PY
+echo '{"ok": {"type": "boolean", "allowed": [true]}}' >"$tmp/tamper.json"
+rc=0
+"$ESCROW_ENCLAVE_BIN" run --package "$tmp/tamper" --dataset "$tmp/ds2" --ds-cek "$cek" \
+  --criteria "$tmp/tamper.json" -o "$tmp/out-tamper" >/dev/null 2>&1 || rc=$?
+[[ $rc == 0 ]] || fail "tampered files: $(cat "$tmp/out-tamper/result.json"; cat "$tmp/out-tamper/logs.jsonl")"
+grep -q 'could not be served' "$tmp/out-tamper/logs.jsonl" || fail "the refused file is not in the platform log"
+echo "api tamper: ok"
