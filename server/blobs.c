@@ -103,3 +103,9 @@ int srv_blob_sweep(const char *data_dir) {
   }
   return removed;
 }
+
+int srv_blob_path(const char *data_dir, const char *hex, char *path, size_t size) {
+  if (strlen(hex) != 64 || strspn(hex, "0123456789abcdef") != 64) return -1;
+  int n = snprintf(path, size, "%s/blobs/%.2s/%s", data_dir, hex, hex);
+  return n < 0 || (size_t)n >= size ? -1 : 0;
+}

@@ -20,6 +20,9 @@ int srv_blob_get(const char *data_dir, const char *hex, unsigned char **out, siz
  * upload is in flight). Returns how many were removed. */
 int srv_blob_sweep(const char *data_dir);
 
+/* The path of a stored blob. 0 or -1 (bad hex, path too long). */
+int srv_blob_path(const char *data_dir, const char *hex, char *path, size_t size);
+
 void srv_sha256_hex(const unsigned char *data, size_t len, char hex[65]);
 
 #endif

@@ -16,6 +16,7 @@
 #include <escrow/criteria.h>
 #include <escrow/error.h>
 #include <escrow/keys.h>
+#include <escrow/package.h>
 #include <escrow/sas.h>
 
 #include "blobs.h"
@@ -684,7 +685,7 @@ static int list_one(void *arg, const srv_artifact *a) {
 }
 
 static const char *const KINDS[] = {"wcek", "validation_criteria", "data_specification",
-                                    "data_attestation", "dataset"};
+                                    "data_attestation", "dataset", "algorithm"};
 
 int dom_list_versions(srv_ctx *ctx, const srv_caller *c, const char *kind, srv_buf *out,
                       srv_err *err) {
@@ -694,7 +695,7 @@ int dom_list_versions(srv_ctx *ctx, const srv_caller *c, const char *kind, srv_b
     if (!known)
       return err_set(err, SRV_E_BADREQ,
                      "artifact_type must be one of wcek, validation_criteria, data_specification, "
-                     "data_attestation, dataset");
+                     "data_attestation, dataset, algorithm");
   } else {
     kind = NULL;
   }
@@ -715,4 +716,103 @@ int dom_list_versions(srv_ctx *ctx, const srv_caller *c, const char *kind, srv_b
   if (rc) return store_err(err, SRV_STOREERR, "the artifact list");
   srv_buf_puts(out, "]}");
   return 0;
+}
+
+int dom_upload_algorithm(srv_ctx *ctx, const srv_caller *c, const srv_version_in *v,
+                         const srv_algorithm_in *alg, const char *file_name,
+                         const unsigned char *data, size_t len, srv_buf *out, srv_err *err) {
+  if (strcmp(c->member.role, "ao") != 0)
+    return err_set(err, SRV_E_FORBIDDEN, "algorithms are uploaded by the algorithm owner");
+  if (require_active(c, err) || check_version_in(v, err)) return err->kind;
+  const char *type = alg->algorithm_type;
+  if (!type || (strcmp(type, "validation") != 0 && strcmp(type, "training") != 0))
+    return err_set(err, SRV_E_BADREQ, "algorithm_type must be \"validation\" or \"training\"");
+  int validation = strcmp(type, "validation") == 0;
+  if (!validation && !c->project.training)
+    return err_set(err, SRV_E_CONFLICT, "this project is for validation only: training algorithms are not accepted");
+  if (alg->upload_type && *alg->upload_type && strcmp(alg->upload_type, "Upload Zip") != 0)
+    return err_set(err, SRV_E_BADREQ, "upload_type must be \"Upload Zip\"");
+  if (!srv_valid_text(alg->attestation_tag, 100))
+    return err_set(err, SRV_E_BADREQ, "data_attestation_version (a version tag) is required");
+  if (validation && !srv_valid_text(alg->criteria_tag, 100))
+    return err_set(err, SRV_E_BADREQ,
+                   "validation_criteria_version (a version tag) is required for a validation algorithm");
+  if (!data || !file_name) return err_set(err, SRV_E_BADREQ, "file_name: the algorithm zip is required");
+  const char *e = ext_of(file_name);
+  if (strcasecmp(e, "zip") != 0 || len < 4 || memcmp(data, "PK", 2) != 0)
+    return err_set(err, SRV_E_UNPROCESSABLE, "the algorithm must be a .zip package");
+  srv_store *s = ctx->store;
+  srv_artifact w, at, cr = {0};
+  int rc = s->artifact_latest(s, c->project.id, "wcek", c->member.org_id, &w);
+  if (rc)
+    return rc == SRV_NOTFOUND
+               ? err_set(err, SRV_E_CONFLICT, "upload the algorithm owner's WCEK before the algorithm")
+               : store_err(err, rc, "the WCEK");
+  int r = 0;
+  if ((rc = s->artifact_find_tag(s, c->project.id, "data_attestation", NULL, alg->attestation_tag, &at))) {
+    srv_artifact_clear(&w);
+    return rc == SRV_NOTFOUND ? err_set(err, SRV_E_CONFLICT, "no data attestation report has version_tag \"%s\"", alg->attestation_tag)
+                              : store_err(err, rc, "the data attestation report");
+  }
+  if (validation &&
+      (rc = s->artifact_find_tag(s, c->project.id, "validation_criteria", c->member.org_id, alg->criteria_tag, &cr))) {
+    r = rc == SRV_NOTFOUND ? err_set(err, SRV_E_CONFLICT, "no validation criteria have version_tag \"%s\"", alg->criteria_tag)
+                           : store_err(err, rc, "the validation criteria");
+    goto done;
+  }
+  /* stage 1 of the upload pipeline: Validating files (manual §14.5.5.1) */
+  char hex[65], path[4096], why[256];
+  if (srv_blob_put(ctx->cfg.data_dir, data, len, hex, why, sizeof why) ||
+      srv_blob_path(ctx->cfg.data_dir, hex, path, sizeof path)) {
+    r = err_set(err, SRV_E_INTERNAL, "cannot store the upload");
+    goto done;
+  }
+  escrow_algorithm *pkg = NULL;
+  char *checks = NULL;
+  rc = escrow_algorithm_open(&pkg, path, NULL);
+  if (rc) {
+    r = err_set(err, rc == ESCROW_E_NOMEM ? SRV_E_INTERNAL : SRV_E_UNPROCESSABLE,
+                "the algorithm zip cannot be read: %s", escrow_error_last());
+    goto done;
+  }
+  rc = escrow_algorithm_check(pkg, 1, &checks);
+  escrow_algorithm_free(pkg);
+  if (rc || !checks) {
+    r = err_set(err, SRV_E_INTERNAL, "the upload checks failed to run");
+    goto done;
+  }
+  int passed = strstr(checks, "\"passed\":true") != NULL;
+  if (!passed) {
+    err_set(err, SRV_E_UNPROCESSABLE, "the algorithm package failed the upload checks (Validating files)");
+    err->detail_key = "checks";
+    srv_buf_puts(out, checks);
+    escrow_free(checks);
+    r = SRV_E_UNPROCESSABLE;
+    goto done;
+  }
+  srv_buf meta = {0};
+  srv_buf_puts(&meta, "{");
+  srv_buf_json_kv(&meta, 1, "algorithm_type", type);
+  srv_buf_json_kv(&meta, 0, "upload_type", "Upload Zip");
+  srv_buf_json_kv(&meta, 0, "upload_file_name", alg->upload_file_name ? alg->upload_file_name : file_name);
+  srv_buf_json_kv(&meta, 0, "data_attestation_version", at.version_tag);
+  srv_buf_json_kv(&meta, 0, "data_attestation_id", at.id);
+  srv_buf_json_kv(&meta, 0, "validation_criteria_version", validation ? cr.version_tag : NULL);
+  srv_buf_json_kv(&meta, 0, "validation_criteria_id", validation ? cr.id : NULL);
+  srv_buf_json_kv(&meta, 0, "wcek_id", w.id);
+  srv_buf_puts(&meta, ",\"upload_status\":[{\"stage\":\"Validating files\",\"status\":"
+                      "\"File Validation Succeeded\",\"checks\":");
+  srv_buf_puts(&meta, checks);
+  srv_buf_puts(&meta, "},{\"stage\":\"Building algorithm container\",\"status\":\"Not started\"}]}");
+  escrow_free(checks);
+  if (meta.oom)
+    r = err_set(err, SRV_E_INTERNAL, "out of memory");
+  else
+    r = save_version(ctx, c, "algorithm", v, file_name, data, len, meta.p, 0, out, err);
+  srv_buf_free(&meta);
+done:
+  srv_artifact_clear(&w);
+  srv_artifact_clear(&at);
+  srv_artifact_clear(&cr);
+  return r;
 }

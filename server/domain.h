@@ -28,6 +28,8 @@ enum {
 typedef struct srv_err {
   int kind;
   char msg[512];
+  const char *detail_key; /* the member holding the JSON detail of a refusal (default
+                             "schema_errors"); static */
 } srv_err;
 
 typedef struct srv_config {
@@ -98,6 +100,17 @@ int dom_accept_criteria(srv_ctx *ctx, const srv_caller *c, const char *tag, srv_
  * caller's party's; kind NULL for all. Metadata only: never file content, never keys. */
 int dom_list_versions(srv_ctx *ctx, const srv_caller *c, const char *kind, srv_buf *out,
                       srv_err *err);
+
+/* The algorithm upload (AO): algorithm_type "validation" or "training"; the version tags of
+ * the validation criteria (validation only) and of a data attestation report. Needs the AO's
+ * WCEK. Runs the manual's "Validating files" stage (§14.5.5.1) on the zip; a failed check is
+ * refused with the checks as detail ("checks"). */
+typedef struct srv_algorithm_in {
+  const char *algorithm_type, *criteria_tag, *attestation_tag, *upload_type, *upload_file_name;
+} srv_algorithm_in;
+int dom_upload_algorithm(srv_ctx *ctx, const srv_caller *c, const srv_version_in *v,
+                         const srv_algorithm_in *alg, const char *file_name,
+                         const unsigned char *data, size_t len, srv_buf *out, srv_err *err);
 
 /* Checks shared with the handlers' tests. */
 int srv_valid_file_name(const char *name);

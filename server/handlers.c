@@ -12,22 +12,30 @@ const char *srv_param(const srv_request *req, const char *name, int *conflict) {
   return b ? b->value : q ? q->value : NULL;
 }
 
-void srv_respond_error(srv_response *res, int status, const char *msg, const char *detail) {
+static void respond_error_key(srv_response *res, int status, const char *msg, const char *key,
+                              const char *detail) {
   res->status = status;
   srv_buf_free(&res->body);
   srv_buf_puts(&res->body, "{");
   srv_buf_json_kv(&res->body, 1, "error", msg);
   if (detail && *detail) {
-    srv_buf_puts(&res->body, ",\"schema_errors\":");
+    srv_buf_puts(&res->body, ",");
+    srv_buf_json_str(&res->body, key);
+    srv_buf_puts(&res->body, ":");
     srv_buf_puts(&res->body, detail);
   }
   srv_buf_puts(&res->body, "}");
 }
 
+void srv_respond_error(srv_response *res, int status, const char *msg, const char *detail) {
+  respond_error_key(res, status, msg, "schema_errors", detail);
+}
+
 void srv_respond_domain_error(srv_response *res, const srv_err *err, const char *detail) {
   static const int status[] = {500, 400, 401, 403, 404, 409, 422, 500};
   int k = err->kind >= 0 && err->kind <= SRV_E_INTERNAL ? err->kind : SRV_E_INTERNAL;
-  srv_respond_error(res, status[k], err->msg, detail);
+  respond_error_key(res, status[k], err->msg, err->detail_key ? err->detail_key : "schema_errors",
+                    detail);
 }
 
 /* Authenticate, and check that a project_id parameter (if sent) names the token's project. */
@@ -220,6 +228,36 @@ static void h_artifacts(srv_request *req, srv_response *res) {
   srv_caller_clear(&c);
 }
 
+static void h_algorithm(srv_request *req, srv_response *res) {
+  srv_caller c;
+  if (auth(req, res, &c)) return;
+  srv_version_in v;
+  const srv_field *f;
+  if (version_fields(req, res, &v) || file_field(req, res, &f, 1)) {
+    srv_caller_clear(&c);
+    return;
+  }
+  int conflict = 0;
+  srv_algorithm_in a = {
+      .algorithm_type = srv_param(req, "algorithm_type", &conflict),
+      .criteria_tag = srv_param(req, "validation_criteria_version", &conflict),
+      .attestation_tag = srv_param(req, "data_attestation_version", &conflict),
+      .upload_type = srv_param(req, "upload_type", &conflict),
+      .upload_file_name = srv_param(req, "upload_file_name", &conflict)};
+  if (conflict || (a.upload_file_name && *a.upload_file_name && !srv_valid_file_name(a.upload_file_name))) {
+    srv_respond_error(res, 400, conflict ? "a parameter differs between the query and the body"
+                                         : "upload_file_name must be a plain file name", NULL);
+    srv_caller_clear(&c);
+    return;
+  }
+  srv_buf out = {0};
+  srv_err err = {0};
+  int rc = dom_upload_algorithm(req->ctx, &c, &v, &a, f->filename, (const unsigned char *)f->value,
+                                f->len, &out, &err);
+  finish(res, rc, &err, &out, 201);
+  srv_caller_clear(&c);
+}
+
 const srv_route srv_routes[] = {
     {"GET", "/healthz", h_health},
     {"GET", "/api/v1/key-encryption-key-download", h_kek_download},
@@ -230,6 +268,7 @@ const srv_route srv_routes[] = {
     {"POST", "/api/v1/dataset", h_dataset},
     {"POST", "/api/v1/validation-criteria-accept", h_criteria_accept},
     {"GET", "/api/v1/artifact", h_artifacts},
+    {"POST", "/api/v1/algorithm", h_algorithm},
 };
 const size_t srv_nroutes = sizeof srv_routes / sizeof srv_routes[0];
 

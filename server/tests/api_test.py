@@ -400,19 +400,61 @@ def run_api(pid, other_pid, ao_key, ds_key, mk):
     check("and echoed back unchanged", r.json and r.json["version_tag"] == sqlish, r.body)
     expect("control characters in a field are 400", call("POST", ds_url, DS,
            fields=dict(dmeta, version_tag="d\x016")), 400)
+    # --- algorithm ------------------------------------------------------------------------------
+    import io, zipfile
+
+    def algzip(files):
+        b = io.BytesIO()
+        with zipfile.ZipFile(b, "w") as z:
+            for n, d in files.items():
+                z.writestr(n, d)
+        return b.getvalue()
+    good_files = {"Dockerfile": "FROM python:3.11-slim\nCOPY . /app\nWORKDIR /app\nENTRYPOINT [\"bash\", \"run.sh\"]\n",
+                  "run.sh": "python model.py\n", "secrets.yaml": "secretFiles:\n- [model.py.bkenc, model.py]\n",
+                  "model.py.bkenc": b"Salted__" + os.urandom(8 + 64 + 16)}
+    alg_url = "/api/v1/algorithm/"
+    ameta = dict(meta, name="Covid model", algorithm_type="validation", validation_criteria_version="v1",
+                 data_attestation_version="a1", upload_type="Upload Zip", upload_file_name="alg.zip")
+    r = expect("the AO uploads a validation algorithm as the sample does", call("POST", alg_url, AO, fields=ameta,
+               files={"file_name": ("alg.zip", algzip(good_files))}), 201)
+    check("the upload status shows the Validating files stage",
+          r.json and r.json["details"]["upload_status"][0]["status"] == "File Validation Succeeded" and
+          r.json["details"]["validation_criteria_version"] == "v1", r.body[:400])
+    bad_files = dict(good_files)
+    del bad_files["Dockerfile"]
+    r = expect("a package without a Dockerfile is refused with its checks", call("POST", alg_url, AO,
+               fields=dict(ameta, version_tag="v2"), files={"file_name": ("alg.zip", algzip(bad_files))}), 422)
+    check("the refusal lists the failed check", r.json and "Dockerfile is present" in json.dumps(r.json.get("checks")), r.body[:300])
+    expect("a file that is not a zip is refused", call("POST", alg_url, AO, fields=dict(ameta, version_tag="v3"),
+           files={"file_name": ("alg.zip", b"not a zip")}), 422)
+    expect("a zip with a path trick is refused", call("POST", alg_url, AO, fields=dict(ameta, version_tag="v4"),
+           files={"file_name": ("alg.zip", algzip(dict(good_files, **{"../evil": "x"})))}), 422)
+    expect("a validation algorithm needs a criteria version", call("POST", alg_url, AO,
+           fields={k: v for k, v in dict(ameta, version_tag="v5").items() if k != "validation_criteria_version"},
+           files={"file_name": ("alg.zip", algzip(good_files))}), 400, "validation_criteria_version")
+    expect("an unknown criteria version is 409", call("POST", alg_url, AO, fields=dict(ameta, version_tag="v6",
+           validation_criteria_version="nope"), files={"file_name": ("alg.zip", algzip(good_files))}), 409)
+    expect("a training algorithm in a validation-only project is 409", call("POST", alg_url, AO,
+           fields=dict(ameta, version_tag="v7", algorithm_type="training"),
+           files={"file_name": ("alg.zip", algzip(good_files))}), 409, "validation only")
+    expect("an unknown algorithm_type is 400", call("POST", alg_url, AO, fields=dict(ameta, version_tag="v8",
+           algorithm_type="validation | training"), files={"file_name": ("alg.zip", algzip(good_files))}), 400)
+    expect("the DS may not upload an algorithm", call("POST", alg_url, DS, fields=ameta,
+           files={"file_name": ("alg.zip", algzip(good_files))}), 403)
+
     # --- listings and visibility ------------------------------------------------------------
     DS2 = make_jwt(ds_key, claims(pid, "ds2@two.test"))
     r = expect("the AO lists the project's artifacts", call("GET", "/api/v1/artifact/", AO, query={"project_id": pid}), 200)
     kinds = lambda r: sorted({v["artifact_type"] for v in r.json["versions"]})
     check("the AO sees its own artifacts and not the data stewards'",
-          r.json and kinds(r) == ["data_specification", "validation_criteria", "wcek"], r.body[:300])
+          r.json and kinds(r) == ["algorithm", "data_specification", "validation_criteria", "wcek"], r.body[:300])
     check("the project page says the TEE is simulated", r.json and r.json["project"]["simulated_tee"] is True)
     r = expect("a DS lists the project's artifacts", call("GET", "/api/v1/artifact/", DS), 200)
     check("the DS sees the AO's shared artifacts and its own",
-          r.json and kinds(r) == ["data_attestation", "data_specification", "dataset", "validation_criteria", "wcek"], r.body[:300])
+          r.json and kinds(r) == ["algorithm", "data_attestation", "data_specification", "dataset", "validation_criteria", "wcek"], r.body[:300])
     r = expect("a second DS lists the project's artifacts", call("GET", "/api/v1/artifact/", DS2), 200)
     check("a second DS does not see the first DS's attestation, dataset or WCEK",
-          r.json and kinds(r) == ["data_specification", "validation_criteria", "wcek"] and
+          r.json and kinds(r) == ["algorithm", "data_specification", "validation_criteria", "wcek"] and
           all(v["role"] == "ao" for v in r.json["versions"]), r.body[:300])
     r = expect("listings filter by artifact_type", call("GET", "/api/v1/artifact/", DS, query={"artifact_type": "dataset"}), 200)
     check("only datasets", r.json and kinds(r) == ["dataset"])
@@ -425,7 +467,7 @@ def run_api(pid, other_pid, ao_key, ds_key, mk):
     OP = make_jwt(ao_key, claims(pid, "op@platform.test"))
     endpoints = [("GET", kek), ("GET", "/api/v1/artifact/"), ("POST", wcek_url), ("POST", crit_url),
                  ("POST", "/api/v1/data-specification/"), ("POST", "/api/v1/data-attestation/"),
-                 ("POST", ds_url), ("POST", acc)]
+                 ("POST", ds_url), ("POST", acc), ("POST", alg_url)]
     for method, path in endpoints:
         for who, tok in (("another project's member", OUT), ("an operator", OP)):
             expect(f"{method} {path} by {who} is 403", call(method, path, tok, form={"project_id": pid}), 403)
