@@ -576,7 +576,7 @@ static enum MHD_Result stream_file(enc_api *api, struct MHD_Connection *c, const
       return reply_msg(c, 502, "failed", "the file could not be decrypted");
     }
   }
-  struct MHD_Response *r = MHD_create_response_from_callback(size, 64 * 1024, stream_read, s,
+  struct MHD_Response *r = MHD_create_response_from_callback(size, 256 * 1024, stream_read, s,
                                                              stream_done);
   if (!r) {
     stream_free(s);
