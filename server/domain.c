@@ -429,10 +429,11 @@ static void version_json(srv_buf *out, const srv_artifact *a, const char *role) 
 }
 
 /* Store the file (if any) and the version row; prune older versions when only_latest. */
-static int save_version(srv_ctx *ctx, const srv_caller *c, const char *kind,
-                        const srv_version_in *v, const char *file_name,
-                        const unsigned char *data, size_t len, const char *meta_json,
-                        int only_latest, srv_buf *out, srv_err *err) {
+static int save_version_sealed(srv_ctx *ctx, const srv_caller *c, const char *kind,
+                               const srv_version_in *v, const char *file_name,
+                               const unsigned char *data, size_t len, const char *meta_json,
+                               int only_latest, const unsigned char *sealed, size_t sealed_len,
+                               srv_buf *out, srv_err *err) {
   char hex[65] = "", id[37];
   char why[256];
   if (data && srv_blob_put(ctx->cfg.data_dir, data, len, hex, why, sizeof why))
@@ -444,7 +445,8 @@ static int save_version(srv_ctx *ctx, const srv_caller *c, const char *kind,
                     .version_tag = (char *)v->version_tag,
                     .version_description = (char *)(v->version_description ? v->version_description : ""),
                     .sha256 = data ? hex : NULL, .file_name = (char *)file_name,
-                    .meta_json = (char *)meta_json, .created_by = c->user.id};
+                    .meta_json = (char *)meta_json, .created_by = c->user.id,
+                    .sealed_secret = sealed, .sealed_secret_len = sealed_len};
   srv_store *s = ctx->store;
   if (s->begin(s)) return store_err(err, SRV_STOREERR, "the upload");
   int rc = s->artifact_insert(s, &a);
@@ -461,6 +463,14 @@ static int save_version(srv_ctx *ctx, const srv_caller *c, const char *kind,
   }
   version_json(out, &a, c->member.role);
   return 0;
+}
+
+static int save_version(srv_ctx *ctx, const srv_caller *c, const char *kind,
+                        const srv_version_in *v, const char *file_name,
+                        const unsigned char *data, size_t len, const char *meta_json,
+                        int only_latest, srv_buf *out, srv_err *err) {
+  return save_version_sealed(ctx, c, kind, v, file_name, data, len, meta_json, only_latest, NULL,
+                             0, out, err);
 }
 
 int dom_upload_wcek(srv_ctx *ctx, const srv_caller *c, const srv_version_in *v,
@@ -608,7 +618,21 @@ int dom_upload_dataset(srv_ctx *ctx, const srv_caller *c, const srv_version_in *
   if (escrow_sas_parse(&sas, uri, ctx->cfg.sas_flags) == 0) se = escrow_sas_param(sas, "se");
   srv_buf meta = {0};
   srv_buf_puts(&meta, "{");
-  srv_buf_json_kv(&meta, 1, "dataset_uri", uri);
+  /* The SAS token is a bearer credential: only the URL without its query is kept in clear;
+   * the whole URL is sealed by the vault and never returned. */
+  const char *q = strchr(uri, '?');
+  size_t loclen = q ? (size_t)(q - uri) : strlen(uri);
+  char *location = malloc(loclen + 1);
+  if (!location) {
+    escrow_sas_free(sas);
+    srv_buf_free(&meta);
+    r = err_set(err, SRV_E_INTERNAL, "out of memory");
+    goto done;
+  }
+  memcpy(location, uri, loclen);
+  location[loclen] = 0;
+  srv_buf_json_kv(&meta, 1, "dataset_location", location);
+  free(location);
   srv_buf_json_kv(&meta, 0, "sas_status", sr.status_name);
   srv_buf_json_kv(&meta, 0, "sas_expiry", se);
   srv_buf_json_kv(&meta, 0, "data_specification_version", sp.version_tag);
@@ -618,10 +642,19 @@ int dom_upload_dataset(srv_ctx *ctx, const srv_caller *c, const srv_version_in *
   srv_buf_json_kv(&meta, 0, "tags", tags ? tags : "");
   srv_buf_puts(&meta, "}");
   escrow_sas_free(sas);
+  char context[128];
+  snprintf(context, sizeof context, "escrowd-sas/%s/%s", c->project.id, c->member.org_id);
+  unsigned char *sealed = NULL;
+  size_t sealed_len = 0;
   if (meta.oom)
     r = err_set(err, SRV_E_INTERNAL, "out of memory");
+  else if (ctx->vault->seal(ctx->vault, context, (const unsigned char *)uri, strlen(uri), &sealed,
+                            &sealed_len))
+    r = err_set(err, SRV_E_INTERNAL, "the vault could not seal the SAS URL");
   else
-    r = save_version(ctx, c, "dataset", v, NULL, NULL, 0, meta.p, 0, out, err);
+    r = save_version_sealed(ctx, c, "dataset", v, NULL, NULL, 0, meta.p, 0, sealed, sealed_len,
+                            out, err);
+  free(sealed);
   srv_buf_free(&meta);
 done:
   srv_artifact_clear(&sp);
@@ -680,7 +713,12 @@ typedef struct list_state {
 static int list_one(void *arg, const srv_artifact *a) {
   list_state *ls = arg;
   if (ls->n++) srv_buf_puts(ls->out, ",");
-  version_json(ls->out, a, strcmp(a->org_id, ls->c->member.org_id) == 0 ? ls->c->member.role : "ao");
+  /* the AO's org is the only one whose versions a DS sees besides its own; the AO sees DS
+   * versions, all of them "ds" */
+  const char *role = strcmp(a->org_id, ls->c->member.org_id) == 0 ? ls->c->member.role
+                     : strcmp(ls->c->member.role, "ao") == 0       ? "ds"
+                                                                   : "ao";
+  version_json(ls->out, a, role);
   return ls->out->oom ? SRV_STOREERR : 0;
 }
 
@@ -711,8 +749,8 @@ int dom_list_versions(srv_ctx *ctx, const srv_caller *c, const char *kind, srv_b
   srv_buf_json_kv(out, 1, "role", c->member.role);
   srv_buf_puts(out, ",\"versions\":[");
   list_state ls = {out, c, NULL, 0};
-  int rc = ctx->store->artifact_each_visible(ctx->store, c->project.id, c->member.org_id, kind,
-                                             list_one, &ls);
+  int rc = ctx->store->artifact_each_visible(ctx->store, c->project.id, c->member.org_id,
+                                             strcmp(c->member.role, "ao") == 0, kind, list_one, &ls);
   if (rc) return store_err(err, SRV_STOREERR, "the artifact list");
   srv_buf_puts(out, "]}");
   return 0;

@@ -40,6 +40,10 @@ typedef struct srv_artifact {
   char *id, *project_id, *kind, *org_id, *name, *description, *version_tag,
       *version_description, *sha256, *file_name, *meta_json, *created_by;
   int64_t system_version, created_at;
+  /* input to artifact_insert only (borrowed, not freed by srv_artifact_clear): a secret the
+   * version carries, already sealed by the vault; NULL for none */
+  const unsigned char *sealed_secret;
+  size_t sealed_secret_len;
 } srv_artifact;
 
 typedef struct srv_store srv_store;
@@ -81,10 +85,10 @@ struct srv_store {
                       const char *project_id, const char *object, const char *before_sha256,
                       const char *after_sha256);
   /* Call fn for each version of the project visible to org_id: the AO's (shared with every
-   * party) and org_id's own, oldest first; kind NULL for every kind. fn returns non-zero to
-   * stop (that value is returned). */
+   * party) and org_id's own, and when is_ao every party's but their WCEKs; oldest first; kind
+   * NULL for every kind. fn returns non-zero to stop (that value is returned). */
   int (*artifact_each_visible)(srv_store *s, const char *project_id, const char *org_id,
-                               const char *kind, int (*fn)(void *arg, const srv_artifact *a),
+                               int is_ao, const char *kind, int (*fn)(void *arg, const srv_artifact *a),
                                void *arg);
   /* A data steward organisation accepts a criteria version (SRV_CONFLICT when it already
    * has); *at receives the time. */

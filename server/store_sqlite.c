@@ -48,6 +48,8 @@ static const char *const MIGRATIONS[] = {
     "  REFERENCES artifact_version(id) ON DELETE CASCADE,"
     "  org_id TEXT NOT NULL REFERENCES org(id), user_id TEXT NOT NULL REFERENCES user(id),"
     "  at INTEGER NOT NULL, PRIMARY KEY (artifact_id, org_id));",
+    /* 3: secrets a version carries (a dataset's SAS URL), sealed by the vault */
+    "ALTER TABLE artifact_version ADD COLUMN sealed_secret BLOB;",
 };
 #define NMIGRATIONS (sizeof MIGRATIONS / sizeof MIGRATIONS[0])
 
@@ -293,7 +295,7 @@ static int sq_artifact_insert(srv_store *s, srv_artifact *a) {
   a->created_at = now_s();
   st = prep(s, "INSERT INTO artifact_version(id,project_id,kind,org_id,name,description,"
                "version_tag,version_description,system_version,sha256,file_name,meta_json,"
-               "created_by,created_at) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+               "created_by,created_at,sealed_secret) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
   if (!st) return SRV_STOREERR;
   bind_text(st, 1, a->id);
   bind_text(st, 2, a->project_id);
@@ -309,6 +311,10 @@ static int sq_artifact_insert(srv_store *s, srv_artifact *a) {
   bind_text(st, 12, a->meta_json ? a->meta_json : "{}");
   bind_text(st, 13, a->created_by);
   sqlite3_bind_int64(st, 14, a->created_at);
+  if (a->sealed_secret)
+    sqlite3_bind_blob(st, 15, a->sealed_secret, (int)a->sealed_secret_len, SQLITE_TRANSIENT);
+  else
+    sqlite3_bind_null(st, 15);
   return run(st);
 }
 
@@ -367,13 +373,14 @@ static int sq_artifact_latest(srv_store *s, const char *pid, const char *kind, c
   return read_artifact(st, out);
 }
 
-static int sq_artifact_each_visible(srv_store *s, const char *pid, const char *oid,
+static int sq_artifact_each_visible(srv_store *s, const char *pid, const char *oid, int is_ao,
                                     const char *kind,
                                     int (*fn)(void *arg, const srv_artifact *a), void *arg) {
   char sql[768];
   snprintf(sql, sizeof sql,
            "%sWHERE project_id = ?1 AND (?3 IS NULL OR kind = ?3) AND (org_id = ?2 OR org_id ="
-           " (SELECT org_id FROM project_org WHERE project_id = ?1 AND role = 'ao'))"
+           " (SELECT org_id FROM project_org WHERE project_id = ?1 AND role = 'ao')"
+           " OR (?4 = 1 AND kind <> 'wcek'))"
            " ORDER BY created_at, rowid",
            ART_COLS);
   sqlite3_stmt *st = prep(s, sql);
@@ -381,6 +388,7 @@ static int sq_artifact_each_visible(srv_store *s, const char *pid, const char *o
   bind_text(st, 1, pid);
   bind_text(st, 2, oid);
   bind_text(st, 3, kind);
+  sqlite3_bind_int(st, 4, is_ao ? 1 : 0);
   int rc, r = 0;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     srv_artifact a = {0};

@@ -210,6 +210,11 @@ def main():
     with open(os.path.join(DATA, "escrowd.db"), "rb") as f:
         db = f.read()
     check("the database holds no plaintext private key", b"PRIVATE KEY" not in db)
+    wal = os.path.join(DATA, "escrowd.db-wal")
+    if os.path.exists(wal):
+        with open(wal, "rb") as f:
+            db += f.read()
+    check("the database holds no SAS token in clear (sealed by the vault)", b"sig=" not in db and b"PRIVATE KEY" not in db)
     import sqlite3
     newer = os.path.join(TMP, "newer")
     shutil.copytree(DATA, newer)
@@ -386,6 +391,9 @@ def run_api(pid, other_pid, ao_key, ds_key, mk):
     check("the dataset links its specification and attestation versions",
           r.json and r.json["details"]["data_specification_version"] == "v1" and
           r.json["details"]["sas_status"] == "valid", r.body)
+    check("the answer shows the dataset's location without its SAS token",
+          r.json and r.json["details"]["dataset_location"] == "https://acct.blob.core.windows.net/data"
+          and b"sig=" not in r.body, r.body)
     expect("a form-urlencoded dataset works too", call("POST", ds_url, DS, form=dict(dmeta, version_tag="d2")), 201)
     expect("an expiring SAS is refused", call("POST", ds_url, DS, fields=dict(dmeta, version_tag="d3",
            dataset_uri=sas_url(days=0.5))), 422, "expiring")
@@ -446,8 +454,10 @@ def run_api(pid, other_pid, ao_key, ds_key, mk):
     DS2 = make_jwt(ds_key, claims(pid, "ds2@two.test"))
     r = expect("the AO lists the project's artifacts", call("GET", "/api/v1/artifact/", AO, query={"project_id": pid}), 200)
     kinds = lambda r: sorted({v["artifact_type"] for v in r.json["versions"]})
-    check("the AO sees its own artifacts and not the data stewards'",
-          r.json and kinds(r) == ["algorithm", "data_specification", "validation_criteria", "wcek"], r.body[:300])
+    check("the AO sees the project's artifacts but the data stewards' WCEKs",
+          r.json and kinds(r) == ["algorithm", "data_attestation", "data_specification", "dataset", "validation_criteria", "wcek"]
+          and all(v["role"] == "ao" for v in r.json["versions"] if v["artifact_type"] == "wcek"), r.body[:300])
+    check("no listing carries a SAS token", b"sig=" not in r.body and b"dataset_uri" not in r.body, r.body[:300])
     check("the project page says the TEE is simulated", r.json and r.json["project"]["simulated_tee"] is True)
     r = expect("a DS lists the project's artifacts", call("GET", "/api/v1/artifact/", DS), 200)
     check("the DS sees the AO's shared artifacts and its own",
