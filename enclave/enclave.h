@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <pthread.h>
+#include <signal.h>
 #include <escrow/escrow.h>
 
 /* ---- Dockerfile (the last stage's WORKDIR, ENV, ENTRYPOINT/CMD, COPY destination) ---------- */
@@ -113,6 +114,7 @@ typedef struct enc_sandbox {
   /* results */
   int exit_code;           /* as a shell reports it (128+signal) */
   int timed_out;
+  int cancelled;           /* SIGINT/SIGTERM/SIGHUP reached escrow-enclave */
   int oom_killed;
   uint64_t memory_peak;
   int cgroups_applied;
@@ -122,6 +124,8 @@ typedef struct enc_sandbox {
 
 int enc_sandbox_run(enc_sandbox *sb);
 double enc_now_ms(void); /* CLOCK_MONOTONIC in ms */
+/* Set by the signal handler of SIGINT, SIGTERM and SIGHUP: the run is cancelled. */
+extern volatile sig_atomic_t enc_cancel_requested;
 
 /* The in-sandbox side: relay 127.0.0.1:port to the unix socket, run argv, exit with its status.*/
 int enc_sandbox_init_main(int argc, char **argv);

@@ -564,7 +564,8 @@ static int cmd_run(int argc, char **argv) {
   if (api.first_request_ms > 0)
     enc_log_platform(&log, "Run", "first Enclave API request %.1f ms after the sandbox started",
                      api.first_request_ms - sb.started_ms);
-  if (sb.timed_out) fail_at(&oc, "timeout: the algorithm ran longer than %u s", o.timeout_s);
+  if (sb.cancelled) fail_at(&oc, "cancelled: escrow-enclave was asked to stop");
+  else if (sb.timed_out) fail_at(&oc, "timeout: the algorithm ran longer than %u s", o.timeout_s);
   else if (sb.oom_killed) fail_at(&oc, "out of memory: the algorithm exceeded its limit of %u MiB", o.memory_mib);
   else if (!api.report_json && api.reports_refused)
     fail_at(&oc, "the report failed the criteria: %s%s", api.refused_errors ? api.refused_errors : "{}",
@@ -675,9 +676,21 @@ done:
   return oc.completed ? 0 : 1;
 }
 
+static void on_cancel(int sig) {
+  (void)sig;
+  enc_cancel_requested = 1;
+}
+
 int main(int argc, char **argv) {
   if (argc >= 2 && !strcmp(argv[1], "sandbox-init")) return enc_sandbox_init_main(argc, argv);
   signal(SIGPIPE, SIG_IGN);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = on_cancel;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGHUP, &sa, NULL);
   if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
     usage(stdout);
     return 0;

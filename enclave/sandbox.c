@@ -211,6 +211,8 @@ static void av(argvb *a, const char *s) {
   a->v[a->n] = NULL;
 }
 
+volatile sig_atomic_t enc_cancel_requested;
+
 double enc_now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -348,8 +350,9 @@ int enc_sandbox_run(enc_sandbox *sb) {
     pid_t w = waitpid(pid, &status, WNOHANG);
     if (w == pid) break;
     if (w < 0 && errno != EINTR) { status = 0; break; }
-    if (deadline && enc_now_ms() > deadline) {
-      sb->timed_out = 1;
+    if ((deadline && enc_now_ms() > deadline) || enc_cancel_requested) {
+      if (enc_cancel_requested) sb->cancelled = 1;
+      else sb->timed_out = 1;
       kill(-pid, SIGKILL);
       kill(pid, SIGKILL);
       if (sb->cgroups_applied) cg_kill_all(cgname);

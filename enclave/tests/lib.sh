@@ -6,6 +6,11 @@ set -euo pipefail
 : "${ESCROW_TEST_VECTORS:?set ESCROW_TEST_VECTORS to tests/vectors}"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# run folders go to a folder of this test (the sandbox user must traverse it when run as root),
+# so that a folder left behind is this test's and not a concurrent run's
+chmod 711 "$tmp"
+mkdir -m 711 "$tmp/rt"
+export TMPDIR=$tmp/rt
 keys=$ESCROW_TEST_VECTORS/keys
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 examples=$(cd "$here/../../examples" && pwd)

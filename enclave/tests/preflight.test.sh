@@ -33,8 +33,7 @@ grep -q '"source":"algorithm".*Validation started' "$tmp/out/logs.jsonl" || fail
 # the algorithm's stdout (it prints the API's answer) never reaches the outputs
 grep -rq 'successful' "$tmp/out" && fail "algorithm stdout leaked into the outputs"
 # the run folder (decrypted code, sockets) is gone
-left=$(find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'escrow-enclave-*' -newer "$tmp/alg.zip" | wc -l)
-[[ $left == 0 ]] || fail "a run folder was left behind"
+[[ -z $(ls -A "$TMPDIR") ]] || fail "a run folder was left behind"
 
 # a plaintext algorithm folder works too (pre-flight on the AO's machine)
 run_enclave 0 run --package "$examples/algorithm" --dataset "$tmp/ds" --criteria "$crit" \
@@ -83,6 +82,20 @@ mkdir "$tmp/sleeper"
 printf 'FROM python:3.11-slim\nCMD ["sleep", "30"]\n' >"$tmp/sleeper/Dockerfile"
 run_enclave 1 run --package "$tmp/sleeper" --dataset "$tmp/ds" --ds-cek "$cek" --timeout 1 -o "$tmp/out-slow"
 [[ $(jfield "$tmp/out-slow/result.json" reason) == timeout* ]] || fail "timeout: $(cat "$tmp/out-slow/result.json")"
+
+# --- SIGTERM cancels the run: the sandbox is killed, the outcome says so, nothing is left -------
+"$ESCROW_ENCLAVE_BIN" run --package "$tmp/sleeper" --dataset "$tmp/ds" --ds-cek "$cek" \
+  -o "$tmp/out-cancel" >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 100); do grep -q 'the algorithm starts' "$tmp/out-cancel/logs.jsonl" 2>/dev/null && break; sleep 0.05; done
+sleep 0.3
+kill -TERM "$pid"
+rc=0
+wait "$pid" || rc=$?
+[[ $rc == 1 ]] || fail "cancelled run: exit $rc"
+[[ $(jfield "$tmp/out-cancel/result.json" reason) == cancelled* ]] || fail "cancel: $(cat "$tmp/out-cancel/result.json")"
+[[ -z $(ls -A "$TMPDIR") ]] || fail "a cancelled run left its run folder"
+pgrep -f "$tmp/sleeper" >/dev/null && fail "a process of the cancelled run is still alive"
 
 # --- as root, a TMPDIR the sandbox user cannot traverse is named, not a mysterious failure -------
 if [[ $(id -u) == 0 ]]; then
