@@ -355,7 +355,8 @@ int dom_authenticate(srv_ctx *ctx, const char *authz, srv_caller *c, srv_err *er
     goto done;
   }
   if (srv_jwt_verify_rs256(j, key, why, sizeof why) ||
-      srv_jwt_check_claims(j, (int64_t)time(NULL), ctx->cfg.clock_skew, "EscrowAI-API",
+      srv_jwt_check_claims(j, (int64_t)time(NULL), ctx->cfg.clock_skew,
+                           ctx->cfg.max_token_lifetime, "EscrowAI-API",
                            ctx->cfg.audiences, ctx->cfg.naudiences, why, sizeof why)) {
     r = err_set(err, SRV_E_UNAUTH, "invalid token: %s", why);
     goto done;

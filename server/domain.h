@@ -37,6 +37,7 @@ typedef struct srv_config {
   const char *const *audiences; /* accepted JWT audiences */
   size_t naudiences;
   int64_t clock_skew;           /* seconds */
+  int64_t max_token_lifetime;   /* seconds a token's exp may lie ahead (default 3600) */
   unsigned sas_flags;           /* ESCROW_SAS_ALLOW_LOOPBACK_HTTP with --allow-loopback-http */
   unsigned kek_bits;            /* 4096 */
 } srv_config;

@@ -247,12 +247,16 @@ int srv_jwt_verify_rs256(const srv_jwt *jwt, EVP_PKEY *key, char *err, size_t er
   return 0;
 }
 
-int srv_jwt_check_claims(const srv_jwt *jwt, int64_t now, int64_t skew, const char *iss,
-                         const char *const *auds, size_t nauds, char *err, size_t errsz) {
+int srv_jwt_check_claims(const srv_jwt *jwt, int64_t now, int64_t skew, int64_t max_lifetime,
+                         const char *iss, const char *const *auds, size_t nauds, char *err,
+                         size_t errsz) {
   if (!jwt->iss || strcmp(jwt->iss, iss) != 0)
     return fail(err, errsz, "the token's issuer is not \"%s\"", iss);
   if (!jwt->has_exp) return fail(err, errsz, "the token has no expiry (exp)");
   if (now - skew >= jwt->exp) return fail(err, errsz, "the token has expired");
+  if (jwt->exp > now + max_lifetime + skew)
+    return fail(err, errsz, "the token lives too long (exp at most %lld seconds ahead)",
+                (long long)max_lifetime);
   if (jwt->has_nbf && jwt->nbf > now + skew) return fail(err, errsz, "the token is not valid yet");
   if (jwt->has_iat && jwt->iat > now + skew)
     return fail(err, errsz, "the token was issued in the future");

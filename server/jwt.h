@@ -35,10 +35,13 @@ int srv_jwt_parse(srv_jwt **out, const char *token, size_t len, char *err, size_
 /* Verify the RS256 signature with an RSA public key of at least 2048 bits. 0 or -1. */
 int srv_jwt_verify_rs256(const srv_jwt *jwt, EVP_PKEY *key, char *err, size_t errsz);
 
-/* Check iss (exact), exp (required, now - skew < exp), nbf and iat (if present, not more than
- * skew in the future) and aud (required: one of the token's audiences is in auds). 0 or -1. */
-int srv_jwt_check_claims(const srv_jwt *jwt, int64_t now, int64_t skew, const char *iss,
-                         const char *const *auds, size_t nauds, char *err, size_t errsz);
+/* Check iss (exact), exp (required, now - skew < exp, and at most max_lifetime + skew ahead:
+ * the sample's tokens live 5 minutes, a token valid for days is refused), nbf and iat (if
+ * present, not more than skew in the future) and aud (required: one of the token's audiences
+ * is in auds). 0 or -1. */
+int srv_jwt_check_claims(const srv_jwt *jwt, int64_t now, int64_t skew, int64_t max_lifetime,
+                         const char *iss, const char *const *auds, size_t nauds, char *err,
+                         size_t errsz);
 
 void srv_jwt_free(srv_jwt *jwt);
 

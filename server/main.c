@@ -1,7 +1,7 @@
 /*
  * escrowd: the platform server. DESIGN §11:
  *   escrowd serve --data DIR [--listen 127.0.0.1:8080] [--audience AUD]... [--clock-skew S]
- *                 [--max-upload-mib N] [--allow-loopback-http]
+ *                 [--max-token-lifetime S] [--max-upload-mib N] [--allow-loopback-http]
  *   escrowd admin --data DIR create-org --name NAME
  *   escrowd admin --data DIR create-user --org ORG --email EMAIL [--public-key PEMFILE] [--operator]
  *   escrowd admin --data DIR create-project --name NAME --ao-org ORG --ds-org ORG...
@@ -27,7 +27,8 @@ static const char *const DEFAULT_AUDIENCES[] = {"frontoffice.beekeeperai",
 
 static int usage(void) {
   fputs("usage: escrowd serve --data DIR [--listen HOST:PORT] [--audience AUD]...\n"
-        "                     [--clock-skew SECONDS] [--max-upload-mib N] [--allow-loopback-http]\n"
+        "                     [--clock-skew SECONDS] [--max-token-lifetime SECONDS]\n"
+        "                     [--max-upload-mib N] [--allow-loopback-http]\n"
         "       escrowd admin --data DIR create-org --name NAME\n"
         "       escrowd admin --data DIR create-user --org ORG --email EMAIL [--public-key PEMFILE]"
         " [--operator]\n"
@@ -114,7 +115,7 @@ static int admin(const char *data, int argc, char **argv) {
     return 2;
   }
   srv_config cfg = {.data_dir = data, .audiences = DEFAULT_AUDIENCES, .naudiences = 2,
-                    .clock_skew = 60, .kek_bits = kek_bits};
+                    .clock_skew = 60, .max_token_lifetime = 3600, .kek_bits = kek_bits};
   srv_ctx ctx;
   char e[512];
   srv_buf out = {0};
@@ -156,7 +157,7 @@ static int serve(const char *data, int argc, char **argv) {
   const char *listen = "127.0.0.1:8080";
   const char *auds[MAXLIST];
   size_t naud = 0;
-  long skew = 60, max_mib = 64;
+  long skew = 60, max_mib = 64, lifetime = 3600;
   unsigned sas_flags = 0;
   for (int i = 0; i < argc; i++) {
     const char *a = argv[i];
@@ -166,6 +167,7 @@ static int serve(const char *data, int argc, char **argv) {
       if (naud == MAXLIST) return usage();
       auds[naud++] = argv[++i];
     } else if (!strcmp(a, "--clock-skew") && has) skew = strtol(argv[++i], NULL, 10);
+    else if (!strcmp(a, "--max-token-lifetime") && has) lifetime = strtol(argv[++i], NULL, 10);
     else if (!strcmp(a, "--max-upload-mib") && has) max_mib = strtol(argv[++i], NULL, 10);
     else if (!strcmp(a, "--allow-loopback-http")) sas_flags |= ESCROW_SAS_ALLOW_LOOPBACK_HTTP;
     else if (!strcmp(a, "--allow-simulated-tee")) { /* runs come in the next issue */ }
@@ -178,8 +180,10 @@ static int serve(const char *data, int argc, char **argv) {
       return usage();
     }
   }
-  if (skew < 0 || skew > 3600 || max_mib < 1 || max_mib > 65536) {
-    fprintf(stderr, "escrowd: --clock-skew 0..3600, --max-upload-mib 1..65536\n");
+  if (skew < 0 || skew > 3600 || max_mib < 1 || max_mib > 65536 || lifetime < 60 ||
+      lifetime > 86400) {
+    fprintf(stderr, "escrowd: --clock-skew 0..3600, --max-upload-mib 1..65536, "
+                    "--max-token-lifetime 60..86400\n");
     return 2;
   }
   char host[64];
@@ -196,6 +200,7 @@ static int serve(const char *data, int argc, char **argv) {
                     .audiences = naud ? auds : DEFAULT_AUDIENCES,
                     .naudiences = naud ? naud : 2,
                     .clock_skew = skew,
+                    .max_token_lifetime = lifetime,
                     .sas_flags = sas_flags,
                     .kek_bits = 4096};
   srv_ctx ctx;

@@ -272,6 +272,8 @@ def run_api(pid, other_pid, ao_key, ds_key, mk):
            call("GET", kek, make_jwt(wrong, claims(pid, "ao@acme.test"))), 401, "does not verify")
     expect("an expired token is refused",
            call("GET", kek, make_jwt(ao_key, claims(pid, "ao@acme.test", exp_delta=-600))), 401, "expired")
+    expect("a token valid for a day is refused",
+           call("GET", kek, make_jwt(ao_key, claims(pid, "ao@acme.test", exp_delta=86400))), 401, "too long")
     expect("a token within the clock skew is accepted",
            call("GET", kek, make_jwt(ao_key, claims(pid, "ao@acme.test", exp_delta=-10))), 200)
     expect("a wrong issuer is refused",

@@ -101,7 +101,7 @@ static void jwt_as_the_sample_makes_it_verifies(void **state) {
   assert_string_equal(j->sub, "6f1c");
   assert_string_equal(j->user, "ao@acme.test");
   assert_int_equal(srv_jwt_verify_rs256(j, pub, err, sizeof err), 0);
-  assert_int_equal(srv_jwt_check_claims(j, NOW, 60, "EscrowAI-API", AUDS, 2, err, sizeof err), 0);
+  assert_int_equal(srv_jwt_check_claims(j, NOW, 60, 3600, "EscrowAI-API", AUDS, 2, err, sizeof err), 0);
   srv_jwt_free(j);
   free(tok);
   free(pl);
@@ -190,6 +190,8 @@ static void jwt_claims_expiry_skew_issuer_audience(void **state) {
       {"\"aud\":\"frontoffice.beekeeperai\",", NOW, NOW + 60, -1},
       {"\"aud\":\"other\",", NOW + 300, NOW, -1},
       {NULL, NOW + 300, NOW, -1}, /* no audience */
+      {"\"aud\":\"frontoffice.beekeeperai\",", NOW + 3660, NOW, 0},  /* an hour + skew */
+      {"\"aud\":\"frontoffice.beekeeperai\",", NOW + 3661, NOW, -1}, /* lives too long */
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     char *pl = payload(cases[i].aud, cases[i].exp);
@@ -199,9 +201,9 @@ static void jwt_claims_expiry_skew_issuer_audience(void **state) {
     srv_jwt *j = NULL;
     char err[256];
     assert_int_equal(srv_jwt_parse(&j, tok, strlen(tok), err, sizeof err), 0);
-    assert_int_equal(srv_jwt_check_claims(j, cases[i].now, 60, "EscrowAI-API", AUDS, 2, err, sizeof err),
+    assert_int_equal(srv_jwt_check_claims(j, cases[i].now, 60, 3600, "EscrowAI-API", AUDS, 2, err, sizeof err),
                      cases[i].ok);
-    assert_int_equal(srv_jwt_check_claims(j, cases[i].now, 60, "Other-Issuer", AUDS, 2, err, sizeof err), -1);
+    assert_int_equal(srv_jwt_check_claims(j, cases[i].now, 60, 3600, "Other-Issuer", AUDS, 2, err, sizeof err), -1);
     srv_jwt_free(j);
     free(p64);
     free(pl);

@@ -19,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     CHECK(memcmp(j->signing_input, data, j->signing_len) == 0);
     CHECK(j->sig_len > 0);
     CHECK(j->naud <= SRV_JWT_MAX_AUD);
-    (void)srv_jwt_check_claims(j, 1760000000, 60, "EscrowAI-API", auds, 1, err, sizeof err);
+    (void)srv_jwt_check_claims(j, 1760000000, 60, 3600, "EscrowAI-API", auds, 1, err, sizeof err);
     srv_jwt_free(j);
   } else {
     CHECK(j == NULL);
