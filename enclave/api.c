@@ -538,6 +538,7 @@ static enum MHD_Result stream_file(enc_api *api, struct MHD_Connection *c, const
     s->have_tag = 1;
   }
   escrow_blob_options bo = ESCROW_BLOB_OPTIONS_INIT;
+  bo.flags = ESCROW_BLOB_ALLOW_LOOPBACK_HTTP; /* emulators (Azurite) on 127.0.0.1 only */
   if (!s->name || (dopts->expect_path && !s->expect_path) || pipe2(fds, O_CLOEXEC) != 0 ||
       escrow_blob_open(&s->bc, api->dataset_url, &bo) != 0) {
     if (fds[0] >= 0) { close(fds[0]); close(fds[1]); }
@@ -633,6 +634,7 @@ static enum MHD_Result data_file(enc_api *api, struct MHD_Connection *c, const c
   /* a client per download: a long transfer does not hold up the other requests */
   escrow_blob_client *bc = NULL;
   escrow_blob_options bo = ESCROW_BLOB_OPTIONS_INIT;
+  bo.flags = ESCROW_BLOB_ALLOW_LOOPBACK_HTTP; /* emulators (Azurite) on 127.0.0.1 only */
   int rc = escrow_blob_open(&bc, api->dataset_url, &bo);
   if (rc == 0) {
     if (enc && api->ds_cek)

@@ -451,6 +451,7 @@ static int cmd_run(int argc, char **argv) {
 
   /* 3. the dataset */
   escrow_blob_options bo = ESCROW_BLOB_OPTIONS_INIT;
+  bo.flags = ESCROW_BLOB_ALLOW_LOOPBACK_HTTP; /* emulators (Azurite) on 127.0.0.1 only */
   if (escrow_blob_open(&blob, url, &bo) != 0) { fail_at(&oc, "the dataset could not be opened: %s", escrow_error_last()); goto done; }
   {
     uint64_t msz = 0;
