@@ -69,8 +69,8 @@ fi
 
 if [[ ${SKIP_VALGRIND:-0} != 1 && -d build/tests ]]; then
   stage "unit tests under valgrind"
-  for t in build/tests/test_*; do
-    [[ -x $t ]] || continue
+  # Every CMocka program: the library's (build/tests) and the programs' (build/server, ...).
+  for t in $(find build -path '*/CMakeFiles' -prune -o -type f -executable -name 'test_*' -print | sort); do
     name=$(basename "$t")
     if valgrind -q --error-exitcode=99 --leak-check=full \
          --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \

@@ -55,3 +55,12 @@ fi
 if ! command -v go >/dev/null && [[ ! -x /usr/local/go/bin/go ]]; then
   echo "install-deps: no Go toolchain (go on PATH or /usr/local/go/bin): go_bindings is skipped" >&2
 fi
+
+# --- Python packages for the tests run with the first python3 on PATH (escrowd's API-sample
+# test signs JWTs as BeeKeeperAI's sample does, with PyJWT and requests; the vector generators
+# and several tests use cryptography and PyYAML). Pinned; installed only when an import fails.
+if ! python3 -c 'import jwt, requests, cryptography, yaml' 2>/dev/null; then
+  echo "install-deps: installing the tests' Python packages (pip)" >&2
+  python3 -m pip install --quiet --disable-pip-version-check \
+    'PyJWT==2.15.1' 'requests==2.34.2' 'cryptography>=41' 'PyYAML>=6'
+fi
