@@ -125,6 +125,26 @@ def load_key(name):
         return serialization.load_pem_private_key(f.read(), None)
 
 
+def fresh_two_party_project(test_name, project_name):
+    """A new data folder for test_name (in ESCROWD_TMP) holding organisations AO and DS, users
+    ao@x.test (key kek3072) and ds@x.test (key kek4096), and one project between them with
+    3072-bit KEKs. Sets TMP and DATA; returns the project id."""
+    global TMP, DATA
+    TMP = os.path.join(os.environ.get("ESCROWD_TMP", "/tmp"), test_name)
+    shutil.rmtree(TMP, ignore_errors=True)
+    os.makedirs(TMP)
+    DATA = os.path.join(TMP, "data")
+    keys = os.path.join(VEC, "keys")
+    admin("create-org", "--name", "AO")
+    admin("create-org", "--name", "DS")
+    admin("create-user", "--org", "AO", "--email", "ao@x.test", "--public-key", os.path.join(keys, "kek3072.pub.pem"))
+    admin("create-user", "--org", "DS", "--email", "ds@x.test", "--public-key", os.path.join(keys, "kek4096.pub.pem"))
+    rc, out, err = admin("create-project", "--name", project_name, "--ao-org", "AO", "--ds-org", "DS",
+                         "--kek-bits", "3072", "--ao-user", "ao@x.test", "--ds-user", "ds@x.test")
+    check("project created", rc == 0, err)
+    return json.loads(out)["id"]
+
+
 def sas_url(days=7, sp="rl"):
     se = (datetime.datetime.now(tz=datetime.timezone.utc) + datetime.timedelta(days=days)) \
         .strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -20,19 +20,7 @@ def start():
 
 
 def main():
-    A.TMP = os.path.join(os.environ.get("ESCROWD_TMP", "/tmp"), "crash_test")
-    shutil.rmtree(A.TMP, ignore_errors=True)
-    os.makedirs(A.TMP)
-    A.DATA = os.path.join(A.TMP, "data")
-    keys = os.path.join(A.VEC, "keys")
-    A.admin("create-org", "--name", "AO")
-    A.admin("create-org", "--name", "DS")
-    A.admin("create-user", "--org", "AO", "--email", "ao@x.test", "--public-key", os.path.join(keys, "kek3072.pub.pem"))
-    A.admin("create-user", "--org", "DS", "--email", "ds@x.test", "--public-key", os.path.join(keys, "kek4096.pub.pem"))
-    rc, out, err = A.admin("create-project", "--name", "P", "--ao-org", "AO", "--ds-org", "DS",
-                           "--kek-bits", "3072", "--ao-user", "ao@x.test", "--ds-user", "ds@x.test")
-    A.check("project created", rc == 0, err)
-    pid = json.loads(out)["id"]
+    pid = A.fresh_two_party_project("crash_test", "P")
     ds_key = A.load_key("kek4096.key.pem")
     acked = []
     for rnd in range(ROUNDS):

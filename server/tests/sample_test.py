@@ -31,19 +31,8 @@ def token(key_pem, project_id, email, aud):
 
 
 def main():
-    A.TMP = os.path.join(os.environ.get("ESCROWD_TMP", "/tmp"), "sample_test")
-    shutil.rmtree(A.TMP, ignore_errors=True)
-    os.makedirs(A.TMP)
-    A.DATA = os.path.join(A.TMP, "data")
+    project_id = A.fresh_two_party_project("sample_test", "Sample")
     keys = os.path.join(A.VEC, "keys")
-    A.admin("create-org", "--name", "AO")
-    A.admin("create-org", "--name", "DS")
-    A.admin("create-user", "--org", "AO", "--email", "ao@x.test", "--public-key", os.path.join(keys, "kek3072.pub.pem"))
-    A.admin("create-user", "--org", "DS", "--email", "ds@x.test", "--public-key", os.path.join(keys, "kek4096.pub.pem"))
-    rc, out, err = A.admin("create-project", "--name", "Sample", "--ao-org", "AO", "--ds-org", "DS",
-                           "--kek-bits", "3072", "--ao-user", "ao@x.test", "--ds-user", "ds@x.test")
-    A.check("project created", rc == 0, err)
-    project_id = json.loads(out)["id"]
     with open(os.path.join(keys, "kek3072.key.pem")) as f:
         AO_KEY = f.read()
     with open(os.path.join(keys, "kek4096.key.pem")) as f:
