@@ -559,26 +559,32 @@ static int kek_public_from_der(escrow_kek **out, const uint8_t *der, size_t len)
 
 static bool label_is_private(const char *label) { return strstr(label, "PRIVATE KEY") != NULL; }
 
-int escrow_kek_public_from_bytes(escrow_kek **out, const uint8_t *data, size_t len) {
+/* The argument checks shared by the two KEK readers; kind is "public" or "private". */
+static int check_kek_input(escrow_kek **out, const uint8_t *data, size_t len, const char *kind,
+                           const char *fn) {
   if (out == NULL)
-    return escrow__err(ESCROW_E_INVALID, "escrow_kek_public_from_bytes: out is NULL");
+    return escrow__err(ESCROW_E_INVALID, "%s: out is NULL", fn);
   *out = NULL;
   if (data == NULL && len > 0)
-    return escrow__err(ESCROW_E_INVALID, "escrow_kek_public_from_bytes: data is NULL");
+    return escrow__err(ESCROW_E_INVALID, "%s: data is NULL", fn);
   if (len == 0)
-    return escrow__err(ESCROW_E_KEY, "the public key is empty");
+    return escrow__err(ESCROW_E_KEY, "the %s key is empty", kind);
   if (len > KEK_MAX_INPUT)
-    return escrow__err(ESCROW_E_KEY, "the public key input is %zu bytes: too large for a key",
+    return escrow__err(ESCROW_E_KEY, "the %s key input is %zu bytes: too large for a key", kind,
                        len);
-  if (escrow_init() != 0)
-    return escrow_error_last_code();
+  return escrow_init();
+}
+
+int escrow_kek_public_from_bytes(escrow_kek **out, const uint8_t *data, size_t len) {
+  int rc = check_kek_input(out, data, len, "public", "escrow_kek_public_from_bytes");
+  if (rc != 0)
+    return rc;
   pem_block pb;
   int found = pem_find(data, len, &pb);
   if (found < 0)
     return found;
   uint8_t *der = NULL;
   size_t der_len = 0;
-  int rc;
   if (found) {
     if (strcmp(pb.label, "PUBLIC KEY") != 0) {
       if (label_is_private(pb.label))
@@ -704,18 +710,9 @@ static int kek_private_from_der(escrow_kek **out, const uint8_t *der, size_t len
 }
 
 int escrow_kek_private_from_bytes(escrow_kek **out, const uint8_t *data, size_t len) {
-  if (out == NULL)
-    return escrow__err(ESCROW_E_INVALID, "escrow_kek_private_from_bytes: out is NULL");
-  *out = NULL;
-  if (data == NULL && len > 0)
-    return escrow__err(ESCROW_E_INVALID, "escrow_kek_private_from_bytes: data is NULL");
-  if (len == 0)
-    return escrow__err(ESCROW_E_KEY, "the private key is empty");
-  if (len > KEK_MAX_INPUT)
-    return escrow__err(ESCROW_E_KEY, "the private key input is %zu bytes: too large for a key",
-                       len);
-  if (escrow_init() != 0)
-    return escrow_error_last_code();
+  int rc = check_kek_input(out, data, len, "private", "escrow_kek_private_from_bytes");
+  if (rc != 0)
+    return rc;
   pem_block pb;
   int found = pem_find(data, len, &pb);
   if (found < 0)
@@ -746,7 +743,7 @@ int escrow_kek_private_from_bytes(escrow_kek **out, const uint8_t *data, size_t 
     return encrypted_key_error();
   uint8_t *der = NULL;
   size_t der_len = 0;
-  int rc = b64_decode(pb.body, pb.body_len, true, "the PEM private key body", &der, &der_len);
+  rc = b64_decode(pb.body, pb.body_len, true, "the PEM private key body", &der, &der_len);
   if (rc != 0)
     return rc;
   rc = kek_private_from_der(out, der, der_len, pkcs8, !pkcs8);
