@@ -14,6 +14,7 @@ packages=(
   openssl zip unzip python3 nodejs
   libmicrohttpd-dev          # HTTP for escrowd and escrow-enclave
   bubblewrap libseccomp-dev iproute2   # the enclave's local sandbox runtime (a simulated TEE)
+  python3-requests           # the manual's Enclave API snippets, run in the sandbox (/usr/bin/python3)
   libsqlite3-dev libpq-dev postgresql  # escrowd's stores (SQLite embedded; PostgreSQL for scale)
   # bindings: SWIG generates the Python wrapper (the Go one is committed); Debian's Python
   # pieces build and install the package offline in a venv the test makes under the build folder

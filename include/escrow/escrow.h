@@ -13,5 +13,6 @@
 #include "criteria.h"
 #include "sas.h"
 #include "blob.h"
+#include "attest.h"
 
 #endif
