@@ -1,4 +1,5 @@
 """ApiClient: sends the API classes' requests and decodes the answers."""
+import http.client
 import json
 import urllib.parse
 
@@ -142,7 +143,15 @@ class ApiClient:
                     data = None
                 r._data = raw
                 ApiException.from_response(http_resp=r, body=text, data=data)
-            raw = r.read()
+            try:
+                raw = r.read()
+            except (http.client.HTTPException, OSError) as e:
+                # never hand over a body that did not arrive whole (a file altered midway is
+                # cut short by the enclave)
+                got = len(e.partial) if isinstance(e, http.client.IncompleteRead) else None
+                raise ApiException(status=0, reason="the answer of {} {} was cut short{}: {}"
+                                   .format(method, path, "" if got is None else
+                                           " after {} bytes".format(got), type(e).__name__))
         finally:
             r.close()
         data = self.deserialize(raw, response_type)
