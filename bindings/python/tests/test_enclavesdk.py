@@ -368,7 +368,15 @@ def test_models_refuse_wrong_types_and_missing_required_fields():
     with pytest.raises(EnclaveSDK.ApiValueError):
         EnclaveSDK.RequestFileData()
     with pytest.raises(exceptions.ApiTypeError):
-        EnclaveSDK.Report(nonsense=1)
+        EnclaveSDK.LogData(message=["not", "text"])
+    # unknown fields are ignored, as by the generated models
+    assert EnclaveSDK.Report(name="x", nonsense=1).to_dict() == {"name": "x"}
+
+
+def test_json_schema_model_is_sent_as_given():
+    schema = {"report": {"type": "dict", "schema": {"n": {"type": "integer", "min": 1}}}}
+    r = EnclaveSDK.Report(name="x", json_schema=EnclaveSDK.ReportJsonSchema.from_dict(schema))
+    assert r.to_dict() == {"name": "x", "json_schema": schema}
 
 
 def test_operations_refuse_wrong_argument_types_before_sending(client, server):
