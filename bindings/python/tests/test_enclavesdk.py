@@ -322,8 +322,11 @@ def test_verify_ssl_false_is_an_explicit_opt_out(server, pki, monkeypatch):
     monkeypatch.setenv("SSL_CERT_FILE", pki["other_ca"])
     c = EnclaveSDK.Configuration("https://localhost:{}".format(server.server_address[1]))
     assert c.verify_ssl is True
-    c.verify_ssl = False
-    assert EnclaveSDK.HealthApi(EnclaveSDK.ApiClient(c)).health_get()["enclave"] == "ok"
+    client = EnclaveSDK.ApiClient(c)
+    with pytest.raises(EnclaveSDK.ApiException):
+        EnclaveSDK.HealthApi(client).health_get()
+    c.verify_ssl = False   # a change after the first request counts
+    assert EnclaveSDK.HealthApi(client).health_get()["enclave"] == "ok"
 
 
 def test_no_server_is_an_api_exception_with_status_0(pki, monkeypatch):
