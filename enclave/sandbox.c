@@ -22,6 +22,8 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -213,6 +215,72 @@ static void av(argvb *a, const char *s) {
 
 volatile sig_atomic_t enc_cancel_requested;
 
+/* The first connection on the control socket carries the output folder's descriptor. It must
+ * be a directory on a tmpfs (the one bwrap made); anything else is refused. -1 when absent. */
+static int take_output_fd(int ctl) {
+  int c = accept4(ctl, NULL, NULL, SOCK_CLOEXEC);
+  if (c < 0) return -1;
+  char byte;
+  union {
+    struct cmsghdr h;
+    char buf[CMSG_SPACE(sizeof(int))];
+  } u;
+  struct iovec iov = {&byte, 1};
+  struct msghdr m = {0};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = u.buf;
+  m.msg_controllen = sizeof(u.buf);
+  int fd = -1;
+  ssize_t n = recvmsg(c, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+  close(c);
+  struct cmsghdr *h = n == 1 ? CMSG_FIRSTHDR(&m) : NULL;
+  if (h && h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS &&
+      h->cmsg_len == CMSG_LEN(sizeof(int)))
+    memcpy(&fd, CMSG_DATA(h), sizeof(int));
+  struct stat st;
+  struct statfs fs;
+  if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISDIR(st.st_mode) || fstatfs(fd, &fs) != 0 ||
+                  fs.f_type != TMPFS_MAGIC)) {
+    close(fd);
+    fd = -1;
+  }
+  return fd;
+}
+
+/* inside the sandbox: hand the output folder to the host */
+static int give_output_fd(const char *dir, const char *ctl_path) {
+  int d = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un un = {0};
+  un.sun_family = AF_UNIX;
+  snprintf(un.sun_path, sizeof(un.sun_path), "%s", ctl_path);
+  int rc = -1;
+  if (d >= 0 && s >= 0 && connect(s, (struct sockaddr *)&un, sizeof(un)) == 0) {
+    char byte = 'o';
+    union {
+      struct cmsghdr h;
+      char buf[CMSG_SPACE(sizeof(int))];
+    } u;
+    memset(&u, 0, sizeof(u));
+    struct iovec iov = {&byte, 1};
+    struct msghdr m = {0};
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = u.buf;
+    m.msg_controllen = sizeof(u.buf);
+    struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+    h->cmsg_level = SOL_SOCKET;
+    h->cmsg_type = SCM_RIGHTS;
+    h->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(h), &d, sizeof(int));
+    rc = sendmsg(s, &m, 0) == 1 ? 0 : -1;
+  }
+  if (s >= 0) close(s);
+  if (d >= 0) close(d);
+  return rc;
+}
+
 double enc_now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -276,6 +344,11 @@ int enc_sandbox_run(enc_sandbox *sb) {
   av(&a, "--dev"); av(&a, "/dev");
   snprintf(sz, sizeof(sz), "%llu", (unsigned long long)sb->scratch_mib << 20);
   av(&a, "--size"); av(&a, sz); av(&a, "--tmpfs"); av(&a, "/tmp");
+  if (sb->output_mib) { /* the training output folder: capped, handed to the host at the start */
+    snprintf(sz, sizeof(sz), "%llu", (unsigned long long)sb->output_mib << 20);
+    av(&a, "--size"); av(&a, sz); av(&a, "--perms"); av(&a, "0700");
+    av(&a, "--tmpfs"); av(&a, ENC_OUTPUT_DIR);
+  }
   av(&a, "--ro-bind"); av(&a, sb->code_dir); av(&a, sb->code_dest);
   snprintf(p, sizeof(p), "%s/api", sb->run_dir);
   av(&a, "--ro-bind"); av(&a, p); av(&a, "/run/enclave");
@@ -297,6 +370,10 @@ int enc_sandbox_run(enc_sandbox *sb) {
   av(&a, "sandbox-init");
   av(&a, "--port"); av(&a, "5000");
   av(&a, "--socket"); av(&a, "/run/enclave/api.sock");
+  if (sb->output_mib) {
+    av(&a, "--output"); av(&a, ENC_OUTPUT_DIR);
+    av(&a, "--ctl"); av(&a, "/run/enclave/ctl.sock");
+  }
   av(&a, "--");
   for (size_t i = 0; sb->argv[i]; i++) av(&a, sb->argv[i]);
   if (a.failed) {
@@ -306,12 +383,33 @@ int enc_sandbox_run(enc_sandbox *sb) {
     return -1;
   }
 
+  /* the control socket on which sandbox-init hands over the output folder, before the entry
+   * point starts (so its connection is the first one queued) */
+  int ctl = -1;
+  sb->output_fd = -1;
+  if (sb->output_mib) {
+    struct sockaddr_un un = {0};
+    un.sun_family = AF_UNIX;
+    snprintf(un.sun_path, sizeof(un.sun_path), "%s/api/ctl.sock", sb->run_dir);
+    ctl = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (ctl < 0 || strlen(sb->run_dir) + 14 >= sizeof(un.sun_path) ||
+        bind(ctl, (struct sockaddr *)&un, sizeof(un)) != 0 || chmod(un.sun_path, 0666) != 0 ||
+        listen(ctl, 1) != 0) {
+      if (ctl >= 0) close(ctl);
+      enc_strv_free(a.v, a.n);
+      close(sfd);
+      if (sb->cgroups_applied) cg_remove(cgname);
+      return -1;
+    }
+  }
+
   double t0 = enc_now_ms();
   sb->started_ms = t0;
   pid_t pid = fork();
   if (pid < 0) {
     enc_strv_free(a.v, a.n);
     close(sfd);
+    if (ctl >= 0) close(ctl);
     if (sb->cgroups_applied) cg_remove(cgname);
     return -1;
   }
@@ -364,6 +462,10 @@ int enc_sandbox_run(enc_sandbox *sb) {
   }
   if (WIFEXITED(status)) sb->exit_code = WEXITSTATUS(status);
   else if (WIFSIGNALED(status)) sb->exit_code = 128 + WTERMSIG(status);
+  if (ctl >= 0) {
+    sb->output_fd = take_output_fd(ctl);
+    close(ctl);
+  }
   if (sb->cgroups_applied) {
     long long oom = cg_read_num("memory", cgname, "memory.oom_control", "oom_kill");
     sb->oom_killed = oom > 0;
@@ -410,10 +512,12 @@ static void pump(int a, int b) {
 
 int enc_sandbox_init_main(int argc, char **argv) {
   int port = 5000, i = 2;
-  const char *sock = "/run/enclave/api.sock";
+  const char *sock = "/run/enclave/api.sock", *output = NULL, *ctl = NULL;
   for (; i < argc; i++) {
     if (!strcmp(argv[i], "--port") && i + 1 < argc) port = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--socket") && i + 1 < argc) sock = argv[++i];
+    else if (!strcmp(argv[i], "--output") && i + 1 < argc) output = argv[++i];
+    else if (!strcmp(argv[i], "--ctl") && i + 1 < argc) ctl = argv[++i];
     else if (!strcmp(argv[i], "--")) { i++; break; }
     else return 125;
   }
@@ -427,6 +531,10 @@ int enc_sandbox_init_main(int argc, char **argv) {
   if (l < 0 || setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
       bind(l, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(l, 128) != 0) {
     fprintf(stderr, "escrow-enclave: the Enclave API relay cannot listen: %s\n", strerror(errno));
+    return 125;
+  }
+  if (output && (!ctl || give_output_fd(output, ctl) != 0)) {
+    fprintf(stderr, "escrow-enclave: the output folder cannot be handed to the host\n");
     return 125;
   }
   /* the listener exists before the entry point starts: no race */

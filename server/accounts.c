@@ -59,7 +59,7 @@ int dom_set_password_hash(srv_ctx *ctx, const char *email, const char *hash, srv
   srv_user u;
   int rc = ctx->store->user_find_email(ctx->store, email, &u);
   if (rc) return db_fail(err, rc, "the user");
-  rc = acc_user_set_password(ctx->acc, u.id, hash);
+  rc = acc_user_set_password(ctx->store, u.id, hash);
   if (!rc) rc = ctx->store->audit_append(ctx->store, "operator", "user.password", NULL, u.id, NULL, NULL);
   srv_user_clear(&u);
   return rc ? db_fail(err, rc, "the user") : 0;
@@ -183,7 +183,7 @@ static void make_dummy(void) {
 
 static void user_json(srv_ctx *ctx, srv_buf *out, const srv_user *u) {
   char *org = NULL;
-  (void)acc_org_name(ctx->acc, u->org_id, &org);
+  (void)acc_org_name(ctx->store, u->org_id, &org);
   srv_buf_puts(out, "{");
   srv_buf_json_kv(out, 1, "email", u->email);
   srv_buf_json_kv(out, 0, "org", org);
@@ -206,9 +206,7 @@ int dom_login(srv_ctx *ctx, const char *email, const char *password, const char 
                 "too many failed logins for this account or address; try again later");
   srv_user u = {0};
   char *hash = NULL;
-  pthread_mutex_lock(&ctx->lock);
-  int rc = acc_user_password(ctx->acc, email, &u, &hash);
-  pthread_mutex_unlock(&ctx->lock);
+  int rc = acc_user_password(ctx->store, email, &u, &hash);
   if (rc && rc != SRV_NOTFOUND) return db_fail(err, rc, "the login");
   pthread_once(&dummy_once, make_dummy);
   const char *h = hash ? hash : dummy_hash;
@@ -227,8 +225,7 @@ int dom_login(srv_ctx *ctx, const char *email, const char *password, const char 
   sodium_memzero(raw, sizeof raw);
   char hex[65];
   token_sha256(token, hex);
-  pthread_mutex_lock(&ctx->lock);
-  rc = acc_session_put(ctx->acc, hex, u.id, now, now + ctx->cfg.session_ttl);
+  rc = acc_session_put(ctx->store, hex, u.id, now, now + ctx->cfg.session_ttl);
   if (!rc) rc = ctx->store->audit_append(ctx->store, u.email, "session.login", NULL, u.id, NULL, NULL);
   if (!rc) {
     char csrf[SRV_CSRF_TOKEN_LEN + 1];
@@ -240,7 +237,6 @@ int dom_login(srv_ctx *ctx, const char *email, const char *password, const char 
     srv_buf_puts(out, "}");
     sodium_memzero(csrf, sizeof csrf);
   }
-  pthread_mutex_unlock(&ctx->lock);
   srv_user_clear(&u);
   if (rc) {
     sodium_memzero(token, SRV_SESSION_TOKEN_LEN + 1);
@@ -255,7 +251,7 @@ int dom_session_user(srv_ctx *ctx, const char *token, srv_user *u, srv_err *err)
     return fail(err, SRV_E_UNAUTH, "your session is not valid; log in again");
   char hex[65];
   token_sha256(token, hex);
-  int rc = acc_session_user(ctx->acc, hex, (int64_t)time(NULL), u);
+  int rc = acc_session_user(ctx->store, hex, (int64_t)time(NULL), u);
   if (rc == SRV_NOTFOUND)
     return fail(err, SRV_E_UNAUTH, "your session has expired or was ended; log in again");
   return rc ? db_fail(err, rc, "the session") : 0;
@@ -266,7 +262,7 @@ int dom_logout(srv_ctx *ctx, const char *token, srv_err *err) {
   if (dom_session_user(ctx, token, &u, err)) return err->kind;
   char hex[65];
   token_sha256(token, hex);
-  int rc = acc_session_delete(ctx->acc, hex);
+  int rc = acc_session_delete(ctx->store, hex);
   if (!rc) rc = ctx->store->audit_append(ctx->store, u.email, "session.logout", NULL, u.id, NULL, NULL);
   srv_user_clear(&u);
   return rc ? db_fail(err, rc, "the session") : 0;
@@ -354,10 +350,10 @@ static int project_json(pj *s, const srv_project *p) {
                  strcmp(p->tee, "sandbox") == 0 ? "true" : "false");
   s->role = NULL;
   s->n = 0;
-  int rc = acc_parties_each(s->ctx->acc, p->id, party_cb, s);
+  int rc = acc_parties_each(s->ctx->store, p->id, party_cb, s);
   srv_buf_puts(out, "],\"members\":[");
   s->n = 0;
-  if (!rc) rc = acc_users_each(s->ctx->acc, p->id, member_cb, s);
+  if (!rc) rc = acc_users_each(s->ctx->store, p->id, member_cb, s);
   srv_buf_puts(out, "],");
   srv_buf_json_kv(out, 1, "role", s->role); /* null for the operator outside the project */
   srv_buf_puts(out, "}");
@@ -378,7 +374,7 @@ static int plist_cb(void *arg, const srv_project *p) {
 static int projects_json(srv_ctx *ctx, const srv_user *u, int all, srv_buf *out) {
   plist l = {{ctx, out, u, NULL, 0}, 0};
   srv_buf_puts(out, "[");
-  int rc = acc_projects_each(ctx->acc, all ? NULL : u->id, plist_cb, &l);
+  int rc = acc_projects_each(ctx->store, all ? NULL : u->id, plist_cb, &l);
   srv_buf_puts(out, "]");
   return rc;
 }
@@ -451,7 +447,7 @@ int dom_list_orgs(srv_ctx *ctx, const srv_user *u, srv_buf *out, srv_err *err) {
   if (dom_require_operator(u, err)) return err->kind;
   pj s = {ctx, out, u, NULL, 0};
   srv_buf_puts(out, "{\"organisations\":[");
-  int rc = acc_orgs_each(ctx->acc, org_cb, &s);
+  int rc = acc_orgs_each(ctx->store, org_cb, &s);
   srv_buf_puts(out, "]}");
   return rc ? db_fail(err, rc, "the organisations") : 0;
 }
@@ -472,7 +468,7 @@ int dom_list_users(srv_ctx *ctx, const srv_user *u, srv_buf *out, srv_err *err) 
   if (dom_require_operator(u, err)) return err->kind;
   pj s = {ctx, out, u, NULL, 0};
   srv_buf_puts(out, "{\"users\":[");
-  int rc = acc_users_each(ctx->acc, NULL, user_cb, &s);
+  int rc = acc_users_each(ctx->store, NULL, user_cb, &s);
   srv_buf_puts(out, "]}");
   return rc ? db_fail(err, rc, "the users") : 0;
 }
@@ -493,7 +489,7 @@ int dom_project_add_user(srv_ctx *ctx, const srv_user *u, const char *project_id
   }
   /* the user's organisation must be a party of the project */
   pj chk = {ctx, &(srv_buf){0}, &nu, NULL, 0};
-  rc = acc_parties_each(ctx->acc, p.id, party_cb, &chk);
+  rc = acc_parties_each(ctx->store, p.id, party_cb, &chk);
   srv_buf_free(chk.out);
   int r = 0;
   if (rc) {
@@ -540,7 +536,7 @@ int dom_project_set_state(srv_ctx *ctx, const srv_user *u, const char *project_i
     srv_store *s = ctx->store;
     char action[64];
     snprintf(action, sizeof action, "project.state.%s", state);
-    int rc = acc_project_set_state(ctx->acc, p.id, state);
+    int rc = acc_project_set_state(ctx->store, p.id, state);
     if (!rc) rc = s->audit_append(s, u->email, action, p.id, p.id, NULL, NULL);
     if (rc) {
       r = db_fail(err, rc, "the project");
@@ -562,7 +558,7 @@ int dom_register_api_key(srv_ctx *ctx, const srv_user *u, const char *pem, srv_b
                          srv_err *err) {
   if (!pem || !*pem) return fail(err, SRV_E_BADREQ, "public_key (PEM) is required");
   if (srv_check_public_key(pem, err)) return err->kind;
-  int rc = acc_user_set_key(ctx->acc, u->id, pem);
+  int rc = acc_user_set_key(ctx->store, u->id, pem);
   if (!rc) rc = ctx->store->audit_append(ctx->store, u->email, "user.api_key", NULL, u->id, NULL, NULL);
   if (rc) return db_fail(err, rc, "the user");
   char fp[65];
@@ -621,7 +617,7 @@ static int can_see(search_state *s, const acc_hit *h) {
       v->is_ao = strcmp(m.role, "ao") == 0;
     }
     srv_member_clear(&m);
-    (void)acc_parties_each(s->ctx->acc, h->project_id, ao_cb, v);
+    (void)acc_parties_each(s->ctx->store, h->project_id, ao_cb, v);
   }
   if (!v->org_id || !h->org_id) return 0;
   return v->is_ao || strcmp(h->org_id, v->org_id) == 0 || (v->ao_org && strcmp(h->org_id, v->ao_org) == 0);
@@ -653,7 +649,7 @@ int dom_search(srv_ctx *ctx, const srv_user *u, const char *q, srv_buf *out, srv
   srv_buf_puts(out, "{");
   srv_buf_json_kv(out, 1, "query", q);
   srv_buf_puts(out, ",\"results\":[");
-  int rc = acc_search(ctx->acc, u->is_operator ? NULL : u->id, q, SEARCH_LIMIT, hit_cb, &s);
+  int rc = acc_search(ctx->store, u->is_operator ? NULL : u->id, q, SEARCH_LIMIT, hit_cb, &s);
   srv_buf_puts(out, "]}");
   for (size_t i = 0; i < s.ncache; i++) {
     free(s.cache[i].org_id);

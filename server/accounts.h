@@ -1,6 +1,6 @@
 /*
  * escrowd: accounts, web sessions, project states and metadata search (manual §7.1, §8,
- * §10.2, §10.4). The domain rules live in accounts.c; the rows they need in store_accounts.c.
+ * §10.2, §10.4). The domain rules live in accounts.c; the rows they need in store_accounts.h.
  *
  * Web sessions: POST /api/v1/login/ checks an Argon2id password (libsodium crypto_pwhash_str)
  * and issues a random 256-bit session token (the escrow_session cookie). Only its SHA-256 is
@@ -16,61 +16,12 @@
 
 #include "buf.h"
 #include "domain.h"
+#include "store_accounts.h"
 
 #define SRV_SESSION_TOKEN_LEN 43 /* base64url of 32 random bytes, no padding */
 #define SRV_CSRF_TOKEN_LEN 43
 #define SRV_PASSWORD_MIN 12
 #define SRV_PASSWORD_MAX 1024
-
-/* ---- the rows (store_accounts.c); each returns 0, SRV_NOTFOUND, SRV_CONFLICT or
- * SRV_STOREERR like store.h ---------------------------------------------------------- */
-
-typedef struct acc_db acc_db;
-
-/* Open the accounts tables in the SQLite database at path (created when missing). */
-acc_db *acc_db_open(const char *path, char *err, size_t errsz);
-void acc_db_close(acc_db *db);
-
-/* The user with this e-mail address and its password hash (*hash malloc'd; NULL when the
- * user has no password). */
-int acc_user_password(acc_db *db, const char *email, srv_user *u, char **hash);
-int acc_user_set_password(acc_db *db, const char *user_id, const char *hash);
-int acc_user_set_key(acc_db *db, const char *user_id, const char *public_key_pem);
-int acc_user_get(acc_db *db, const char *user_id, srv_user *u);
-
-/* Sessions, by the hex SHA-256 of their token. session_user: SRV_NOTFOUND when unknown or
- * expired at now. session_put also removes sessions expired at now. */
-int acc_session_put(acc_db *db, const char *token_sha256, const char *user_id, int64_t now,
-                    int64_t expires);
-int acc_session_user(acc_db *db, const char *token_sha256, int64_t now, srv_user *u);
-int acc_session_delete(acc_db *db, const char *token_sha256);
-
-int acc_project_set_state(acc_db *db, const char *project_id, const char *state);
-
-/* Iterators: fn returns non-zero to stop (that value is returned). */
-typedef int (*acc_project_fn)(void *arg, const srv_project *p);
-/* Projects the user is a member of, newest first (user_id NULL: every project). */
-int acc_projects_each(acc_db *db, const char *user_id, acc_project_fn fn, void *arg);
-typedef int (*acc_party_fn)(void *arg, const char *org_id, const char *org_name,
-                            const char *role);
-int acc_parties_each(acc_db *db, const char *project_id, acc_party_fn fn, void *arg);
-typedef int (*acc_user_fn)(void *arg, const srv_user *u);
-/* The project's members (project_id NULL: every user). */
-int acc_users_each(acc_db *db, const char *project_id, acc_user_fn fn, void *arg);
-typedef int (*acc_org_fn)(void *arg, const char *id, const char *name, int64_t created_at);
-int acc_orgs_each(acc_db *db, acc_org_fn fn, void *arg);
-int acc_org_name(acc_db *db, const char *org_id, char **name);
-
-typedef struct acc_hit {
-  const char *project_id, *project_name, *kind, *org_id, *name, *description, *version_tag,
-      *version_description;
-  int64_t system_version, created_at;
-} acc_hit;
-typedef int (*acc_hit_fn)(void *arg, const acc_hit *h);
-/* Projects and artifact versions of the user's projects whose searchable text contains q
- * (case-insensitive for ASCII; q is matched literally, % and _ included). At most limit. */
-int acc_search(acc_db *db, const char *user_id, const char *q, size_t limit, acc_hit_fn fn,
-               void *arg);
 
 /* ---- the rules (accounts.c) ------------------------------------------------------------ */
 
@@ -85,14 +36,13 @@ int dom_password_hash(const char *password, char *out, size_t outsz, srv_err *er
 
 /* escrowd admin set-password: give an existing user a password. */
 int dom_set_password(srv_ctx *ctx, const char *email, const char *password, srv_err *err);
-/* The same with a hash made by dom_password_hash (so the slow part runs outside the lock). */
+/* The same with a hash made by dom_password_hash (outside a transaction: it is slow). */
 int dom_set_password_hash(srv_ctx *ctx, const char *email, const char *hash, srv_err *err);
 
 /* Log in. On success: 0, token (the cookie value, SRV_SESSION_TOKEN_LEN + 1 bytes), and out
  * {"csrf_token", "user":{...}}. Any failure of the e-mail or password is SRV_E_UNAUTH with
  * one generic message; too many failures for the account or the address (addr, may be NULL)
- * within the window is SRV_E_RATELIMIT. The Argon2id check runs outside ctx->lock; the
- * caller must not hold it. */
+ * within the window is SRV_E_RATELIMIT. */
 int dom_login(srv_ctx *ctx, const char *email, const char *password, const char *addr,
               char token[SRV_SESSION_TOKEN_LEN + 1], srv_buf *out, srv_err *err);
 int dom_logout(srv_ctx *ctx, const char *token, srv_err *err);

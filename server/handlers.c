@@ -506,7 +506,6 @@ static void h_org_create(srv_request *req, srv_response *res) {
   srv_user_clear(&u);
 }
 
-/* Unlocked: the Argon2id hash is made before the lock is taken. */
 static void h_user_create(srv_request *req, srv_response *res) {
   const char *org, *email, *password, *pem;
   int op;
@@ -518,20 +517,15 @@ static void h_user_create(srv_request *req, srv_response *res) {
   srv_err err = {0};
   char hash[crypto_pwhash_STRBYTES] = "";
   srv_user u;
-  pthread_mutex_lock(&req->ctx->lock);
-  int authed = operator_user(req, res, &u);
-  pthread_mutex_unlock(&req->ctx->lock);
-  if (authed) return;
+  if (operator_user(req, res, &u)) return;
   int rc = 0;
   if (!org || !email)
     rc = (err.kind = SRV_E_BADREQ, snprintf(err.msg, sizeof err.msg, "org and email are required"),
           SRV_E_BADREQ);
   if (!rc && password && *password) rc = dom_password_hash(password, hash, sizeof hash, &err);
   if (!rc) {
-    pthread_mutex_lock(&req->ctx->lock);
     rc = dom_create_user(req->ctx, org, email, pem && *pem ? pem : NULL, op, &out, &err);
     if (!rc && hash[0]) rc = dom_set_password_hash(req->ctx, email, hash, &err);
-    pthread_mutex_unlock(&req->ctx->lock);
   }
   sodium_memzero(hash, sizeof hash);
   finish(res, rc, &err, &out, 201);
@@ -627,13 +621,5 @@ void srv_dispatch(srv_request *req, srv_response *res) {
                       NULL);
     return;
   }
-  /* these take ctx->lock themselves, around their store calls: their Argon2id work (about
-   * 0.1 s) must not hold every other request */
-  if (r->handler == h_login || r->handler == h_user_create) {
-    r->handler(req, res);
-    return;
-  }
-  pthread_mutex_lock(&req->ctx->lock);
   r->handler(req, res);
-  pthread_mutex_unlock(&req->ctx->lock);
 }

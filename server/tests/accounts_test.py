@@ -285,8 +285,10 @@ def run_main(base, other_pid):
     check("/me/ lists the members' initials",
           sorted(m["initials"] for m in p.get("members", [])) == ["A", "D", "D", "V"], r.text)
     r = expect("a DS's /me/", ds.get(base + "/api/v1/me/"), 200)
+    projs = r.json()["projects"]
     check("the DS's role is ds and it sees both of its projects, newest first",
-          [(x["id"], x["role"]) for x in r.json()["projects"]] == [(pid, "ds"), (other_pid, "ds")], r.text)
+          sorted((x["id"], x["role"]) for x in projs) == sorted([(pid, "ds"), (other_pid, "ds")]) and
+          [x["created"] for x in projs] == sorted((x["created"] for x in projs), reverse=True), r.text)
     expect("/me/ without a session is 401", requests.get(base + "/api/v1/me/"), 401)
     expect("/me/ with a forged session is 401",
            requests.get(base + "/api/v1/me/", cookies={"escrow_session": "A" * 43}), 401)

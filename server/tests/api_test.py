@@ -239,7 +239,7 @@ def main():
     newer = os.path.join(TMP, "newer")
     shutil.copytree(DATA, newer)
     con = sqlite3.connect(os.path.join(newer, "escrowd.db"))
-    con.execute("INSERT INTO schema_migrations VALUES (99, 0)")
+    con.execute("INSERT INTO db_migrations VALUES ('core', 99, 0)")
     con.commit()
     con.close()
     p = subprocess.run([BIN, "admin", "--data", newer, "create-org", "--name", "x"], capture_output=True, text=True)
