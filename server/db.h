@@ -3,6 +3,8 @@
  * default, a file in the data folder, WAL mode) and PostgreSQL (libpq, a postgresql:// URL).
  *
  * SQL. Placeholders are $1..$n in both dialects ($n may repeat; SQLite binds them by name).
+ * PostgreSQL infers each parameter's type from where it is used: a parameter that appears only
+ * where no type follows (`$3 IS NULL`) must say it, portably: `CAST($3 AS TEXT) IS NULL`.
  * Parameters are typed (srv_db_param, made with SRV_DB_INT / _TEXT / _BLOB / _NULL). Write
  * portable SQL: BIGINT/INTEGER/TEXT columns, no rowid-only tricks, quote "user" (reserved in
  * PostgreSQL). For the rare difference ask srv_db_dialect_of() or use srv_db_skip_locked().

@@ -350,7 +350,7 @@ static int st_artifact_find_tag(srv_store *s, const char *pid, const char *kind,
   memset(out, 0, sizeof *out);
   srv_db_param p[] = {SRV_DB_TEXT(pid), SRV_DB_TEXT(kind), SRV_DB_TEXT(oid), SRV_DB_TEXT(tag)};
   int rc = one_p(s, ART_COLS "WHERE project_id = $1 AND kind = $2"
-                             " AND ($3 IS NULL OR org_id = $3) AND version_tag = $4"
+                             " AND (CAST($3 AS TEXT) IS NULL OR org_id = $3) AND version_tag = $4"
                              " ORDER BY created_at, rowid LIMIT 1", p, NP(p), row_artifact, out);
   if (rc) srv_artifact_clear(out);
   return rc;
@@ -390,7 +390,7 @@ static int st_artifact_each_visible(srv_store *s, const char *pid, const char *o
   srv_dbc *c = srv_db_get(s->db);
   if (!c) return SRV_STOREERR;
   int rc = srv_db_query(
-      c, ART_COLS "WHERE project_id = $1 AND ($3 IS NULL OR kind = $3) AND (org_id = $2 OR"
+      c, ART_COLS "WHERE project_id = $1 AND (CAST($3 AS TEXT) IS NULL OR kind = $3) AND (org_id = $2 OR"
                   " org_id = (SELECT org_id FROM project_org WHERE project_id = $1 AND"
                   " role = 'ao') OR ($4 = 1 AND kind <> 'wcek'))"
                   " ORDER BY created_at, rowid",

@@ -16,6 +16,8 @@ packages=(
   bubblewrap libseccomp-dev iproute2   # the enclave's local sandbox runtime (a simulated TEE)
   python3-requests           # the manual's Enclave API snippets, run in the sandbox (/usr/bin/python3)
   libsqlite3-dev libpq-dev postgresql  # escrowd's stores (SQLite embedded; PostgreSQL for scale)
+  postgresql-client          # psql, pg_dump: the server_*_pg tests (tools/pg-test-cluster.sh)
+  wrk                        # bench/bench_server.sh: HTTP load at 200 connections
   # bindings: SWIG generates the Python wrapper (the Go one is committed); Debian's Python
   # pieces build and install the package offline in a venv the test makes under the build folder
   swig python3-dev python3-venv python3-pip python3-setuptools python3-wheel python3-pytest

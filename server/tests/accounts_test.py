@@ -4,7 +4,7 @@ operator's organisation / user / project API, project states, metadata search, A
 registration, the static dashboard and its security headers, and TLS. Starts escrowd on free
 loopback ports (traffic to 127.0.0.1 only) and stops it by PID.
 Needs python3 with `requests` and `cryptography`. Env: ESCROWD_BIN, ESCROW_TEST_VECTORS,
-ESCROWD_TMP."""
+ESCROWD_TMP; ESCROWD_PG=1 runs on PostgreSQL (see api_test.py)."""
 import datetime, json, os, shutil, signal, socket, sqlite3, subprocess, sys, time
 
 import requests
@@ -35,9 +35,21 @@ def expect(name, r, status, contains=None):
     return r
 
 
-def admin(*args, data=None):
-    p = subprocess.run([BIN, "admin", "--data", data or DATA] + list(args), capture_output=True, text=True)
+def admin(*args):
+    p = subprocess.run([BIN, "admin", "--data", DATA] + A.db_args() + list(args), capture_output=True, text=True)
     return p.returncode, p.stdout, p.stderr
+
+
+def sql(query):
+    """Rows of a query (text values) on whichever backend the test runs on."""
+    if A.DATABASE:
+        out = A.psql(A.DATABASE, query)
+        return [tuple(line.split("|")) for line in out.splitlines() if line]
+    con = sqlite3.connect(os.path.join(DATA, "escrowd.db"))
+    try:
+        return [tuple(str(v) for v in row) for row in con.execute(query)]
+    finally:
+        con.close()
 
 
 class Server:
@@ -45,7 +57,7 @@ class Server:
         self.log_path = os.path.join(TMP, name + ".log")
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen([BIN, "serve", "--data", DATA, "--listen", "127.0.0.1:0",
-                                      "--kek-bits", "3072"] + list(extra),
+                                      "--kek-bits", "3072"] + A.db_args() + list(extra),
                                      stdout=subprocess.PIPE, stderr=self.log, text=True)
         line = self.proc.stdout.readline()
         self.base = scheme + "://" + json.loads(line)["listening"]
@@ -74,6 +86,8 @@ def login(base, email, password=None, as_json=False, **kw):
 def setup():
     shutil.rmtree(TMP, ignore_errors=True)
     os.makedirs(TMP)
+    A.DATA = DATA
+    A.fresh_database("accounts")
     for org in ("Acme AO", "Hosp DS", "DS Two", "Other Org", "Platform"):
         admin("create-org", "--name", org)
     pwfile = os.path.join(TMP, "pw")
@@ -107,9 +121,7 @@ def setup():
     PW["nopw@acme.test"] = "a brand new passphrase"
     rc, out, err = admin("set-password", "--email", "ghost@acme.test", "--password-file", pwfile)
     check("admin set-password refuses an unknown user with exit 1", rc == 1, err)
-    con = sqlite3.connect(os.path.join(DATA, "escrowd.db"))
-    hashes_ = [r[0] for r in con.execute("SELECT password_hash FROM user WHERE password_hash IS NOT NULL")]
-    con.close()
+    hashes_ = [r[0] for r in sql('SELECT password_hash FROM "user" WHERE password_hash IS NOT NULL')]
     check("passwords are stored as Argon2id hashes only",
           len(hashes_) == 7 and all(h.startswith("$argon2id$") for h in hashes_) and
           not any(p in h for h in hashes_ for p in PW.values()), hashes_[:1])
@@ -144,12 +156,7 @@ def main():
     check("the log holds no password, session token or CSRF token",
           not any(p.encode() in logtext for p in PW.values()) and b"escrow_session" not in logtext and
           not any(t.encode() in logtext for t in TOKENS), logtext[-300:])
-    db = b""
-    for n in ("escrowd.db", "escrowd.db-wal"):
-        p = os.path.join(DATA, n)
-        if os.path.exists(p):
-            with open(p, "rb") as f:
-                db += f.read()
+    db = A.database_dump()
     check("the database holds no session token, only its hash",
           TOKENS and not any(t.encode() in db for t in TOKENS))
     check("the database holds no password", not any(p.encode() in db for p in PW.values()))
@@ -398,11 +405,10 @@ def run_main(base, other_pid):
     expect("an upload to a Deactivated project is 409", up("crit-d"), 409, "Deactivated")
     expect("a Deactivated project stays Deactivated (409)", state(op, "Active"), 409, "final")
     check("a Deactivated project is still searchable", hits(ao, "x-ray")[1] == [("project", "Covid Detect")])
-    con = sqlite3.connect(os.path.join(DATA, "escrowd.db"))
-    actions = [r[0] for r in con.execute("SELECT action FROM audit WHERE project_id = ? AND action LIKE "
-                                         "'project.state.%' ORDER BY seq", (pid,))]
-    logins = con.execute("SELECT COUNT(*) FROM audit WHERE action = 'session.login'").fetchone()[0]
-    con.close()
+    assert all(c in "0123456789abcdef-" for c in pid)  # spliced into the test's own query below
+    actions = [r[0] for r in sql(f"SELECT action FROM audit WHERE project_id = '{pid}' AND action LIKE "
+                                 "'project.state.%' ORDER BY seq")]
+    logins = int(sql("SELECT COUNT(*) FROM audit WHERE action = 'session.login'")[0][0])
     check("each state change is audited", actions == ["project.state.Paused", "project.state.Active",
                                                       "project.state.Deactivated"], actions)
     check("logins are audited", logins >= 7, logins)
@@ -530,7 +536,7 @@ def run_tls():
     finally:
         rc = srv.stop()
     check("escrowd (TLS) stops cleanly", rc == 0, rc)
-    rc = subprocess.run([BIN, "serve", "--data", DATA, "--listen", "127.0.0.1:0", "--tls-cert", cp],
+    rc = subprocess.run([BIN, "serve", "--data", DATA, "--listen", "127.0.0.1:0", "--tls-cert", cp] + A.db_args(),
                         capture_output=True, text=True)
     check("--tls-cert without --tls-key is a usage error (exit 2)", rc.returncode == 2 and "together" in rc.stderr)
 

@@ -322,8 +322,11 @@ def test_verify_ssl_false_is_an_explicit_opt_out(server, pki, monkeypatch):
     monkeypatch.setenv("SSL_CERT_FILE", pki["other_ca"])
     c = EnclaveSDK.Configuration("https://localhost:{}".format(server.server_address[1]))
     assert c.verify_ssl is True
-    c.verify_ssl = False
-    assert EnclaveSDK.HealthApi(EnclaveSDK.ApiClient(c)).health_get()["enclave"] == "ok"
+    client = EnclaveSDK.ApiClient(c)
+    with pytest.raises(EnclaveSDK.ApiException):
+        EnclaveSDK.HealthApi(client).health_get()
+    c.verify_ssl = False   # a change after the first request counts
+    assert EnclaveSDK.HealthApi(client).health_get()["enclave"] == "ok"
 
 
 def test_no_server_is_an_api_exception_with_status_0(pki, monkeypatch):
@@ -368,7 +371,15 @@ def test_models_refuse_wrong_types_and_missing_required_fields():
     with pytest.raises(EnclaveSDK.ApiValueError):
         EnclaveSDK.RequestFileData()
     with pytest.raises(exceptions.ApiTypeError):
-        EnclaveSDK.Report(nonsense=1)
+        EnclaveSDK.LogData(message=["not", "text"])
+    # unknown fields are ignored, as by the generated models
+    assert EnclaveSDK.Report(name="x", nonsense=1).to_dict() == {"name": "x"}
+
+
+def test_json_schema_model_is_sent_as_given():
+    schema = {"report": {"type": "dict", "schema": {"n": {"type": "integer", "min": 1}}}}
+    r = EnclaveSDK.Report(name="x", json_schema=EnclaveSDK.ReportJsonSchema.from_dict(schema))
+    assert r.to_dict() == {"name": "x", "json_schema": schema}
 
 
 def test_operations_refuse_wrong_argument_types_before_sending(client, server):

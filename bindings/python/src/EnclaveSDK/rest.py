@@ -96,10 +96,13 @@ class RESTClientObject:
     def __init__(self, configuration):
         self.configuration = configuration
         self._ssl_context = None
+        self._ssl_key = None
 
     def _context(self):
         cfg = self.configuration
-        if self._ssl_context is not None:
+        key = (cfg.verify_ssl, cfg.ssl_ca_cert, cfg.ca_cert_data, cfg.assert_hostname,
+               cfg.cert_file, cfg.key_file)
+        if self._ssl_context is not None and self._ssl_key == key:
             return self._ssl_context
         if cfg.verify_ssl:
             ctx = ssl.create_default_context(cafile=cfg.ssl_ca_cert, cadata=cfg.ca_cert_data)
@@ -112,7 +115,7 @@ class RESTClientObject:
             ctx.verify_mode = ssl.CERT_NONE
         if cfg.cert_file:
             ctx.load_cert_chain(cfg.cert_file, cfg.key_file)
-        self._ssl_context = ctx
+        self._ssl_context, self._ssl_key = ctx, key
         return ctx
 
     @staticmethod

@@ -83,9 +83,8 @@ class Model:
         for attr, _, _ in self._fields:
             object.__setattr__(self, attr, None)
         for k, v in kwargs.items():
-            if k not in names:
-                raise ApiTypeError("{}() got an unexpected field {!r}".format(type(self).__name__, k))
-            setattr(self, names[k], v)
+            if k in names:  # unknown fields are ignored, as by the generated (pydantic) models
+                setattr(self, names[k], v)
         for attr in self._required:
             if getattr(self, attr) is None:
                 raise ApiValueError("{}: the field {!r} is required".format(type(self).__name__, attr))
@@ -164,10 +163,24 @@ class LogData(Model):
 
 
 class ReportJsonSchema(Model):
-    """Kept for compatibility: a Cerberus schema is passed as a plain dict in
-    ``Report.json_schema``. The escrow enclave never validates against it (only the approved
-    criteria count)."""
+    """A Cerberus schema sent in ``Report.json_schema``, kept as given (a plain dict works as
+    well). The escrow enclave never validates against it: only the approved criteria count."""
     _fields = ()
+
+    def __init__(self, **kwargs):
+        object.__setattr__(self, "_schema", dict(kwargs))
+
+    def to_dict(self):
+        return json.loads(json.dumps(self._schema))
+
+    @classmethod
+    def from_dict(cls, obj):
+        if obj is None or isinstance(obj, cls):
+            return obj
+        if not isinstance(obj, dict):
+            raise ApiTypeError("ReportJsonSchema.from_dict: expected a dict, got {}".format(
+                type(obj).__name__))
+        return cls(**obj)
 
 
 class Report(Model):
