@@ -1072,6 +1072,8 @@ static void test_recorded_key_vault_release_verifies_at_its_time(void **state) {
   assert_non_null(strstr(payload, "\"enc\":\"RSA_AES_KEY_WRAP_256\""));
   escrow__json *p = NULL;
   assert_int_equal(escrow__json_parse(&p, (uint8_t *)payload, strlen(payload), "p"), 0);
+  escrow_free(payload);
+  payload = NULL;
   const char *hsm64 = escrow__json_get_str(escrow__json_path(p, "response.key.key"), "key_hsm");
   uint8_t *hsm = NULL;
   size_t hl = 0;
