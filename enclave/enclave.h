@@ -185,6 +185,10 @@ typedef struct enc_sandbox {
   const char *run_id;
   enc_log *log;
   unsigned output_mib;     /* > 0: a writable tmpfs of this size at ENC_OUTPUT_DIR (training) */
+  /* called with the Enclave API's listening socket (in the sandbox's network namespace) once
+   * sandbox-init hands it over; takes the descriptor; 0 or -1 */
+  int (*on_listen)(void *arg, int listen_fd);
+  void *on_listen_arg;
   /* results */
   int output_fd;           /* with output_mib: a directory fd on that tmpfs after the run, or -1 */
   int exit_code;           /* as a shell reports it (128+signal) */
@@ -204,7 +208,8 @@ double enc_now_ms(void); /* CLOCK_MONOTONIC in ms */
 /* Set by the signal handler of SIGINT, SIGTERM and SIGHUP: the run is cancelled. */
 extern volatile sig_atomic_t enc_cancel_requested;
 
-/* The in-sandbox side: relay 127.0.0.1:port to the unix socket, run argv, exit with its status.*/
+/* The in-sandbox side: listen on 127.0.0.1:port, hand that socket (and the output folder) to the
+ * host over the control socket, then exec argv. */
 int enc_sandbox_init_main(int argc, char **argv);
 
 #endif

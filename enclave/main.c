@@ -218,18 +218,14 @@ static int fail_at(outcome *o, const char *fmt, ...) {
   return -1;
 }
 
-static int listen_unix(const char *path) {
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  struct sockaddr_un un = {0};
-  un.sun_family = AF_UNIX;
-  if (fd < 0 || strlen(path) >= sizeof(un.sun_path)) { if (fd >= 0) close(fd); return -1; }
-  strcpy(un.sun_path, path);
-  if (bind(fd, (struct sockaddr *)&un, sizeof(un)) != 0 || chmod(path, 0666) != 0 ||
-      listen(fd, 128) != 0) {
-    close(fd);
+/* the sandbox's listening socket has arrived: serve the Enclave API on it */
+static int start_api_on(void *arg, int listen_fd) {
+  enc_api *api = arg;
+  if (enc_api_start(api, listen_fd) != 0) {
+    close(listen_fd);
     return -1;
   }
-  return fd;
+  return 0;
 }
 
 /* the output folder and the artifacts of a training run: half the memory, at most 1024 MiB
@@ -624,16 +620,10 @@ static int cmd_run(int argc, char **argv) {
   if (write_file(p, tls_ca, strlen(tls_ca), 0644) != 0) { fail_at(&oc, "cannot write the per-run CA"); goto done; }
   api.tls_cert_pem = tls_cert;
   api.tls_key_pem = tls_key;
-  snprintf(p, sizeof(p), "%s/api/api.sock", run_dir);
-  int lfd = listen_unix(p);
-  if (lfd < 0 || enc_api_start(&api, lfd) != 0) {
-    if (lfd >= 0) close(lfd);
-    fail_at(&oc, "the Enclave API could not start");
-    goto done;
-  }
+  /* the API starts once sandbox-init hands over its listening socket (enc_sandbox.on_listen) */
   api_started = 1;
   enc_log_platform(&log, "Workload Launch", "Enclave API at https://localhost:5000 (TLS with a "
-                   "per-run CA, over a unix socket relayed into the sandbox)");
+                   "per-run CA, served by the host on a socket of the sandbox's loopback)");
 
   /* 5. environment */
   {
@@ -688,6 +678,8 @@ static int cmd_run(int argc, char **argv) {
   sb.run_id = run_id;
   sb.log = &log;
   sb.output_mib = training ? output_cap_mib(o.memory_mib) : 0;
+  sb.on_listen = start_api_on;
+  sb.on_listen_arg = &api;
   if (training)
     enc_log_platform(&log, "Run", "training run: the model leaves only as model.zip.bkenc, encrypted to "
                      "the AO's CEK: files in ESCROW_OUTPUT_DIR (%s, capped at %u MiB) and artifacts "

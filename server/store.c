@@ -1,6 +1,7 @@
 /* escrowd: the store's operations on the database layer, for SQLite and PostgreSQL alike
  * (see store.h, db.h). */
 #include "store.h"
+#include "store_accounts.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,6 +98,7 @@ int srv_store_schema_version(void) { return (int)srv_store_core_module.nsteps; }
  * the modules before it). Add a module's line at the end. */
 static const srv_db_module *const MODULES[] = {
     &srv_store_core_module,
+    &srv_store_accounts_module,
 };
 
 /* ---- helpers --------------------------------------------------------------------------- */

@@ -202,8 +202,9 @@ typedef struct escrow_attest_verify_opts {
 /* Verify evidence of a format against the trust store and return its normalised claims as a
  * JSON object: the token's claims plus x-escrow-verifier, x-escrow-authority,
  * x-escrow-simulated and x-escrow-verified-at. For a JWT: strict RS256 (alg none, HS*, any
- * other alg, a "crit" header, or a "jku"/"x5u"/"jwk" header the verifier would have to fetch
- * are refused), kid must name a key of the trusted issuer's JWKS, iss must be trusted, exp
+ * other alg and a "crit" header are refused; "jku", "x5u", "x5c" and "jwk" headers are never
+ * used to find a key), kid must name a key of the trusted issuer's JWKS, iss must be trusted,
+ * duplicate JSON members are refused, exp
  * and nbf are checked with the skew (both required), iat must not be in the future, and the
  * report data must equal SHA-256 of the canonical x-ms-runtime (and of opts->runtime_data,
  * which must then be that same JSON). Simulated evidence is refused unless

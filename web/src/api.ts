@@ -22,9 +22,20 @@ export interface ProjectSummary {
   training?: boolean;
   tee?: string;
   simulated_tee?: boolean;
-  role?: 'ao' | 'ds';
-  collaborators?: { org: string; role: string }[];
-  initials?: string[];
+  role?: 'ao' | 'ds' | null;
+  collaborators?: { org_id?: string; org: string; role: string }[];
+  members?: { email: string; org_id?: string; initials: string }[];
+}
+
+export interface SearchHit {
+  project_id: string;
+  project_name: string;
+  type: string;
+  name: string;
+  description?: string;
+  version_tag?: string;
+  version_description?: string;
+  created?: number;
 }
 
 export interface Version {
@@ -112,8 +123,13 @@ export const api = {
       sessionStorage.removeItem(CSRF_KEY);
     }
   },
-  me: () => request<{ user: User; projects: ProjectSummary[] }>('GET', 'me/'),
-  search: (q: string) => request<{ results?: unknown[] } & Record<string, unknown>>('GET', 'search/', { query: { q } }),
+  /** The user and their projects; a web session's answer also carries its CSRF token. */
+  async me(): Promise<{ user: User; initials?: string; projects: ProjectSummary[] }> {
+    const r = await request<{ user: User; initials?: string; projects: ProjectSummary[]; csrf_token?: string }>('GET', 'me/');
+    if (r.csrf_token) sessionStorage.setItem(CSRF_KEY, r.csrf_token);
+    return r;
+  },
+  search: (q: string) => request<{ query: string; results: SearchHit[] }>('GET', 'search/', { query: { q } }),
   project: (id: string) => request<ProjectPage>('GET', 'artifact/', { query: { project_id: id } }),
   kek: (id: string) => request<{ 'key content': string; file_name: string; role: string; project_id: string }>('GET', 'key-encryption-key-download/', { query: { project_id: id } }),
   upload: (kind: string, projectId: string, fields: Record<string, string | undefined>, file: Blob, fileName: string) =>

@@ -41,7 +41,7 @@ function App() {
         <a class="brand" href="#/">escrow</a>
         <nav aria-label="Main">
           {user && <a href="#/">Home</a>}
-          <a href="#/tool/cek" aria-current={isTool ? 'page' : undefined}><span aria-hidden="true">🛡</span> Encryption tool</a>
+          <a href="#/tool/cek" aria-current={isTool ? 'page' : undefined}><svg class="icon" aria-hidden="true" viewBox="0 0 24 24" width="16" height="16"><path fill="currentColor" d="M12 2 4 5v6c0 5 3.4 9.7 8 11 4.6-1.3 8-6 8-11V5l-8-3z" /></svg> Encryption tool</a>
         </nav>
         {user && (
           <div class="user">
