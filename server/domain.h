@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "keycache.h"
 #include "store.h"
 #include "vault.h"
 
@@ -52,6 +53,7 @@ typedef struct srv_ctx {
   srv_config cfg;
   srv_store *store;
   srv_vault *vault; /* the store and the vault are thread-safe: requests run in parallel */
+  srv_keycache *keys; /* users' parsed API keys */
 } srv_ctx;
 
 /* Open the data folder (creates it, the database and the master key). 0 or -1 (err). */
