@@ -47,6 +47,7 @@ typedef struct srv_ctx {
   srv_store *store;
   srv_vault *vault;
   pthread_mutex_t lock; /* one request at a time in the store (SQLite connection) */
+  struct srv_runs *runs; /* runs module (runs.h); NULL until srv_runs_open */
 } srv_ctx;
 
 /* Open the data folder (creates it, the database and the master key). 0 or -1 (err). */

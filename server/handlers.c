@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "http.h"
+#include "runs.h"
 
 const char *srv_param(const srv_request *req, const char *name, int *conflict) {
   const srv_field *b = srv_form_get(&req->body, name, NULL);
@@ -39,7 +40,7 @@ void srv_respond_domain_error(srv_response *res, const srv_err *err, const char 
 }
 
 /* Authenticate, and check that a project_id parameter (if sent) names the token's project. */
-static int auth(srv_request *req, srv_response *res, srv_caller *c) {
+int srv_authenticate_request(srv_request *req, srv_response *res, srv_caller *c) {
   srv_err err = {0};
   if (dom_authenticate(req->ctx, req->authorization, c, &err)) {
     srv_respond_domain_error(res, &err, NULL);
@@ -130,7 +131,7 @@ static void h_health(srv_request *req, srv_response *res) {
 
 static void h_kek_download(srv_request *req, srv_response *res) {
   srv_caller c;
-  if (auth(req, res, &c)) return;
+  if (srv_authenticate_request(req, res, &c)) return;
   srv_buf out = {0};
   srv_err err = {0};
   int rc = dom_kek_download(req->ctx, &c, &out, &err);
@@ -143,7 +144,7 @@ typedef int (*upload_fn)(srv_ctx *, const srv_caller *, const srv_version_in *, 
 
 static void upload(srv_request *req, srv_response *res, upload_fn fn, const char *kind) {
   srv_caller c;
-  if (auth(req, res, &c)) return;
+  if (srv_authenticate_request(req, res, &c)) return;
   srv_version_in v;
   const srv_field *f;
   if (version_fields(req, res, &v) || file_field(req, res, &f, 1)) {
@@ -173,7 +174,7 @@ static void h_attestation(srv_request *req, srv_response *res) {
 
 static void h_dataset(srv_request *req, srv_response *res) {
   srv_caller c;
-  if (auth(req, res, &c)) return;
+  if (srv_authenticate_request(req, res, &c)) return;
   srv_version_in v;
   if (version_fields(req, res, &v)) {
     srv_caller_clear(&c);
@@ -198,7 +199,7 @@ static void h_dataset(srv_request *req, srv_response *res) {
 
 static void h_criteria_accept(srv_request *req, srv_response *res) {
   srv_caller c;
-  if (auth(req, res, &c)) return;
+  if (srv_authenticate_request(req, res, &c)) return;
   int conflict = 0;
   const char *tag = srv_param(req, "validation_criteria_version", &conflict);
   if (conflict) {
@@ -215,7 +216,7 @@ static void h_criteria_accept(srv_request *req, srv_response *res) {
 
 static void h_artifacts(srv_request *req, srv_response *res) {
   srv_caller c;
-  if (auth(req, res, &c)) return;
+  if (srv_authenticate_request(req, res, &c)) return;
   int conflict = 0;
   const char *kind = srv_param(req, "artifact_type", &conflict);
   srv_buf out = {0};
@@ -230,7 +231,7 @@ static void h_artifacts(srv_request *req, srv_response *res) {
 
 static void h_algorithm(srv_request *req, srv_response *res) {
   srv_caller c;
-  if (auth(req, res, &c)) return;
+  if (srv_authenticate_request(req, res, &c)) return;
   srv_version_in v;
   const srv_field *f;
   if (version_fields(req, res, &v) || file_field(req, res, &f, 1)) {
@@ -277,6 +278,9 @@ void srv_dispatch(srv_request *req, srv_response *res) {
   char allow[64];
   const srv_route *r =
       srv_route_find(srv_routes, srv_nroutes, req->method, req->path, &status, allow, sizeof allow);
+  if (!r && status == 404) /* the runs module's routes (runs_http.c) */
+    r = srv_route_find(srv_runs_routes, srv_runs_nroutes, req->method, req->path, &status, allow,
+                       sizeof allow);
   if (!r) {
     srv_respond_error(res, status, status == 404 ? "no such endpoint" : "method not allowed",
                       NULL);

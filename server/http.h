@@ -26,6 +26,10 @@ typedef struct srv_response {
  * bodies). *conflict is set when both hold different values. NULL when absent. */
 const char *srv_param(const srv_request *req, const char *name, int *conflict);
 
+/* Authenticate the request's bearer token and check that a project_id parameter (if sent)
+ * names the token's project. 0, or -1 with the answer set. */
+int srv_authenticate_request(srv_request *req, srv_response *res, srv_caller *c);
+
 /* Answer {"error": msg} (plus "schema_errors" when detail is JSON text). */
 void srv_respond_error(srv_response *res, int status, const char *msg, const char *detail);
 /* Map a domain error to its status and answer. */

@@ -19,6 +19,7 @@
 #include "blobs.h"
 #include "domain.h"
 #include "http.h"
+#include "runs.h"
 
 #define MAXLIST 32
 
@@ -29,12 +30,16 @@ static int usage(void) {
   fputs("usage: escrowd serve --data DIR [--listen HOST:PORT] [--audience AUD]...\n"
         "                     [--clock-skew SECONDS] [--max-token-lifetime SECONDS]\n"
         "                     [--max-upload-mib N] [--allow-loopback-http]\n"
+        "                     [--allow-simulated-tee] [--runners N] [--enclave PATH]"
+        " [--runner-name NAME]\n"
         "       escrowd admin --data DIR create-org --name NAME\n"
         "       escrowd admin --data DIR create-user --org ORG --email EMAIL [--public-key PEMFILE]"
         " [--operator]\n"
         "       escrowd admin --data DIR create-project --name NAME --ao-org ORG --ds-org ORG...\n"
         "                     [--training] [--tee sandbox] [--description TEXT] [--kek-bits N]\n"
-        "                     --ao-user EMAIL... --ds-user EMAIL...\n",
+        "                     --ao-user EMAIL... --ds-user EMAIL...\n"
+        "       escrowd admin --data DIR run-permissions --project ID [--ao-may-initiate yes|no]\n"
+        "                     [--ds-sees-results yes|no]\n",
         stderr);
   return 2;
 }
@@ -76,6 +81,7 @@ static int admin(const char *data, int argc, char **argv) {
   const char *name = NULL, *org = NULL, *email = NULL, *pkfile = NULL, *ao_org = NULL,
              *tee = "sandbox", *description = "";
   const char *ds_orgs[MAXLIST], *users[2 * MAXLIST];
+  const char *project = NULL, *ao_may = NULL, *ds_sees = NULL;
   size_t nds = 0, nusers = 0;
   int op = 0, training = 0;
   unsigned kek_bits = 4096;
@@ -91,6 +97,9 @@ static int admin(const char *data, int argc, char **argv) {
     else if (!strcmp(a, "--tee") && has) tee = argv[++i];
     else if (!strcmp(a, "--description") && has) description = argv[++i];
     else if (!strcmp(a, "--ao-org") && has) ao_org = argv[++i];
+    else if (!strcmp(a, "--project") && has) project = argv[++i];
+    else if (!strcmp(a, "--ao-may-initiate") && has) ao_may = argv[++i];
+    else if (!strcmp(a, "--ds-sees-results") && has) ds_sees = argv[++i];
     else if (!strcmp(a, "--kek-bits") && has) kek_bits = (unsigned)strtoul(argv[++i], NULL, 10);
     else if (!strcmp(a, "--ds-org") && has) {
       while (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {
@@ -143,6 +152,13 @@ static int admin(const char *data, int argc, char **argv) {
     if (srv_ctx_open(&ctx, &cfg, e, sizeof e)) goto open_fail;
     rc = dom_create_project(&ctx, name, description, ao_org, ds_orgs, nds, training, tee, users,
                             nusers, &out, &err);
+  } else if (!strcmp(cmd, "run-permissions")) {
+    int am = !ao_may ? -1 : !strcmp(ao_may, "yes") ? 1 : !strcmp(ao_may, "no") ? 0 : -2;
+    int ds = !ds_sees ? -1 : !strcmp(ds_sees, "yes") ? 1 : !strcmp(ds_sees, "no") ? 0 : -2;
+    if (!project || am == -2 || ds == -2) return usage();
+    if (srv_ctx_open(&ctx, &cfg, e, sizeof e)) goto open_fail;
+    rc = srv_runs_set_permissions(&ctx, project, am, ds, &out, &err);
+    srv_runs_stop(&ctx);
   } else {
     fprintf(stderr, "escrowd: unknown admin command %s\n", cmd);
     return usage();
@@ -159,6 +175,7 @@ static int serve(const char *data, int argc, char **argv) {
   size_t naud = 0;
   long skew = 60, max_mib = 64, lifetime = 3600;
   unsigned sas_flags = 0;
+  srv_runs_config rcfg = {.runners = 2};
   for (int i = 0; i < argc; i++) {
     const char *a = argv[i];
     int has = i + 1 < argc;
@@ -170,7 +187,17 @@ static int serve(const char *data, int argc, char **argv) {
     else if (!strcmp(a, "--max-token-lifetime") && has) lifetime = strtol(argv[++i], NULL, 10);
     else if (!strcmp(a, "--max-upload-mib") && has) max_mib = strtol(argv[++i], NULL, 10);
     else if (!strcmp(a, "--allow-loopback-http")) sas_flags |= ESCROW_SAS_ALLOW_LOOPBACK_HTTP;
-    else if (!strcmp(a, "--allow-simulated-tee")) { /* runs come in the next issue */ }
+    else if (!strcmp(a, "--allow-simulated-tee")) rcfg.allow_simulated_tee = 1;
+    else if (!strcmp(a, "--runners") && has) {
+      char *end = NULL;
+      long n = strtol(argv[++i], &end, 10);
+      if (!end || *end || n < 0 || n > 64) {
+        fprintf(stderr, "escrowd: --runners takes 0 to 64\n");
+        return 2;
+      }
+      rcfg.runners = (unsigned)n;
+    } else if (!strcmp(a, "--enclave") && has) rcfg.enclave_bin = argv[++i];
+    else if (!strcmp(a, "--runner-name") && has) rcfg.runner_name = argv[++i];
     else if (!strcmp(a, "--database") && has) {
       fprintf(stderr, "escrowd: PostgreSQL (--database) is not implemented yet; "
                       "omit it to use SQLite in the data folder\n");
@@ -211,9 +238,16 @@ static int serve(const char *data, int argc, char **argv) {
   }
   int swept = srv_blob_sweep(data);
   if (swept > 0) fprintf(stderr, "escrowd: removed %d unfinished upload(s) left by a crash\n", swept);
+  if (srv_runs_start(&ctx, &rcfg, e, sizeof e)) {
+    fprintf(stderr, "escrowd: %s\n", e);
+    srv_runs_stop(&ctx);
+    srv_ctx_close(&ctx);
+    return 2;
+  }
   srv_http_options o = {.host = host, .port = (unsigned)port,
                         .max_body = (size_t)max_mib * 1024 * 1024};
   int rc = srv_http_serve(&ctx, &o);
+  srv_runs_stop(&ctx);
   srv_ctx_close(&ctx);
   return rc ? 2 : 0;
 }
