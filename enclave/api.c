@@ -69,6 +69,8 @@ static char *value_json(yajl_val v) {
 }
 
 /* a JSON string literal of s (malloc'd) */
+static char *json_str(const char *s, size_t n);
+char *enc_json_str(const char *s, size_t n) { return json_str(s, n); }
 static char *json_str(const char *s, size_t n) {
   yajl_gen g = yajl_gen_alloc(NULL);
   if (!g) return NULL;
@@ -327,6 +329,16 @@ typedef struct conn {
   char *body;
   size_t len, cap, max;
   int too_big;
+  /* POST /api/v1/report/artifact */
+  int artifact;                 /* this request is an artifact upload */
+  struct MHD_PostProcessor *pp;
+  enc_api *api;
+  int afd;                      /* the artifact being received, or -1 */
+  char atmp[4200];              /* its temporary path */
+  char aname[132];              /* its name in model.zip */
+  int afiles;                   /* artifact_file parts seen */
+  uint64_t abytes;              /* bytes of this upload counted against the run's cap */
+  unsigned aerr;                /* an HTTP status to answer with (413, 500), or 0 */
 } conn;
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned code, const char *json) {
@@ -337,6 +349,10 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned code, const char
   enum MHD_Result ret = MHD_queue_response(c, code, r);
   MHD_destroy_response(r);
   return ret;
+}
+
+int enc_reply(struct MHD_Connection *c, unsigned code, const char *json) {
+  return (int)reply(c, code, json);
 }
 
 static enum MHD_Result reply_msg(struct MHD_Connection *c, unsigned code, const char *status,
@@ -791,6 +807,107 @@ static enum MHD_Result post_report(enc_api *api, struct MHD_Connection *c, const
   return ret;
 }
 
+/* ---- training artifacts ------------------------------------------------------------------------
+ * POST /api/v1/report/artifact, multipart field artifact_file: the file is received into the
+ * host-only artifact folder under its sanitised name (the last upload of a name wins). All
+ * uploads of a run together may not exceed api->artifact_cap bytes (413 beyond). Validation runs
+ * refuse (403): there, only the report leaves. The artifacts leave only inside model.zip.bkenc,
+ * encrypted to the AO's CEK, and only when the run completed. */
+
+void enc_artifact_name(const char *filename, char *out, size_t outlen) {
+  const char *b = filename ? filename : "";
+  for (const char *p = b; *p; p++)
+    if (*p == '/' || *p == '\\') b = p + 1;
+  while (*b == '.') b++; /* no hidden files, no "." or ".." */
+  size_t n = 0;
+  for (; *b && n + 1 < outlen && n < 128; b++) {
+    char c = *b;
+    out[n++] = (char)(((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                       c == '.' || c == '_' || c == '-') ? c : '_');
+  }
+  if (n == 0) n = (size_t)snprintf(out, outlen, "artifact");
+  out[n] = 0;
+}
+
+static enum MHD_Result artifact_iter(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *filename, const char *content_type,
+                                     const char *transfer_encoding, const char *data, uint64_t off,
+                                     size_t size) {
+  conn *k = cls;
+  enc_api *api = k->api;
+  (void)kind;
+  (void)content_type;
+  (void)transfer_encoding;
+  if (!key || strcmp(key, "artifact_file") != 0 || k->aerr) return MHD_YES; /* other fields */
+  if (off == 0 && k->afd < 0) {
+    if (k->afiles++) { k->aerr = 400; return MHD_YES; } /* one file per request */
+    enc_artifact_name(filename, k->aname, sizeof(k->aname));
+    pthread_mutex_lock(&api->mu);
+    unsigned long n = ++api->file_counter;
+    pthread_mutex_unlock(&api->mu);
+    snprintf(k->atmp, sizeof(k->atmp), "%s/.upload-%lu", api->artifact_dir, n);
+    k->afd = open(k->atmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (k->afd < 0) { k->aerr = 500; return MHD_YES; }
+  }
+  if (k->afd < 0 || size == 0) return MHD_YES;
+  pthread_mutex_lock(&api->mu);
+  int over = api->artifact_bytes + size > api->artifact_cap;
+  if (!over) api->artifact_bytes += size;
+  pthread_mutex_unlock(&api->mu);
+  if (!over) k->abytes += size;
+  if (over) { k->aerr = 413; return MHD_YES; }
+  while (size) {
+    ssize_t w = write(k->afd, data, size);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) { k->aerr = 500; return MHD_YES; }
+    data += w;
+    size -= (size_t)w;
+  }
+  return MHD_YES;
+}
+
+/* an upload that was refused or cut off: its file goes, and so does its share of the cap */
+static void artifact_discard(conn *k) {
+  if (k->afd >= 0) {
+    close(k->afd);
+    k->afd = -1;
+    unlink(k->atmp);
+    pthread_mutex_lock(&k->api->mu);
+    k->api->artifact_bytes -= k->abytes;
+    pthread_mutex_unlock(&k->api->mu);
+    k->abytes = 0;
+  }
+}
+
+static enum MHD_Result artifact_finish(enc_api *api, struct MHD_Connection *c, conn *k) {
+  if (!api->training) return reply_msg(c, 403, "failed", "artifacts are accepted only in training runs: a validation run releases its report only");
+  if (!k->pp) return reply_msg(c, 400, "failed", "expected multipart/form-data with a file field artifact_file");
+  if (!k->aerr && k->afd < 0) k->aerr = 400;
+  if (k->aerr) {
+    artifact_discard(k);
+    if (k->aerr == 413) {
+      enc_log_platform(api->log, "Run", "an artifact was refused: the artifacts of a run are capped at %llu MiB",
+                       (unsigned long long)(api->artifact_cap >> 20));
+      return reply_msg(c, 413, "failed", "the artifacts of this run exceed their size cap");
+    }
+    if (k->aerr == 400) return reply_msg(c, 400, "failed", "expected exactly one file in the field artifact_file");
+    return reply_msg(c, 500, "failed", "the artifact could not be stored");
+  }
+  char dst[4300];
+  snprintf(dst, sizeof(dst), "%s/%s", api->artifact_dir, k->aname);
+  int ok = close(k->afd) == 0;
+  k->afd = -1;
+  if (!ok || rename(k->atmp, dst) != 0) {
+    unlink(k->atmp);
+    return reply_msg(c, 500, "failed", "the artifact could not be stored");
+  }
+  pthread_mutex_lock(&api->mu);
+  api->artifacts++;
+  pthread_mutex_unlock(&api->mu);
+  enc_log_platform(api->log, "Run", "training artifact %s received (it leaves only in model.zip.bkenc, encrypted to the AO's CEK)", k->aname);
+  return reply(c, 200, "{\"status\":\"successful\",\"message\":{}}");
+}
+
 /* ---- dispatch --------------------------------------------------------------------------------- */
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
@@ -804,6 +921,13 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     if (!k) return MHD_NO;
     k->max = (!strcmp(url, "/api/v1/report") || !strcmp(url, "/api/v1/validate"))
                  ? BODY_MAX_REPORT : BODY_MAX_SMALL;
+    k->afd = -1;
+    k->api = api;
+    if (is_post && !strcmp(url, "/api/v1/report/artifact")) {
+      k->artifact = 1;
+      if (api->training && api->artifact_dir)
+        k->pp = MHD_create_post_processor(c, 64 * 1024, artifact_iter, k); /* NULL: not multipart */
+    }
     *con_cls = k;
     pthread_mutex_lock(&api->mu);
     if (api->requests++ == 0) api->first_request_ms = enc_now_ms();
@@ -811,6 +935,15 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     return MHD_YES;
   }
   conn *k = *con_cls;
+  if (k->artifact) {
+    if (*upload_size) {
+      if (k->pp && !k->aerr && MHD_post_process(k->pp, upload, *upload_size) != MHD_YES && !k->aerr)
+        k->aerr = 400;
+      *upload_size = 0;
+      return MHD_YES;
+    }
+    return artifact_finish(api, c, k);
+  }
   if (*upload_size) {
     if (!k->too_big) {
       if (k->len + *upload_size > k->max) {
@@ -853,8 +986,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
   if (!strcmp(url, "/api/v1/log") && is_post) return post_log(api, c, body);
   if (!strcmp(url, "/api/v1/validate") && is_post) return post_report(api, c, body, 0);
   if (!strcmp(url, "/api/v1/report") && is_post) return post_report(api, c, body, 1);
-  if (!strcmp(url, "/api/v1/report/artifact") && is_post)
-    return reply_msg(c, 501, "failed", "artifacts are not supported by this enclave yet");
+  if (!strncmp(url, "/api/2.0/mlflow/", 16))
+    return (enum MHD_Result)enc_mlflow_handle(api, c, url, method, body);
   if (!strcmp(url, "/health") && is_get)
     return reply(c, 200, "{\"enclave\":\"ok\",\"simulated_tee\":true}");
   return reply_msg(c, 404, "failed", "no such endpoint");
@@ -867,6 +1000,8 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
   (void)toe;
   conn *k = *con_cls;
   if (k) {
+    if (k->pp) MHD_destroy_post_processor(k->pp);
+    artifact_discard(k);
     free(k->body);
     free(k);
   }

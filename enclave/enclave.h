@@ -53,8 +53,32 @@ void enc_log_platform(enc_log *l, const char *stage, const char *fmt, ...)
 /* A progress line from the algorithm (capped in size and count). Returns 1 kept, 0 dropped. */
 int enc_log_progress(enc_log *l, const char *message, size_t len, const char *status);
 
+/* ---- the MLflow relay ------------------------------------------------------------------------- */
+#define ENC_MLFLOW_MAX_LINES 10000     /* metric/param/tag lines relayed per run */
+#define ENC_MLFLOW_MAX_KEY 250         /* bytes of a metric, param or tag key (MLflow's own limit) */
+#define ENC_MLFLOW_MAX_VALUE 500       /* bytes of a param or tag value */
+#define ENC_MLFLOW_MAX_EXPERIMENTS 100
+#define ENC_MLFLOW_MAX_RUNS 1000
+#define ENC_MLFLOW_MAX_BATCH 1000      /* metrics + params + tags in one log-batch */
+/* An MLflow key: 1..250 bytes of letters, digits, '_', '-', '.', ' ', '/'. 1 ok, 0 not. */
+int enc_mlflow_key_ok(const char *key);
+/* A line {"time","source":"mlflow","stage":"Run","kind",...,"simulated_tee":true} with the
+ * given JSON members (already encoded, starting with ','). Capped at ENC_MLFLOW_MAX_LINES per
+ * run. 1 kept, 0 dropped. */
+int enc_log_mlflow(enc_log *l, size_t *lines, size_t *dropped, const char *kind, const char *members);
+struct MHD_Connection;
+struct enc_api;
+/* Answer an MLflow REST call (url under /api/2.0/mlflow/). Returns the MHD result (an int). */
+int enc_mlflow_handle(struct enc_api *api, struct MHD_Connection *c, const char *url,
+                      const char *method, const char *body);
+
+/* helpers shared by api.c and mlflow.c */
+char *enc_json_str(const char *s, size_t n);                          /* a JSON string, malloc'd */
+int enc_reply(struct MHD_Connection *c, unsigned code, const char *json); /* an MHD result */
+
 /* ---- the Enclave API ------------------------------------------------------------------------- */
-typedef struct enc_api {
+typedef struct enc_api enc_api;
+struct enc_api {
   /* configuration */
   escrow_blob_client *blob;  /* the run's dataset */
   const char *dataset_url;
@@ -75,7 +99,20 @@ typedef struct enc_api {
   struct MHD_Daemon *daemon;
   const char *tls_cert_pem;   /* with tls_key_pem: serve HTTPS (NULL: plain HTTP) */
   const char *tls_key_pem;
-} enc_api;
+  /* training runs: POST /api/v1/report/artifact (multipart field artifact_file) */
+  int training;               /* 0: the artifact endpoint refuses (validation runs) */
+  const char *artifact_dir;   /* host-only folder receiving the artifacts */
+  uint64_t artifact_cap;      /* bytes received over the run, all artifacts together */
+  uint64_t artifact_bytes;
+  unsigned long artifacts;    /* artifacts stored */
+  /* the MLflow relay (/api/2.0/mlflow/...): lines relayed to logs.jsonl, experiments known */
+  size_t mlflow_lines;
+  size_t mlflow_dropped;
+  char *mlflow_experiments[ENC_MLFLOW_MAX_EXPERIMENTS];
+  size_t mlflow_n_experiments;
+  char (*mlflow_run_ids)[33]; /* runs created (ENC_MLFLOW_MAX_RUNS at most) */
+  size_t mlflow_runs;
+};
 
 /* A per-run CA (P-256; its key is discarded after it signed one certificate) and a server
  * certificate for localhost/127.0.0.1 with its key, all PEM, malloc'd (wipe the key). 0 or -1. */
@@ -95,6 +132,42 @@ char *enc_redact_error_fields(const char *errors_json, const char *criteria_json
  * the JSON text of the document (malloc'd). Returns 0 or -1. Exposed for tests. */
 int enc_json_data_decode(const char *json_value, size_t len, char **doc);
 
+/* The name an uploaded artifact gets in model.zip (under artifacts/): the upload's base name,
+ * bytes other than letters, digits, '.', '_' and '-' replaced by '_', leading dots dropped, at
+ * most 128 bytes; "artifact" when nothing is left. Exposed for tests. */
+void enc_artifact_name(const char *filename, char *out, size_t outlen);
+
+/* ---- training output ------------------------------------------------------------------------- */
+/* Zip the regular files under output_fd (a directory descriptor, or -1) as output/<path> and
+ * those of artifact_dir (or NULL) as artifacts/<name>, staging plaintext in stage_dir (created,
+ * and removed whatever happens), and encrypt the zip (BKENC v1, context role "ao", path
+ * "model.zip") to ao_cek at out_path. Links, devices and FIFOs are left out. *n_files: the
+ * files packed (0: nothing was written). 0, or -1 with a reason in why. */
+int enc_model_package(int output_fd, const char *artifact_dir, const char *stage_dir,
+                      const escrow_cek *ao_cek, const char *out_path, size_t *n_files, char *why,
+                      size_t whylen);
+
+/* ---- the run certificate ----------------------------------------------------------------------- */
+#define ENC_CERT_FORMAT "escrow-run-certificate/1"
+typedef struct enc_run_key {
+  unsigned char *sk;     /* Ed25519 private key, libsodium secure memory */
+  unsigned char pk[32];
+} enc_run_key;
+int enc_run_key_new(enc_run_key *k);   /* 0 or -1 */
+void enc_run_key_free(enc_run_key *k); /* wipes the private key */
+void enc_run_key_public_b64(const enc_run_key *k, char out[64]);
+/* The canonical serialisation (docs/ENCLAVE.md): members sorted by key bytes, no whitespace,
+ * integers only, strings as yajl writes them. malloc'd, or NULL (not JSON, a duplicate member,
+ * a non-integer number). */
+char *enc_canonical_json(const char *json);
+/* Sign body (a JSON object without "signature"): *out is its canonical text with
+ * "signature":"<base64 Ed25519 of that canonical text>" as last member and a newline. 0 or -1. */
+int enc_cert_sign(const enc_run_key *k, const char *body, char **out);
+/* Verify a certificate, and with outdir the SHA-256 of each output it names (and that every
+ * output a run writes, present in outdir, is named). *answer: {"valid","signature",
+ * "outputs_checked","errors":[...]} (malloc'd). Returns 0 valid, 1 not. */
+int enc_cert_verify(const char *cert_json, const char *outdir, char **answer);
+
 /* ---- the sandbox ----------------------------------------------------------------------------- */
 typedef struct enc_sandbox {
   const char *run_dir;     /* host folder holding etc/, api/, bin/ */
@@ -111,7 +184,13 @@ typedef struct enc_sandbox {
   unsigned timeout_s;
   const char *run_id;
   enc_log *log;
+  unsigned output_mib;     /* > 0: a writable tmpfs of this size at ENC_OUTPUT_DIR (training) */
+  /* called with the Enclave API's listening socket (in the sandbox's network namespace) once
+   * sandbox-init hands it over; takes the descriptor; 0 or -1 */
+  int (*on_listen)(void *arg, int listen_fd);
+  void *on_listen_arg;
   /* results */
+  int output_fd;           /* with output_mib: a directory fd on that tmpfs after the run, or -1 */
   int exit_code;           /* as a shell reports it (128+signal) */
   int timed_out;
   int cancelled;           /* SIGINT/SIGTERM/SIGHUP reached escrow-enclave */
@@ -122,12 +201,15 @@ typedef struct enc_sandbox {
   double started_ms;       /* CLOCK_MONOTONIC time bubblewrap was started, in ms */
 } enc_sandbox;
 
+#define ENC_OUTPUT_DIR "/output" /* ESCROW_OUTPUT_DIR inside the sandbox (training runs) */
+/* Run the entry point in the sandbox; fills the results. 0, or -1 when it could not start. */
 int enc_sandbox_run(enc_sandbox *sb);
 double enc_now_ms(void); /* CLOCK_MONOTONIC in ms */
 /* Set by the signal handler of SIGINT, SIGTERM and SIGHUP: the run is cancelled. */
 extern volatile sig_atomic_t enc_cancel_requested;
 
-/* The in-sandbox side: relay 127.0.0.1:port to the unix socket, run argv, exit with its status.*/
+/* The in-sandbox side: listen on 127.0.0.1:port, hand that socket (and the output folder) to the
+ * host over the control socket, then exec argv. */
 int enc_sandbox_init_main(int argc, char **argv);
 
 #endif

@@ -29,6 +29,7 @@ static void usage(FILE *f) {
   fputs("usage: escrow-enclave run --package ALG.zip|DIR --dataset URL|DIR [--criteria CRITERIA.json]\n"
         "         [--ao-cek CEK] [--ds-cek CEK] [--type validation|training] [--param NAME=VALUE]...\n"
         "         [--vcpus N] [--memory-mib M] [--timeout S] -o OUTDIR\n"
+        "       escrow-enclave verify-certificate CERT [--outdir OUTDIR]\n"
         "The sandbox backend is a SIMULATED TEE (bubblewrap, cgroup v1 limits, seccomp).\n",
         f);
 }
@@ -217,18 +218,124 @@ static int fail_at(outcome *o, const char *fmt, ...) {
   return -1;
 }
 
-static int listen_unix(const char *path) {
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  struct sockaddr_un un = {0};
-  un.sun_family = AF_UNIX;
-  if (fd < 0 || strlen(path) >= sizeof(un.sun_path)) { if (fd >= 0) close(fd); return -1; }
-  strcpy(un.sun_path, path);
-  if (bind(fd, (struct sockaddr *)&un, sizeof(un)) != 0 || chmod(path, 0666) != 0 ||
-      listen(fd, 128) != 0) {
-    close(fd);
+/* the sandbox's listening socket has arrived: serve the Enclave API on it */
+static int start_api_on(void *arg, int listen_fd) {
+  enc_api *api = arg;
+  if (enc_api_start(api, listen_fd) != 0) {
+    close(listen_fd);
     return -1;
   }
-  return fd;
+  return 0;
+}
+
+/* the output folder and the artifacts of a training run: half the memory, at most 1024 MiB
+ * (like the scratch /tmp; tmpfs pages count against the memory limit) */
+static unsigned output_cap_mib(unsigned memory_mib) {
+  return memory_mib / 2 < 1024 ? memory_mib / 2 : 1024;
+}
+
+/* SHA-256 of the dataset listing as the algorithm sees it: "name\tsize\n" per blob, sorted */
+typedef struct listing { char **lines; size_t n, cap; int failed; } listing;
+static int listing_cb(void *p, const escrow_blob_item *it) {
+  listing *l = p;
+  if (l->n == l->cap) {
+    size_t nc = l->cap ? l->cap * 2 : 256;
+    char **nl = realloc(l->lines, nc * sizeof(*nl));
+    if (!nl) { l->failed = 1; return -1; }
+    l->lines = nl;
+    l->cap = nc;
+  }
+  if (asprintf(&l->lines[l->n], "%s\t%llu\n", it->name, (unsigned long long)it->size) < 0) {
+    l->failed = 1;
+    return -1;
+  }
+  l->n++;
+  return 0;
+}
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int listing_hash(escrow_blob_client *blob, char hex[65]) {
+  listing l = {0};
+  int rc = escrow_blob_list(blob, NULL, listing_cb, &l);
+  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+  unsigned char md[32];
+  unsigned mdl = 0;
+  int ok = rc == 0 && !l.failed && ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+  if (ok) qsort(l.lines, l.n, sizeof(*l.lines), cmp_str);
+  for (size_t i = 0; ok && i < l.n; i++) ok = EVP_DigestUpdate(ctx, l.lines[i], strlen(l.lines[i]));
+  ok = ok && EVP_DigestFinal_ex(ctx, md, &mdl);
+  EVP_MD_CTX_free(ctx);
+  for (size_t i = 0; i < l.n; i++) free(l.lines[i]);
+  free(l.lines);
+  if (!ok) return -1;
+  for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
+  return 0;
+}
+
+/* SHA-256 of a folder: of the sorted lines "<relative path>\t<SHA-256 of the file>\n" */
+static listing g_tree;
+static size_t g_tree_root;
+static int tree_cb(const char *path, const struct stat *st, int flag, struct FTW *f) {
+  (void)f;
+  char h[65];
+  if (flag != FTW_F || !S_ISREG(st->st_mode)) return 0;
+  if (sha256_file(path, h) != 0) return -1;
+  if (g_tree.n == g_tree.cap) {
+    size_t nc = g_tree.cap ? g_tree.cap * 2 : 64;
+    char **nl = realloc(g_tree.lines, nc * sizeof(*nl));
+    if (!nl) return -1;
+    g_tree.lines = nl;
+    g_tree.cap = nc;
+  }
+  if (asprintf(&g_tree.lines[g_tree.n], "%s\t%s\n", path + g_tree_root, h) < 0) return -1;
+  g_tree.n++;
+  return 0;
+}
+static int tree_hash(const char *dir, char hex[65]) {
+  memset(&g_tree, 0, sizeof(g_tree));
+  g_tree_root = strlen(dir) + 1;
+  int rc = nftw(dir, tree_cb, 16, FTW_PHYS);
+  if (rc == 0) {
+    qsort(g_tree.lines, g_tree.n, sizeof(char *), cmp_str);
+    size_t total = 0;
+    for (size_t i = 0; i < g_tree.n; i++) total += strlen(g_tree.lines[i]);
+    char *all = malloc(total + 1), *q = all;
+    if (all) {
+      for (size_t i = 0; i < g_tree.n; i++) q = stpcpy(q, g_tree.lines[i]);
+      sha256_hex(all, total, hex);
+      free(all);
+    } else {
+      rc = -1;
+    }
+  }
+  for (size_t i = 0; i < g_tree.n; i++) free(g_tree.lines[i]);
+  free(g_tree.lines);
+  memset(&g_tree, 0, sizeof(g_tree));
+  if (rc != 0) hex[0] = 0;
+  return rc;
+}
+
+static int cmd_verify(int argc, char **argv) {
+  const char *cert = NULL, *outdir = NULL;
+  for (int i = 2; i < argc; i++) {
+    if (!strcmp(argv[i], "--outdir") && i + 1 < argc) outdir = argv[++i];
+    else if (!cert && argv[i][0] != '-') cert = argv[i];
+    else return usage_error("bad argument: %s", argv[i]);
+  }
+  if (!cert) return usage_error("verify-certificate CERT [--outdir OUTDIR]");
+  size_t len = 0;
+  char *text = read_all(cert, 1u << 20, &len);
+  if (!text) {
+    fprintf(stderr, "escrow-enclave: %s: %s\n", cert, strerror(errno));
+    return 2;
+  }
+  char *answer = NULL;
+  int rc = enc_cert_verify(text, outdir, &answer);
+  free(text);
+  if (!answer) return 2;
+  fputs(answer, stdout);
+  if (rc != 0) fprintf(stderr, "escrow-enclave: the certificate does not verify\n");
+  free(answer);
+  return rc;
 }
 
 static int cmd_run(int argc, char **argv) {
@@ -285,7 +392,10 @@ static int cmd_run(int argc, char **argv) {
   escrow_criteria *crit = NULL;
   char *crit_text = NULL;
   int rc2 = 0;
-  if (o.ao_cek && escrow_cek_load(&ao, o.ao_cek) != 0) rc2 = usage_error("--ao-cek: %s", escrow_error_last());
+  int training = !strcmp(o.type, "training");
+  if (training && !o.ao_cek)
+    rc2 = usage_error("--type training needs --ao-cek: the model leaves encrypted to the AO's CEK");
+  if (!rc2 && o.ao_cek && escrow_cek_load(&ao, o.ao_cek) != 0) rc2 = usage_error("--ao-cek: %s", escrow_error_last());
   if (!rc2 && o.ds_cek && escrow_cek_load(&ds, o.ds_cek) != 0) rc2 = usage_error("--ds-cek: %s", escrow_error_last());
   if (!rc2 && o.criteria) {
     size_t cl = 0;
@@ -337,7 +447,8 @@ static int cmd_run(int argc, char **argv) {
                    "pre-flight run %s: the TEE is SIMULATED (sandbox backend: bubblewrap, cgroups, "
                    "seccomp); the host's root can read its memory", run_id);
   /* reports of an earlier run in OUTDIR must not be mistaken for this one's */
-  static const char *const outs[] = {"report.json", "result.json", "certificate.json", NULL};
+  static const char *const outs[] = {"report.json", "result.json", "certificate.json",
+                                     "model.zip.bkenc", NULL};
   for (size_t i = 0; outs[i]; i++) {
     snprintf(p, sizeof(p), "%s/%s", o.out, outs[i]);
     unlink(p);
@@ -359,7 +470,12 @@ static int cmd_run(int argc, char **argv) {
   int api_started = 0, have_run_dir = 0;
   char *tls_ca = NULL, *tls_cert = NULL, *tls_key = NULL;
   enc_sandbox sb = {0};
+  sb.output_fd = -1;
   int ran = 0;
+  char dataset_listing[65] = "", manifest_hash[65] = "", artifact_dir[1100] = "";
+  size_t model_files = 0;
+  enc_run_key rkey = {0};
+  if (enc_run_key_new(&rkey) != 0) { fail_at(&oc, "the run key could not be made"); goto done; }
 
   if (!mkdtemp(run_dir)) { fail_at(&oc, "cannot create the run folder: %s", strerror(errno)); goto done; }
   have_run_dir = 1;
@@ -468,6 +584,7 @@ static int cmd_run(int argc, char **argv) {
         goto done;
       }
       unlink(p);
+      sha256_hex(mb, ml, manifest_hash);
       int mr = escrow_manifest_decode(&man, ds, (const uint8_t *)mb, ml);
       free(mb);
       if (mr != 0) { fail_at(&oc, "the dataset manifest does not verify with the DS CEK: %s", escrow_error_last()); goto done; }
@@ -475,6 +592,11 @@ static int cmd_run(int argc, char **argv) {
     } else {
       enc_log_platform(&log, "Runtime Build", "the dataset has no manifest: files are checked one by one (path context only)");
     }
+  }
+
+  if (listing_hash(blob, dataset_listing) != 0) {
+    fail_at(&oc, "the dataset could not be listed: %s", escrow_error_last());
+    goto done;
   }
 
   /* 4. the Enclave API */
@@ -486,21 +608,22 @@ static int cmd_run(int argc, char **argv) {
   api.manifest = man;
   api.plain_dir = plain_dir;
   api.log = &log;
+  api.training = training;
+  if (training) {
+    snprintf(artifact_dir, sizeof(artifact_dir), "%s/artifacts", run_dir);
+    if (mkdir(artifact_dir, 0700) != 0) { fail_at(&oc, "cannot create the artifact folder"); goto done; }
+    api.artifact_dir = artifact_dir;
+    api.artifact_cap = (uint64_t)output_cap_mib(o.memory_mib) << 20;
+  }
   if (enc_tls_make(&tls_ca, &tls_cert, &tls_key) != 0) { fail_at(&oc, "the per-run CA could not be made"); goto done; }
   snprintf(p, sizeof(p), "%s/api/ca.pem", run_dir);
   if (write_file(p, tls_ca, strlen(tls_ca), 0644) != 0) { fail_at(&oc, "cannot write the per-run CA"); goto done; }
   api.tls_cert_pem = tls_cert;
   api.tls_key_pem = tls_key;
-  snprintf(p, sizeof(p), "%s/api/api.sock", run_dir);
-  int lfd = listen_unix(p);
-  if (lfd < 0 || enc_api_start(&api, lfd) != 0) {
-    if (lfd >= 0) close(lfd);
-    fail_at(&oc, "the Enclave API could not start");
-    goto done;
-  }
+  /* the API starts once sandbox-init hands over its listening socket (enc_sandbox.on_listen) */
   api_started = 1;
   enc_log_platform(&log, "Workload Launch", "Enclave API at https://localhost:5000 (TLS with a "
-                   "per-run CA, over a unix socket relayed into the sandbox)");
+                   "per-run CA, served by the host on a socket of the sandbox's loopback)");
 
   /* 5. environment */
   {
@@ -514,7 +637,7 @@ static int cmd_run(int argc, char **argv) {
     ADD("LANG=C.UTF-8");
     ADD("PYTHONDONTWRITEBYTECODE=1");
 #undef ADD
-    env = calloc(nf + img.n_env + o.n_params + 12, sizeof(char *));
+    env = calloc(nf + img.n_env + o.n_params + 16, sizeof(char *));
     if (!env || bad) { for (size_t i = 0; i < nf; i++) free(fixed[i]); fail_at(&oc, "out of memory"); goto done; }
     for (size_t i = 0; i < nf; i++) env[n_env++] = fixed[i];
     for (size_t i = 0; i < img.n_env; i++) {
@@ -533,6 +656,8 @@ static int cmd_run(int argc, char **argv) {
     if (asprintf(&env[n_env], "ESCROW_RUN_ID=%s", run_id) >= 0) n_env++;
     if (asprintf(&env[n_env], "ESCROW_RUN_CONFIG_ID=preflight") >= 0) n_env++;
     if (asprintf(&env[n_env], "ESCROW_SIMULATED_TEE=1") >= 0) n_env++;
+    if (asprintf(&env[n_env], "MLFLOW_TRACKING_URI=https://localhost:5000") >= 0) n_env++;
+    if (training && asprintf(&env[n_env], "ESCROW_OUTPUT_DIR=" ENC_OUTPUT_DIR) >= 0) n_env++;
     for (size_t i = 0; i < n_env; i++)
       if (!env[i]) { fail_at(&oc, "out of memory"); goto done; }
   }
@@ -552,6 +677,14 @@ static int cmd_run(int argc, char **argv) {
   sb.timeout_s = o.timeout_s;
   sb.run_id = run_id;
   sb.log = &log;
+  sb.output_mib = training ? output_cap_mib(o.memory_mib) : 0;
+  sb.on_listen = start_api_on;
+  sb.on_listen_arg = &api;
+  if (training)
+    enc_log_platform(&log, "Run", "training run: the model leaves only as model.zip.bkenc, encrypted to "
+                     "the AO's CEK: files in ESCROW_OUTPUT_DIR (%s, capped at %u MiB) and artifacts "
+                     "posted to /api/v1/report/artifact (capped at %u MiB together)",
+                     ENC_OUTPUT_DIR, sb.output_mib, sb.output_mib);
   enc_log_platform(&log, "Run", "the algorithm starts (vCPU %u, memory %u MiB, scratch /tmp %u MiB, "
                    "timeout %u s)", o.vcpus, o.memory_mib, sb.scratch_mib, o.timeout_s);
   if (enc_sandbox_run(&sb) != 0) { fail_at(&oc, "the sandbox could not start"); goto done; }
@@ -574,8 +707,25 @@ static int cmd_run(int argc, char **argv) {
   else if (sb.exit_code == 125 || sb.exit_code == 127) fail_at(&oc, "the sandbox or the entry point could not start (exit status %d)", sb.exit_code);
   else if (sb.exit_code > 128) fail_at(&oc, "the algorithm was killed by signal %d", sb.exit_code - 128);
   else if (sb.exit_code != 0) fail_at(&oc, "the algorithm exited with code %d", sb.exit_code);
-  else if (!api.report_json) fail_at(&oc, "the algorithm posted no Completed report");
+  else if (!training && !api.report_json) fail_at(&oc, "the algorithm posted no Completed report");
   else oc.completed = 1;
+  if (api.mlflow_lines || api.mlflow_dropped)
+    enc_log_platform(&log, "Run", "MLflow: %zu line(s) relayed, %zu dropped over the cap of %d",
+                     api.mlflow_lines, api.mlflow_dropped, ENC_MLFLOW_MAX_LINES);
+  if (training && oc.completed) {
+    char why[1024] = "";
+    snprintf(p, sizeof(p), "%s/model.zip.bkenc", o.out);
+    char stage[1200];
+    snprintf(stage, sizeof(stage), "%s/model-stage", plain_dir);
+    if (enc_model_package(sb.output_fd, artifact_dir, stage, ao, p, &model_files, why, sizeof(why)) != 0)
+      fail_at(&oc, "the model could not be packaged: %s", why);
+    else if (model_files == 0)
+      fail_at(&oc, "the training run produced no model: nothing in ESCROW_OUTPUT_DIR and no artifact posted");
+    else
+      enc_log_platform(&log, "Run", "model.zip.bkenc: %zu file(s), encrypted to the AO's CEK", model_files);
+  }
+  if (sb.output_fd >= 0) close(sb.output_fd); /* the output tmpfs goes with its last reference */
+  sb.output_fd = -1;
 
 done:
   if (api_started) enc_api_stop(&api);
@@ -591,6 +741,7 @@ done:
     }
   }
   if (!pkg_is_dir) sha256_file(o.package, pkg_hash);
+  else if (have_run_dir) tree_hash(code, pkg_hash); /* the folder as it was copied and run */
   if (o.criteria) sha256_file(o.criteria, crit_hash);
   {
     char joined[8192] = "";
@@ -600,56 +751,70 @@ done:
     }
     sha256_hex(joined, strlen(joined), par_hash);
   }
+  if (!oc.completed) { /* a failed run releases no model */
+    snprintf(p, sizeof(p), "%s/model.zip.bkenc", o.out);
+    unlink(p);
+  }
   char *reason = jstr(oc.completed ? "" : oc.reason);
   char *res = NULL, *cert = NULL;
   if (asprintf(&res,
                "{\"status\":\"%s\",\"reason\":%s,\"simulated_tee\":true,\"run_id\":\"%s\","
-               "\"exit_code\":%d,\"started\":\"%s\",\"ended\":\"%s\",\"criteria_checked\":%s,"
-               "\"limits\":{\"vcpus\":%u,\"memory_mib\":%u,\"timeout_s\":%u,\"pids\":%u,"
-               "\"cgroups\":%s,\"seccomp\":%s}}\n",
+               "\"type\":\"%s\",\"exit_code\":%d,\"started\":\"%s\",\"ended\":\"%s\","
+               "\"criteria_checked\":%s,\"limits\":{\"vcpus\":%u,\"memory_mib\":%u,\"timeout_s\":%u,"
+               "\"pids\":%u,\"cgroups\":%s,\"seccomp\":%s}}\n",
                oc.completed ? "Completed" : "Failed", oc.completed ? "null" : (reason ? reason : "\"\""),
-               run_id, oc.exit_code, started, ended, crit ? "true" : "false", o.vcpus, o.memory_mib,
-               o.timeout_s, sb.pids_max, sb.cgroups_applied ? "true" : "false",
+               run_id, o.type, oc.exit_code, started, ended, crit ? "true" : "false", o.vcpus,
+               o.memory_mib, o.timeout_s, sb.pids_max, sb.cgroups_applied ? "true" : "false",
                sb.seccomp_applied ? "true" : "false") < 0)
     res = NULL;
-  if (asprintf(&cert,
-               "{\"simulated_tee\":true,\"signed\":false,\"run_id\":\"%s\",\"status\":\"%s\","
-               "\"exit_code\":%d,\"started\":\"%s\",\"ended\":\"%s\",\"package_sha256\":%s%s%s,"
-               "\"criteria_sha256\":%s%s%s,\"dataset_url_sha256\":\"%s\",\"parameters_sha256\":\"%s\","
-               "\"report_sha256\":%s%s%s}\n",
-               run_id, oc.completed ? "Completed" : "Failed", oc.exit_code, started, ended,
-               *pkg_hash ? "\"" : "", *pkg_hash ? pkg_hash : "null", *pkg_hash ? "\"" : "",
-               *crit_hash ? "\"" : "", *crit_hash ? crit_hash : "null", *crit_hash ? "\"" : "",
-               "", par_hash, *report_hash ? "\"" : "", *report_hash ? report_hash : "null",
-               *report_hash ? "\"" : "") < 0)
-    cert = NULL;
-  {
-    char uh[65];
-    sha256_hex(url, strlen(url), uh);
-    char *c2 = NULL;
-    if (cert) {
-      char *at = strstr(cert, "\"dataset_url_sha256\":\"\"");
-      if (at && asprintf(&c2, "%.*s\"dataset_url_sha256\":\"%s\"%s", (int)(at - cert), cert, uh,
-                         at + strlen("\"dataset_url_sha256\":\"\"")) >= 0) {
-        free(cert);
-        cert = c2;
-      }
-    }
-  }
   enc_log_platform(&log, "Run", "run %s: %s%s%s (simulated TEE)", run_id,
                    oc.completed ? "Completed" : "Failed", oc.completed ? "" : ": ",
                    oc.completed ? "" : oc.reason);
   int werr = 0;
-  snprintf(p, sizeof(p), "%s/certificate.json", o.out);
-  if (!cert || write_file(p, cert, strlen(cert), 0600) != 0) werr = 1;
   snprintf(p, sizeof(p), "%s/result.json", o.out);
   if (!res || write_file(p, res, strlen(res), 0600) != 0) werr = 1;
+  if (log.fd >= 0) { fsync(log.fd); close(log.fd); log.fd = -1; }
+  /* the signed certificate covers every output, logs and result included, so it comes last */
+  {
+    char uh[65], pk64[64];
+    sha256_hex(url, strlen(url), uh);
+    enc_run_key_public_b64(&rkey, pk64);
+    char outputs[1024] = "";
+    static const char *const names[] = {"report.json", "model.zip.bkenc", "result.json", "logs.jsonl", NULL};
+    for (size_t i = 0; names[i]; i++) {
+      char h[65];
+      snprintf(p, sizeof(p), "%s/%s", o.out, names[i]);
+      if (sha256_file(p, h) != 0) continue;
+      size_t ol = strlen(outputs);
+      snprintf(outputs + ol, sizeof(outputs) - ol, "%s\"%s\":\"%s\"", ol ? "," : "", names[i], h);
+    }
+#define HASH_OR_NULL(h) *(h) ? "\"" : "", *(h) ? (h) : "null", *(h) ? "\"" : ""
+    char *body = NULL;
+    if (asprintf(&body,
+                 "{\"format\":\"" ENC_CERT_FORMAT "\",\"simulated_tee\":true,\"run_id\":\"%s\","
+                 "\"type\":\"%s\",\"status\":\"%s\",\"exit_code\":%d,\"started\":\"%s\",\"ended\":\"%s\","
+                 "\"package_sha256\":%s%s%s,\"criteria_sha256\":%s%s%s,\"dataset\":{\"url_sha256\":"
+                 "\"%s\",\"listing_sha256\":%s%s%s,\"manifest_sha256\":%s%s%s},"
+                 "\"parameters_sha256\":\"%s\",\"outputs\":{%s},\"run_public_key\":\"%s\","
+                 "\"signature_alg\":\"ed25519\"}",
+                 run_id, o.type, oc.completed ? "Completed" : "Failed", oc.exit_code, started, ended,
+                 HASH_OR_NULL(pkg_hash), HASH_OR_NULL(crit_hash), uh, HASH_OR_NULL(dataset_listing),
+                 HASH_OR_NULL(manifest_hash), par_hash, outputs, pk64) < 0)
+      body = NULL;
+#undef HASH_OR_NULL
+    if (!body || !rkey.sk || enc_cert_sign(&rkey, body, &cert) != 0) cert = NULL;
+    free(body);
+  }
+  snprintf(p, sizeof(p), "%s/certificate.json", o.out);
+  if (!cert || write_file(p, cert, strlen(cert), 0600) != 0) werr = 1;
   if (res) fputs(res, stdout);
   if (!oc.completed) fprintf(stderr, "escrow-enclave: run failed: %s\n", oc.reason);
   free(res);
   free(cert);
   free(reason);
-  if (log.fd >= 0) { fsync(log.fd); close(log.fd); }
+  enc_run_key_free(&rkey);
+  for (size_t i = 0; i < api.mlflow_n_experiments; i++) free(api.mlflow_experiments[i]);
+  free(api.mlflow_run_ids);
 
   /* teardown: whatever happened */
   enc_strv_free(env, n_env);
@@ -696,10 +861,12 @@ int main(int argc, char **argv) {
     usage(stdout);
     return 0;
   }
-  if (argc < 2 || strcmp(argv[1], "run") != 0) return usage_error("unknown command");
+  if (argc < 2 || (strcmp(argv[1], "run") != 0 && strcmp(argv[1], "verify-certificate") != 0))
+    return usage_error("unknown command");
   if (escrow_init() != 0) {
     fprintf(stderr, "escrow-enclave: %s\n", escrow_error_last());
     return 2;
   }
+  if (!strcmp(argv[1], "verify-certificate")) return cmd_verify(argc, argv);
   return cmd_run(argc, argv);
 }

@@ -1,8 +1,9 @@
 /* The sandbox backend: a SIMULATED TEE. bubblewrap (all namespaces, loopback-only network,
  * read-only code and runtime, size-capped scratch, no capabilities, an unprivileged uid when
  * started as root), cgroup v1 limits (memory, CPU quota, pids) and a seccomp filter (no vsock,
- * packet or raw IP sockets, ptrace, mount, new namespaces, keyctl, bpf, io_uring). Inside, a relay
- * (this program in sandbox-init mode) serves 127.0.0.1:5000 from the host's unix socket. */
+ * packet or raw IP sockets, ptrace, mount, new namespaces, keyctl, bpf, io_uring). Inside,
+ * this program in sandbox-init mode opens 127.0.0.1:5000 in the sandbox's network namespace and
+ * hands that listening socket to the host, which serves the Enclave API on it. */
 #define _GNU_SOURCE
 #include "enclave.h"
 
@@ -22,6 +23,8 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -213,6 +216,98 @@ static void av(argvb *a, const char *s) {
 
 volatile sig_atomic_t enc_cancel_requested;
 
+/* The hand-over: the first connection on the control socket comes from sandbox-init, before
+ * the entry point starts (so no connection of the algorithm can be ahead of it). It carries the
+ * Enclave API's listening socket (TCP 127.0.0.1:5000, created in the sandbox's network
+ * namespace, so only the sandbox can reach it) and, in training runs, a descriptor of the
+ * output folder. Each is checked: a listening IPv4 stream socket bound to 127.0.0.1, a folder on
+ * a tmpfs. Anything else is closed and left at -1. Returns -1 while nothing is pending. */
+static int take_handover(int ctl, int *listen_fd, int *out_fd) {
+  *listen_fd = *out_fd = -1;
+  int c = accept4(ctl, NULL, NULL, SOCK_CLOEXEC);
+  if (c < 0) return -1;
+  char byte = 0;
+  union {
+    struct cmsghdr h;
+    char buf[CMSG_SPACE(2 * sizeof(int))];
+  } u;
+  struct iovec iov = {&byte, 1};
+  struct msghdr m = {0};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = u.buf;
+  m.msg_controllen = sizeof(u.buf);
+  int fds[2] = {-1, -1};
+  size_t nfd = 0;
+  struct pollfd pf = {c, POLLIN, 0};
+  (void)poll(&pf, 1, 1000); /* the message follows the connection at once */
+  ssize_t n = recvmsg(c, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+  close(c);
+  struct cmsghdr *h = n == 1 ? CMSG_FIRSTHDR(&m) : NULL;
+  if (h && h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS) {
+    nfd = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    if (nfd > 2) nfd = 2;
+    memcpy(fds, CMSG_DATA(h), nfd * sizeof(int));
+  }
+  if (nfd >= 1) {
+    int acc = 0, type = 0, dom = 0;
+    socklen_t l1 = sizeof(acc), l2 = sizeof(type), l3 = sizeof(dom);
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof(sa);
+    if (getsockopt(fds[0], SOL_SOCKET, SO_ACCEPTCONN, &acc, &l1) == 0 && acc &&
+        getsockopt(fds[0], SOL_SOCKET, SO_TYPE, &type, &l2) == 0 && type == SOCK_STREAM &&
+        getsockopt(fds[0], SOL_SOCKET, SO_DOMAIN, &dom, &l3) == 0 && dom == AF_INET &&
+        getsockname(fds[0], (struct sockaddr *)&sa, &sl) == 0 &&
+        sa.sin_addr.s_addr == htonl(INADDR_LOOPBACK))
+      *listen_fd = fds[0];
+    else
+      close(fds[0]);
+  }
+  if (nfd == 2) {
+    struct stat st;
+    struct statfs fs;
+    if (fstat(fds[1], &st) == 0 && S_ISDIR(st.st_mode) && fstatfs(fds[1], &fs) == 0 &&
+        fs.f_type == TMPFS_MAGIC)
+      *out_fd = fds[1];
+    else
+      close(fds[1]);
+  }
+  return 0;
+}
+
+/* inside the sandbox: hand the listening socket (and the output folder, or -1) to the host */
+static int give_handover(int listen_fd, int dir_fd, const char *ctl_path) {
+  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un un = {0};
+  un.sun_family = AF_UNIX;
+  snprintf(un.sun_path, sizeof(un.sun_path), "%s", ctl_path);
+  int rc = -1;
+  if (s >= 0 && connect(s, (struct sockaddr *)&un, sizeof(un)) == 0) {
+    int fds[2] = {listen_fd, dir_fd};
+    size_t nfd = dir_fd >= 0 ? 2 : 1;
+    char byte = 'h';
+    union {
+      struct cmsghdr h;
+      char buf[CMSG_SPACE(2 * sizeof(int))];
+    } u;
+    memset(&u, 0, sizeof(u));
+    struct iovec iov = {&byte, 1};
+    struct msghdr m = {0};
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = u.buf;
+    m.msg_controllen = CMSG_SPACE(nfd * sizeof(int));
+    struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+    h->cmsg_level = SOL_SOCKET;
+    h->cmsg_type = SCM_RIGHTS;
+    h->cmsg_len = CMSG_LEN(nfd * sizeof(int));
+    memcpy(CMSG_DATA(h), fds, nfd * sizeof(int));
+    rc = sendmsg(s, &m, 0) == 1 ? 0 : -1;
+  }
+  if (s >= 0) close(s);
+  return rc;
+}
+
 double enc_now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -276,6 +371,11 @@ int enc_sandbox_run(enc_sandbox *sb) {
   av(&a, "--dev"); av(&a, "/dev");
   snprintf(sz, sizeof(sz), "%llu", (unsigned long long)sb->scratch_mib << 20);
   av(&a, "--size"); av(&a, sz); av(&a, "--tmpfs"); av(&a, "/tmp");
+  if (sb->output_mib) { /* the training output folder: capped, handed to the host at the start */
+    snprintf(sz, sizeof(sz), "%llu", (unsigned long long)sb->output_mib << 20);
+    av(&a, "--size"); av(&a, sz); av(&a, "--perms"); av(&a, "0700");
+    av(&a, "--tmpfs"); av(&a, ENC_OUTPUT_DIR);
+  }
   av(&a, "--ro-bind"); av(&a, sb->code_dir); av(&a, sb->code_dest);
   snprintf(p, sizeof(p), "%s/api", sb->run_dir);
   av(&a, "--ro-bind"); av(&a, p); av(&a, "/run/enclave");
@@ -296,7 +396,8 @@ int enc_sandbox_run(enc_sandbox *sb) {
   av(&a, "/run/escrow-enclave");
   av(&a, "sandbox-init");
   av(&a, "--port"); av(&a, "5000");
-  av(&a, "--socket"); av(&a, "/run/enclave/api.sock");
+  av(&a, "--ctl"); av(&a, "/run/enclave/ctl.sock");
+  if (sb->output_mib) { av(&a, "--output"); av(&a, ENC_OUTPUT_DIR); }
   av(&a, "--");
   for (size_t i = 0; sb->argv[i]; i++) av(&a, sb->argv[i]);
   if (a.failed) {
@@ -306,12 +407,33 @@ int enc_sandbox_run(enc_sandbox *sb) {
     return -1;
   }
 
+  /* the control socket on which sandbox-init hands over the API's listening socket and the
+   * output folder, before the entry point starts (so its connection is the first one queued) */
+  int ctl = -1;
+  sb->output_fd = -1;
+  {
+    struct sockaddr_un un = {0};
+    un.sun_family = AF_UNIX;
+    snprintf(un.sun_path, sizeof(un.sun_path), "%s/api/ctl.sock", sb->run_dir);
+    ctl = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (ctl < 0 || strlen(sb->run_dir) + 14 >= sizeof(un.sun_path) ||
+        bind(ctl, (struct sockaddr *)&un, sizeof(un)) != 0 || chmod(un.sun_path, 0666) != 0 ||
+        listen(ctl, 1) != 0) {
+      if (ctl >= 0) close(ctl);
+      enc_strv_free(a.v, a.n);
+      close(sfd);
+      if (sb->cgroups_applied) cg_remove(cgname);
+      return -1;
+    }
+  }
+
   double t0 = enc_now_ms();
   sb->started_ms = t0;
   pid_t pid = fork();
   if (pid < 0) {
     enc_strv_free(a.v, a.n);
     close(sfd);
+    if (ctl >= 0) close(ctl);
     if (sb->cgroups_applied) cg_remove(cgname);
     return -1;
   }
@@ -359,11 +481,24 @@ int enc_sandbox_run(enc_sandbox *sb) {
       waitpid(pid, &status, 0);
       break;
     }
-    struct timespec ts = {0, 10 * 1000000};
-    nanosleep(&ts, NULL);
+    if (ctl >= 0) {
+      struct pollfd pf = {ctl, POLLIN, 0};
+      int lfd = -1, ofd = -1;
+      if (poll(&pf, 1, 10) > 0 && take_handover(ctl, &lfd, &ofd) == 0) {
+        close(ctl); /* one hand-over per run */
+        ctl = -1;
+        sb->output_fd = ofd;
+        if (lfd < 0 || !sb->on_listen || sb->on_listen(sb->on_listen_arg, lfd) != 0)
+          enc_log_platform(sb->log, "Workload Launch", "the Enclave API could not take over its socket");
+      }
+    } else {
+      struct timespec ts = {0, 10 * 1000000};
+      nanosleep(&ts, NULL);
+    }
   }
   if (WIFEXITED(status)) sb->exit_code = WEXITSTATUS(status);
   else if (WIFSIGNALED(status)) sb->exit_code = 128 + WTERMSIG(status);
+  if (ctl >= 0) close(ctl);
   if (sb->cgroups_applied) {
     long long oom = cg_read_num("memory", cgname, "memory.oom_control", "oom_kill");
     sb->oom_killed = oom > 0;
@@ -375,49 +510,19 @@ int enc_sandbox_run(enc_sandbox *sb) {
   return 0;
 }
 
-/* ---- inside the sandbox: the relay and the entry point ---------------------------------------- */
-
-static void pump(int a, int b) {
-  char buf[65536];
-  struct pollfd fds[2] = {{a, POLLIN, 0}, {b, POLLIN, 0}};
-  int open_a = 1, open_b = 1;
-  while (open_a || open_b) {
-    fds[0].fd = open_a ? a : -1;
-    fds[1].fd = open_b ? b : -1;
-    if (poll(fds, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      return;
-    }
-    for (int i = 0; i < 2; i++) {
-      if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      int from = i == 0 ? a : b, to = i == 0 ? b : a;
-      ssize_t n = read(from, buf, sizeof(buf));
-      if (n <= 0) {
-        if (n < 0 && errno == EINTR) continue;
-        shutdown(to, SHUT_WR);
-        if (i == 0) open_a = 0; else open_b = 0;
-        continue;
-      }
-      for (ssize_t o = 0; o < n;) {
-        ssize_t w = write(to, buf + o, (size_t)(n - o));
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return;
-        o += w;
-      }
-    }
-  }
-}
+/* ---- inside the sandbox: the API's socket and the entry point --------------------------------- */
 
 int enc_sandbox_init_main(int argc, char **argv) {
   int port = 5000, i = 2;
-  const char *sock = "/run/enclave/api.sock";
+  const char *output = NULL, *ctl = NULL;
   for (; i < argc; i++) {
     if (!strcmp(argv[i], "--port") && i + 1 < argc) port = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--socket") && i + 1 < argc) sock = argv[++i];
+    else if (!strcmp(argv[i], "--output") && i + 1 < argc) output = argv[++i];
+    else if (!strcmp(argv[i], "--ctl") && i + 1 < argc) ctl = argv[++i];
     else if (!strcmp(argv[i], "--")) { i++; break; }
     else return 125;
   }
-  if (i >= argc || port <= 0 || port > 65535) return 125;
+  if (i >= argc || !ctl || port <= 0 || port > 65535) return 125;
   int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
   struct sockaddr_in sa = {0};
@@ -426,40 +531,19 @@ int enc_sandbox_init_main(int argc, char **argv) {
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (l < 0 || setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
       bind(l, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(l, 128) != 0) {
-    fprintf(stderr, "escrow-enclave: the Enclave API relay cannot listen: %s\n", strerror(errno));
+    fprintf(stderr, "escrow-enclave: the Enclave API cannot listen: %s\n", strerror(errno));
     return 125;
   }
-  /* the listener exists before the entry point starts: no race */
-  pid_t algo = fork();
-  if (algo < 0) return 125;
-  if (algo == 0) {
-    execvp(argv[i], argv + i);
-    fprintf(stderr, "escrow-enclave: cannot run %s: %s\n", argv[i], strerror(errno));
-    _exit(127);
+  int d = output ? open(output, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+  /* the host serves the API on this socket; it listens before the entry point starts, so
+   * there is no start-up race, and no relay copies the bytes */
+  if ((output && d < 0) || give_handover(l, d, ctl) != 0) {
+    fprintf(stderr, "escrow-enclave: the Enclave API socket cannot be handed to the host\n");
+    return 125;
   }
-  struct sockaddr_un un = {0};
-  un.sun_family = AF_UNIX;
-  snprintf(un.sun_path, sizeof(un.sun_path), "%s", sock);
-  for (;;) {
-    struct pollfd pf = {l, POLLIN, 0};
-    int pr = poll(&pf, 1, 50);
-    int st;
-    pid_t w;
-    while ((w = waitpid(-1, &st, WNOHANG)) > 0) {
-      if (w == algo) {
-        if (WIFEXITED(st)) _exit(WEXITSTATUS(st));
-        _exit(128 + WTERMSIG(st));
-      }
-    }
-    if (pr <= 0 || !(pf.revents & POLLIN)) continue;
-    int c = accept4(l, NULL, NULL, SOCK_CLOEXEC);
-    if (c < 0) continue;
-    pid_t h = fork();
-    if (h == 0) {
-      int u = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      if (u >= 0 && connect(u, (struct sockaddr *)&un, sizeof(un)) == 0) pump(c, u);
-      _exit(0);
-    }
-    close(c);
-  }
+  close(l);
+  if (d >= 0) close(d);
+  execvp(argv[i], argv + i);
+  fprintf(stderr, "escrow-enclave: cannot run %s: %s\n", argv[i], strerror(errno));
+  return 127;
 }

@@ -90,18 +90,17 @@ int srv_ctx_open(srv_ctx *ctx, const srv_config *cfg, char *err, size_t errsz) {
   }
   if (!(ctx->vault = srv_vault_file_open(path, err, errsz))) return -1;
   (void)snprintf(path, sizeof path, "%s/escrowd.db", cfg->data_dir); /* shorter than above */
-  if (!(ctx->store = srv_store_sqlite_open(path, err, errsz))) {
+  if (!(ctx->store = srv_store_open(cfg->database ? cfg->database : path, cfg->db_connections,
+                                    err, errsz))) {
     ctx->vault->close(ctx->vault);
     return -1;
   }
-  pthread_mutex_init(&ctx->lock, NULL);
   return 0;
 }
 
 void srv_ctx_close(srv_ctx *ctx) {
   if (ctx->store) ctx->store->close(ctx->store);
   if (ctx->vault) ctx->vault->close(ctx->vault);
-  pthread_mutex_destroy(&ctx->lock);
   memset(ctx, 0, sizeof *ctx);
 }
 

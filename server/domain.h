@@ -34,6 +34,8 @@ typedef struct srv_err {
 
 typedef struct srv_config {
   const char *data_dir;
+  const char *database;         /* a postgresql:// URL; NULL: SQLite escrowd.db in data_dir */
+  unsigned db_connections;      /* the most database connections (0: 16) */
   const char *const *audiences; /* accepted JWT audiences */
   size_t naudiences;
   int64_t clock_skew;           /* seconds */
@@ -45,9 +47,8 @@ typedef struct srv_config {
 typedef struct srv_ctx {
   srv_config cfg;
   srv_store *store;
-  srv_vault *vault;
-  pthread_mutex_t lock; /* one request at a time in the store (SQLite connection) */
-  struct srv_runs *runs; /* runs module (runs.h); NULL until srv_runs_open */
+  srv_vault *vault; /* the store and the vault are thread-safe: requests run in parallel */
+  struct srv_runs *runs; /* the runs module (runs.h); NULL until srv_runs_open */
 } srv_ctx;
 
 /* Open the data folder (creates it, the database and the master key). 0 or -1 (err). */

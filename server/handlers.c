@@ -286,7 +286,5 @@ void srv_dispatch(srv_request *req, srv_response *res) {
                       NULL);
     return;
   }
-  pthread_mutex_lock(&req->ctx->lock);
   r->handler(req, res);
-  pthread_mutex_unlock(&req->ctx->lock);
 }

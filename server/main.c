@@ -7,6 +7,9 @@
  *   escrowd admin --data DIR create-project --name NAME --ao-org ORG --ds-org ORG...
  *                 [--training] [--tee sandbox] [--description TEXT] [--kek-bits N]
  *                 --ao-user EMAIL... --ds-user EMAIL...
+ * Both commands take --database URL (right after --data DIR, or among their options) to keep
+ * the tables in PostgreSQL instead of SQLite in the data folder; serve takes
+ * --db-connections N (the pool's size, default 16).
  * Exit status: 0 success, 1 refused (exists, not found, invalid input), 2 usage or runtime error.
  */
 #include <stdio.h>
@@ -23,23 +26,24 @@
 
 #define MAXLIST 32
 
+/* --database: a postgresql:// URL, NULL for SQLite in the data folder */
+static const char *g_database;
+
 static const char *const DEFAULT_AUDIENCES[] = {"frontoffice.beekeeperai",
                                                 "staging.api.beekeeperai"};
 
 static int usage(void) {
-  fputs("usage: escrowd serve --data DIR [--listen HOST:PORT] [--audience AUD]...\n"
+  fputs("usage: escrowd serve --data DIR [--database URL] [--listen HOST:PORT] [--audience AUD]...\n"
         "                     [--clock-skew SECONDS] [--max-token-lifetime SECONDS]\n"
-        "                     [--max-upload-mib N] [--allow-loopback-http]\n"
+        "                     [--max-upload-mib N] [--allow-loopback-http] [--db-connections N]\n"
         "                     [--allow-simulated-tee] [--runners N] [--enclave PATH]"
         " [--runner-name NAME]\n"
-        "       escrowd admin --data DIR create-org --name NAME\n"
+        "       escrowd admin --data DIR [--database URL] create-org --name NAME\n"
         "       escrowd admin --data DIR create-user --org ORG --email EMAIL [--public-key PEMFILE]"
         " [--operator]\n"
         "       escrowd admin --data DIR create-project --name NAME --ao-org ORG --ds-org ORG...\n"
         "                     [--training] [--tee sandbox] [--description TEXT] [--kek-bits N]\n"
-        "                     --ao-user EMAIL... --ds-user EMAIL...\n"
-        "       escrowd admin --data DIR run-permissions --project ID [--ao-may-initiate yes|no]\n"
-        "                     [--ds-sees-results yes|no]\n",
+        "                     --ao-user EMAIL... --ds-user EMAIL...\n",
         stderr);
   return 2;
 }
@@ -101,6 +105,7 @@ static int admin(const char *data, int argc, char **argv) {
     else if (!strcmp(a, "--ao-may-initiate") && has) ao_may = argv[++i];
     else if (!strcmp(a, "--ds-sees-results") && has) ds_sees = argv[++i];
     else if (!strcmp(a, "--kek-bits") && has) kek_bits = (unsigned)strtoul(argv[++i], NULL, 10);
+    else if (!strcmp(a, "--database") && has) g_database = argv[++i];
     else if (!strcmp(a, "--ds-org") && has) {
       while (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {
         if (nds == MAXLIST) return usage();
@@ -123,7 +128,8 @@ static int admin(const char *data, int argc, char **argv) {
     fprintf(stderr, "escrowd: --kek-bits must be between 3072 and 8192\n");
     return 2;
   }
-  srv_config cfg = {.data_dir = data, .audiences = DEFAULT_AUDIENCES, .naudiences = 2,
+  srv_config cfg = {.data_dir = data, .database = g_database,
+                    .audiences = DEFAULT_AUDIENCES, .naudiences = 2,
                     .clock_skew = 60, .max_token_lifetime = 3600, .kek_bits = kek_bits};
   srv_ctx ctx;
   char e[512];
@@ -158,7 +164,6 @@ static int admin(const char *data, int argc, char **argv) {
     if (!project || am == -2 || ds == -2) return usage();
     if (srv_ctx_open(&ctx, &cfg, e, sizeof e)) goto open_fail;
     rc = srv_runs_set_permissions(&ctx, project, am, ds, &out, &err);
-    srv_runs_stop(&ctx);
   } else {
     fprintf(stderr, "escrowd: unknown admin command %s\n", cmd);
     return usage();
@@ -173,7 +178,7 @@ static int serve(const char *data, int argc, char **argv) {
   const char *listen = "127.0.0.1:8080";
   const char *auds[MAXLIST];
   size_t naud = 0;
-  long skew = 60, max_mib = 64, lifetime = 3600;
+  long skew = 60, max_mib = 64, lifetime = 3600, db_conns = 16;
   unsigned sas_flags = 0;
   srv_runs_config rcfg = {.runners = 2};
   for (int i = 0; i < argc; i++) {
@@ -198,14 +203,16 @@ static int serve(const char *data, int argc, char **argv) {
       rcfg.runners = (unsigned)n;
     } else if (!strcmp(a, "--enclave") && has) rcfg.enclave_bin = argv[++i];
     else if (!strcmp(a, "--runner-name") && has) rcfg.runner_name = argv[++i];
-    else if (!strcmp(a, "--database") && has) {
-      fprintf(stderr, "escrowd: PostgreSQL (--database) is not implemented yet; "
-                      "omit it to use SQLite in the data folder\n");
-      return 2;
-    } else {
+    else if (!strcmp(a, "--database") && has) g_database = argv[++i];
+    else if (!strcmp(a, "--db-connections") && has) db_conns = strtol(argv[++i], NULL, 10);
+    else {
       fprintf(stderr, "escrowd: unknown or incomplete option %s\n", a);
       return usage();
     }
+  }
+  if (db_conns < 1 || db_conns > 1000) {
+    fprintf(stderr, "escrowd: --db-connections 1..1000\n");
+    return 2;
   }
   if (skew < 0 || skew > 3600 || max_mib < 1 || max_mib > 65536 || lifetime < 60 ||
       lifetime > 86400) {
@@ -224,6 +231,8 @@ static int serve(const char *data, int argc, char **argv) {
   memcpy(host, listen, (size_t)(colon - listen));
   host[colon - listen] = 0;
   srv_config cfg = {.data_dir = data,
+                    .database = g_database,
+                    .db_connections = (unsigned)db_conns,
                     .audiences = naud ? auds : DEFAULT_AUDIENCES,
                     .naudiences = naud ? naud : 2,
                     .clock_skew = skew,
@@ -260,6 +269,10 @@ int main(int argc, char **argv) {
   if (argc >= 4 && !strcmp(argv[2], "--data")) {
     data = argv[3];
     i = 4;
+    if (argc >= 6 && !strcmp(argv[4], "--database")) {
+      g_database = argv[5];
+      i = 6;
+    }
   }
   if (!data) {
     fprintf(stderr, "escrowd: --data DIR is required (right after the command)\n");

@@ -50,17 +50,16 @@ static void bundle_clear(bundle *b) {
   memset(b, 0, sizeof *b);
 }
 
-static unsigned char *col_blob(sqlite3_stmt *st, int i, size_t *len) {
-  const void *p = sqlite3_column_blob(st, i);
-  int n = sqlite3_column_bytes(st, i);
+static unsigned char *blob_copy(const rq *q, size_t row, int col, size_t *len) {
+  const rq_cell *c = &q->c[row * q->ncol + (size_t)col];
   *len = 0;
-  if (!p || n <= 0) return NULL;
-  unsigned char *c = malloc((size_t)n);
-  if (c) {
-    memcpy(c, p, (size_t)n);
-    *len = (size_t)n;
+  if (c->null || !c->len) return NULL;
+  unsigned char *b = malloc(c->len);
+  if (b) {
+    memcpy(b, c->s, c->len);
+    *len = c->len;
   }
-  return c;
+  return b;
 }
 
 static char *json_str(const char *json, const char *key) {
@@ -74,38 +73,38 @@ static char *json_str(const char *json, const char *key) {
   return r;
 }
 
-/* Everything the run needs, read with the runner's own connection. 0 or a message in why. */
-static int load_bundle(sqlite3 *db, const char *run_id, bundle *b, char *why, size_t whysz) {
+/* Everything the run needs. 0 or a message in why. */
+static int load_bundle(srv_db *db, const char *run_id, bundle *b, char *why, size_t whysz) {
   memset(b, 0, sizeof *b);
-  sqlite3_stmt *st = runs_db_prep(
-      db, "SELECT r.id, r.project_id, r.config_id, c.run_type, r.params_json, a.sha256, "
-          "a.meta_json, c.ds_org_id, (SELECT org_id FROM project_org WHERE project_id = "
-          "r.project_id AND role = 'ao'), d.sealed_secret, r.vcpus, r.memory_mib, r.timeout_s "
-          "FROM run r JOIN run_configuration c ON c.id = r.config_id JOIN artifact_version a ON "
-          "a.id = c.algorithm_id JOIN artifact_version d ON d.id = c.dataset_id WHERE r.id = ?");
-  if (!st) {
+  srv_db_param p[] = {SRV_DB_TEXT(run_id)};
+  rq q;
+  if (rq_run(db, "SELECT r.id, r.project_id, r.config_id, c.run_type, r.params_json, a.sha256, "
+                 "a.meta_json, c.ds_org_id, (SELECT org_id FROM project_org WHERE project_id = "
+                 "r.project_id AND role = 'ao'), d.sealed_secret, r.vcpus, r.memory_mib, "
+                 "r.timeout_s FROM run r JOIN run_configuration c ON c.id = r.config_id JOIN "
+                 "artifact_version a ON a.id = c.algorithm_id JOIN artifact_version d ON d.id = "
+                 "c.dataset_id WHERE r.id = $1", p, 1, 13, 1u << 9, &q)) {
     snprintf(why, whysz, "the database could not be read");
     return -1;
   }
-  sqlite3_bind_text(st, 1, run_id, -1, SQLITE_TRANSIENT);
   char *alg_meta = NULL;
-  if (sqlite3_step(st) == SQLITE_ROW) {
-    b->run_id = runs_db_col(st, 0);
-    b->project_id = runs_db_col(st, 1);
-    b->config_id = runs_db_col(st, 2);
-    b->run_type = runs_db_col(st, 3);
-    b->params_json = runs_db_col(st, 4);
-    b->alg_sha = runs_db_col(st, 5);
-    alg_meta = runs_db_col(st, 6);
-    b->ds_org = runs_db_col(st, 7);
-    b->ao_org = runs_db_col(st, 8);
-    b->ds_sealed = col_blob(st, 9, &b->ds_sealed_len);
-    b->vcpus = sqlite3_column_int64(st, 10);
-    b->memory_mib = sqlite3_column_int64(st, 11);
-    b->timeout_s = sqlite3_column_int64(st, 12);
+  if (q.nrow) {
+    b->run_id = rq_dup(&q, 0, 0);
+    b->project_id = rq_dup(&q, 0, 1);
+    b->config_id = rq_dup(&q, 0, 2);
+    b->run_type = rq_dup(&q, 0, 3);
+    b->params_json = rq_dup(&q, 0, 4);
+    b->alg_sha = rq_dup(&q, 0, 5);
+    alg_meta = rq_dup(&q, 0, 6);
+    b->ds_org = rq_dup(&q, 0, 7);
+    b->ao_org = rq_dup(&q, 0, 8);
+    b->ds_sealed = blob_copy(&q, 0, 9, &b->ds_sealed_len);
+    b->vcpus = rq_i(&q, 0, 10);
+    b->memory_mib = rq_i(&q, 0, 11);
+    b->timeout_s = rq_i(&q, 0, 12);
   }
-  sqlite3_finalize(st);
-  if (!b->run_id || !b->alg_sha || !b->ao_org || !b->ds_org) {
+  rq_free(&q);
+  if (!b->run_id || !b->alg_sha || !b->ao_org || !b->ds_org || !b->run_type) {
     free(alg_meta);
     snprintf(why, whysz, "the run's algorithm or parties could not be read");
     return -1;
@@ -118,11 +117,10 @@ static int load_bundle(sqlite3 *db, const char *run_id, bundle *b, char *why, si
   char *crit_id = json_str(alg_meta, "validation_criteria_id");
   free(alg_meta);
   if (crit_id) {
-    st = runs_db_prep(db, "SELECT sha256 FROM artifact_version WHERE id = ?");
-    if (st) {
-      sqlite3_bind_text(st, 1, crit_id, -1, SQLITE_TRANSIENT);
-      if (sqlite3_step(st) == SQLITE_ROW) b->crit_sha = runs_db_col(st, 0);
-      sqlite3_finalize(st);
+    srv_db_param cp[] = {SRV_DB_TEXT(crit_id)};
+    if (rq_run(db, "SELECT sha256 FROM artifact_version WHERE id = $1", cp, 1, 1, 0, &q) == 0) {
+      if (q.nrow) b->crit_sha = rq_dup(&q, 0, 0);
+      rq_free(&q);
     }
     free(crit_id);
     if (!b->crit_sha) {
@@ -138,20 +136,16 @@ static int load_bundle(sqlite3 *db, const char *run_id, bundle *b, char *why, si
   unsigned char **ks[2] = {&b->ao_kek_sealed, &b->ds_kek_sealed};
   size_t *kl[2] = {&b->ao_kek_len, &b->ds_kek_len};
   for (int i = 0; i < 2; i++) {
-    st = runs_db_prep(db, "SELECT sha256 FROM artifact_version WHERE project_id = ? AND kind = "
-                          "'wcek' AND org_id = ? ORDER BY system_version DESC LIMIT 1");
-    if (st) {
-      const char *t[] = {b->project_id, orgs[i]};
-      runs_db_bind(st, 2, t);
-      if (sqlite3_step(st) == SQLITE_ROW) *wsha[i] = runs_db_col(st, 0);
-      sqlite3_finalize(st);
+    srv_db_param op[] = {SRV_DB_TEXT(b->project_id), SRV_DB_TEXT(orgs[i])};
+    if (rq_run(db, "SELECT sha256 FROM artifact_version WHERE project_id = $1 AND kind = 'wcek' "
+                   "AND org_id = $2 ORDER BY system_version DESC LIMIT 1", op, 2, 1, 0, &q) == 0) {
+      if (q.nrow) *wsha[i] = rq_dup(&q, 0, 0);
+      rq_free(&q);
     }
-    st = runs_db_prep(db, "SELECT sealed_private FROM kek WHERE project_id = ? AND org_id = ?");
-    if (st) {
-      const char *t[] = {b->project_id, orgs[i]};
-      runs_db_bind(st, 2, t);
-      if (sqlite3_step(st) == SQLITE_ROW) *ks[i] = col_blob(st, 0, kl[i]);
-      sqlite3_finalize(st);
+    if (rq_run(db, "SELECT sealed_private FROM kek WHERE project_id = $1 AND org_id = $2", op, 2,
+               1, 1u, &q) == 0) {
+      if (q.nrow) *ks[i] = blob_copy(&q, 0, 0, kl[i]);
+      rq_free(&q);
     }
     if (!*wsha[i] || !*ks[i]) {
       snprintf(why, whysz, "the %s's WCEK or key encryption key is missing",
@@ -186,25 +180,17 @@ static int party_cek(srv_runs *r, const bundle *b, int ds, unsigned char out[32]
   return rc;
 }
 
-static int update_run(sqlite3 *db, const char *sql, const char *run_id, const char *text) {
-  sqlite3_stmt *st = runs_db_prep(db, sql);
-  if (!st) return -1;
-  int i = 1;
-  if (text) sqlite3_bind_text(st, i++, text, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(st, i, run_id, -1, SQLITE_TRANSIENT);
-  int rc = sqlite3_step(st);
-  sqlite3_finalize(st);
-  return rc == SQLITE_DONE ? 0 : -1;
+static int set_stage(srv_db *db, const char *run_id, const char *stage) {
+  srv_db_param p[] = {SRV_DB_TEXT(stage), SRV_DB_TEXT(run_id)};
+  return rx(db, "UPDATE run SET stage = $1 WHERE id = $2 AND status = 'In Progress'", p, 2, NULL);
 }
 
-static void plog(sqlite3 *db, const char *run_id, const char *stage, const char *msg) {
+static void plog(srv_db *db, const char *run_id, const char *stage, const char *msg) {
   char ts[32];
   time_t now = time(NULL);
   struct tm tm;
   gmtime_r(&now, &tm);
   strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  yajl_val dummy = NULL;
-  (void)dummy;
   char *line = NULL;
   /* msg is our own text: no quotes or backslashes in it */
   if (asprintf(&line, "{\"time\":\"%s\",\"source\":\"platform\",\"stage\":\"%s\",\"message\":\"%s\","
@@ -214,18 +200,16 @@ static void plog(sqlite3 *db, const char *run_id, const char *stage, const char 
   }
 }
 
-static void finish(sqlite3 *db, const char *run_id, const char *status, const char *reason,
+static void finish(srv_db *db, const char *run_id, const char *status, const char *reason,
                    const char *report, const char *cert, const char *model_sha) {
-  sqlite3_stmt *st = runs_db_prep(
-      db, "UPDATE run SET status = ?, reason = ?, report_json = ?, certificate_json = ?, "
-          "model_sha256 = ?, ended_at = ?, stage = 'Run' WHERE id = ? AND status = 'In Progress'");
-  if (!st) return;
-  const char *t[] = {status, reason, report, cert, model_sha};
-  runs_db_bind(st, 5, t);
-  sqlite3_bind_int64(st, 6, runs_now());
-  sqlite3_bind_text(st, 7, run_id, -1, SQLITE_TRANSIENT);
-  sqlite3_step(st);
-  sqlite3_finalize(st);
+  srv_db_param p[] = {SRV_DB_TEXT(status), SRV_DB_TEXT(reason), SRV_DB_TEXT(report),
+                      SRV_DB_TEXT(cert), SRV_DB_TEXT(model_sha), SRV_DB_INT(runs_now()),
+                      SRV_DB_TEXT(run_id)};
+  if (rx(db, "UPDATE run SET status = $1, reason = $2, report_json = $3, certificate_json = $4, "
+             "model_sha256 = $5, ended_at = $6, stage = 'Run' WHERE id = $7 AND status = "
+             "'In Progress'", p, 7, NULL))
+    fprintf(stderr, "escrowd: the outcome of a run could not be recorded (the recovery will "
+                    "fail it)\n");
 }
 
 static char *slurp(const char *path, size_t max, size_t *len) {
@@ -244,7 +228,7 @@ static char *slurp(const char *path, size_t max, size_t *len) {
 }
 
 /* Copy new complete lines of logs.jsonl into the run; the stage follows the lines. */
-static void pump_logs(sqlite3 *db, const char *run_id, const char *path, off_t *off) {
+static void pump_logs(srv_db *db, const char *run_id, const char *path, off_t *off) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return;
   char buf[65536];
@@ -263,17 +247,11 @@ static void pump_logs(sqlite3 *db, const char *run_id, const char *path, off_t *
           int rank = 0;
           for (int i = 0; i < 4; i++)
             if (strcmp(stage, order[i]) == 0) rank = i + 1;
-          sqlite3_stmt *st = rank ? runs_db_prep(
-              db, "UPDATE run SET stage = ?1 WHERE id = ?2 AND status = 'In Progress' AND "
-                  "coalesce(CASE stage WHEN 'Run Initiated' THEN 1 WHEN 'Runtime Build' THEN 2 "
-                  "WHEN 'Workload Launch' THEN 3 WHEN 'Run' THEN 4 END, 0) < ?3") : NULL;
-          if (st) {
-            sqlite3_bind_text(st, 1, stage, -1, SQLITE_TRANSIENT);
-            sqlite3_bind_text(st, 2, run_id, -1, SQLITE_TRANSIENT);
-            sqlite3_bind_int(st, 3, rank);
-            sqlite3_step(st);
-            sqlite3_finalize(st);
-          }
+          srv_db_param p[] = {SRV_DB_TEXT(stage), SRV_DB_TEXT(run_id), SRV_DB_INT(rank)};
+          if (rank)
+            rx(db, "UPDATE run SET stage = $1 WHERE id = $2 AND status = 'In Progress' AND "
+                   "COALESCE(CASE stage WHEN 'Run Initiated' THEN 1 WHEN 'Runtime Build' THEN 2 "
+                   "WHEN 'Workload Launch' THEN 3 WHEN 'Run' THEN 4 END, 0) < $3", p, 3, NULL);
           free(stage);
         }
       }
@@ -292,18 +270,18 @@ static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f) 
   return flag == FTW_DP ? rmdir(p) : unlink(p);
 }
 
-static int run_flag(sqlite3 *db, const char *run_id) {
-  sqlite3_stmt *st = runs_db_prep(db, "SELECT cancel_requested FROM run WHERE id = ?");
+static int run_flag(srv_db *db, const char *run_id) {
+  srv_db_param p[] = {SRV_DB_TEXT(run_id)};
+  rq q;
   int v = 0;
-  if (st) {
-    sqlite3_bind_text(st, 1, run_id, -1, SQLITE_TRANSIENT);
-    if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
+  if (rq_run(db, "SELECT cancel_requested FROM run WHERE id = $1", p, 1, 1, 0, &q) == 0) {
+    if (q.nrow) v = (int)rq_i(&q, 0, 0);
+    rq_free(&q);
   }
   return v;
 }
 
-static void execute(srv_runs *r, sqlite3 *db, const char *run_id) {
+static void execute(srv_runs *r, srv_db *db, const char *run_id) {
   bundle b;
   char why[512] = "";
   char work[PATH_MAX], out[PATH_MAX + 16], p[PATH_MAX + 64];
@@ -317,7 +295,7 @@ static void execute(srv_runs *r, sqlite3 *db, const char *run_id) {
   int have_work = 0;
   plog(db, run_id, "Runtime Build", "claimed by a runner: gathering the run bundle (algorithm, "
        "approved criteria, dataset, parameters, limits)");
-  update_run(db, "UPDATE run SET stage = 'Runtime Build' WHERE id = ?", run_id, NULL);
+  set_stage(db, run_id, "Runtime Build");
   if (load_bundle(db, run_id, &b, why, sizeof why)) goto fail;
   snprintf(p, sizeof p, "escrowd-sas/%s/%s", b.project_id, b.ds_org);
   if (r->ctx->vault->unseal(r->ctx->vault, p, b.ds_sealed, b.ds_sealed_len, &urlbuf, &urllen) ||
@@ -463,13 +441,8 @@ static void execute(srv_runs *r, sqlite3 *db, const char *run_id) {
     }
     if (runs_now() - last_beat >= 5) {
       last_beat = runs_now();
-      sqlite3_stmt *st = runs_db_prep(db, "UPDATE run SET heartbeat = ? WHERE id = ?");
-      if (st) {
-        sqlite3_bind_int64(st, 1, last_beat);
-        sqlite3_bind_text(st, 2, run_id, -1, SQLITE_TRANSIENT);
-        sqlite3_step(st);
-        sqlite3_finalize(st);
-      }
+      srv_db_param hp[] = {SRV_DB_INT(last_beat), SRV_DB_TEXT(run_id)};
+      rx(db, "UPDATE run SET heartbeat = $1 WHERE id = $2", hp, 2, NULL);
     }
     struct timespec ts = {0, 100 * 1000 * 1000};
     nanosleep(&ts, NULL);
@@ -540,12 +513,7 @@ cleanup:
 
 static void *runner_main(void *arg) {
   srv_runs *r = arg;
-  char err[256];
-  sqlite3 *db = runs_db_open(r->db_path, err, sizeof err);
-  if (!db) {
-    fprintf(stderr, "escrowd: a runner could not open the database: %s\n", err);
-    return NULL;
-  }
+  srv_db *db = r->db;
   int64_t last_sweep = 0;
   for (;;) {
     pthread_mutex_lock(&r->mu);
@@ -576,7 +544,6 @@ static void *runner_main(void *arg) {
     }
     pthread_mutex_unlock(&r->mu);
   }
-  sqlite3_close(db);
   return NULL;
 }
 
@@ -617,6 +584,7 @@ void runs_runner_stop(srv_runs *r) {
   pthread_cond_broadcast(&r->cv);
   pthread_mutex_unlock(&r->mu);
   for (unsigned i = 0; i < r->nthreads; i++) pthread_join(r->threads[i], NULL);
+  if (r->nthreads) sweep_run_folders(r); /* nothing is in flight any more */
   free(r->threads);
   r->threads = NULL;
   r->nthreads = 0;

@@ -1,5 +1,6 @@
 /* escrowd: run configurations, requests, review, results, notifications, chat (see runs.h).
- * Every operation here runs under ctx->lock on the handlers' own connection (r->db). */
+ * Requests run in parallel; every statement goes through the store's database (db.h), several
+ * that must hold together in one transaction. */
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <openssl/rand.h>
@@ -79,41 +80,34 @@ static void art_clear(art *a) {
 
 /* The version of kind in the project whose id or tag is ref. SRV_NOTFOUND, SRV_CONFLICT when
  * the tag names versions of several parties (send the id). */
-static int art_find(sqlite3 *db, const char *project, const char *kind, const char *ref,
+static int art_find(srv_db *db, const char *project, const char *kind, const char *ref,
                     art *out) {
   memset(out, 0, sizeof *out);
-  sqlite3_stmt *st = runs_db_prep(db, "SELECT id, org_id, version_tag, meta_json, sha256, name "
-                                      "FROM artifact_version WHERE project_id = ? AND kind = ? "
-                                      "AND (id = ? OR version_tag = ?) ORDER BY id = ? DESC");
-  if (!st) return SRV_STOREERR;
-  const char *t[] = {project, kind, ref, ref, ref};
-  runs_db_bind(st, 5, t);
-  int n = 0, rc;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    if (n == 0) {
-      out->id = runs_db_col(st, 0);
-      out->org_id = runs_db_col(st, 1);
-      out->tag = runs_db_col(st, 2);
-      out->meta = runs_db_col(st, 3);
-      out->sha256 = runs_db_col(st, 4);
-      out->name = runs_db_col(st, 5);
-      if (strcmp(out->id, ref) == 0) { /* an exact id wins */
-        n = 1;
-        rc = SQLITE_DONE;
-        break;
-      }
-    }
-    n++;
+  srv_db_param p[] = {SRV_DB_TEXT(project), SRV_DB_TEXT(kind), SRV_DB_TEXT(ref)};
+  rq q;
+  if (rq_run(db, "SELECT id, org_id, version_tag, meta_json, sha256, name FROM artifact_version "
+                 "WHERE project_id = $1 AND kind = $2 AND (id = $3 OR version_tag = $3) "
+                 "ORDER BY CASE WHEN id = $3 THEN 0 ELSE 1 END, id", p, 3, 6, 0, &q))
+    return SRV_STOREERR;
+  if (q.nrow == 0) {
+    rq_free(&q);
+    return SRV_NOTFOUND;
   }
-  sqlite3_finalize(st);
-  if (rc != SQLITE_DONE) {
+  /* an exact id wins; a tag must name one version */
+  if (q.nrow > 1 && strcmp(rq_s(&q, 0, 0), ref) != 0) {
+    rq_free(&q);
+    return SRV_CONFLICT;
+  }
+  out->id = rq_dup(&q, 0, 0);
+  out->org_id = rq_dup(&q, 0, 1);
+  out->tag = rq_dup(&q, 0, 2);
+  out->meta = rq_dup(&q, 0, 3);
+  out->sha256 = rq_dup(&q, 0, 4);
+  out->name = rq_dup(&q, 0, 5);
+  rq_free(&q);
+  if (!out->id || !out->org_id || !out->tag) {
     art_clear(out);
     return SRV_STOREERR;
-  }
-  if (n == 0) return SRV_NOTFOUND;
-  if (n > 1) {
-    art_clear(out);
-    return SRV_CONFLICT;
   }
   return 0;
 }
@@ -175,10 +169,19 @@ typedef struct cfg {
   int64_t created_at;
 } cfg;
 
+#define CFG_NSTR 12
+
+static void cfg_fields(cfg *c, char **f[CFG_NSTR]) {
+  char **t[CFG_NSTR] = {&c->id, &c->project_id, &c->name, &c->description, &c->run_type,
+                        &c->algorithm_id, &c->dataset_id, &c->ds_org_id, &c->alg_tag, &c->ds_tag,
+                        &c->alg_meta, &c->ds_meta};
+  memcpy(f, t, sizeof t);
+}
+
 static void cfg_clear(cfg *c) {
-  char **f[] = {&c->id, &c->project_id, &c->name, &c->description, &c->run_type, &c->algorithm_id,
-                &c->dataset_id, &c->ds_org_id, &c->alg_tag, &c->ds_tag, &c->alg_meta, &c->ds_meta};
-  for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) free(*f[i]);
+  char **f[CFG_NSTR];
+  cfg_fields(c, f);
+  for (int i = 0; i < CFG_NSTR; i++) free(*f[i]);
   memset(c, 0, sizeof *c);
 }
 
@@ -187,12 +190,14 @@ static void cfg_clear(cfg *c) {
   "c.ds_org_id, a.version_tag, d.version_tag, a.meta_json, d.meta_json, c.created_at FROM "   \
   "run_configuration c JOIN artifact_version a ON a.id = c.algorithm_id JOIN "                \
   "artifact_version d ON d.id = c.dataset_id "
+#define CFG_NCOL 13
 
-static void cfg_row(sqlite3_stmt *st, cfg *c) {
-  char **f[] = {&c->id, &c->project_id, &c->name, &c->description, &c->run_type, &c->algorithm_id,
-                &c->dataset_id, &c->ds_org_id, &c->alg_tag, &c->ds_tag, &c->alg_meta, &c->ds_meta};
-  for (int i = 0; i < 12; i++) *f[i] = runs_db_col(st, i);
-  c->created_at = sqlite3_column_int64(st, 12);
+static int cfg_row(const rq *q, size_t row, cfg *c) {
+  char **f[CFG_NSTR];
+  cfg_fields(c, f);
+  for (int i = 0; i < CFG_NSTR; i++) *f[i] = rq_dup(q, row, i);
+  c->created_at = rq_i(q, row, 12);
+  return c->id && c->alg_tag && c->ds_tag && c->ds_org_id ? 0 : -1;
 }
 
 /* Find the configuration the reference names, visible to the caller (a DS sees only those on
@@ -200,13 +205,13 @@ static void cfg_row(sqlite3_stmt *st, cfg *c) {
 static int cfg_find(srv_runs *r, const srv_caller *c, const srv_run_ref *ref, cfg *out,
                     srv_err *err) {
   memset(out, 0, sizeof *out);
-  sqlite3_stmt *st = NULL;
   art a = {0}, d = {0};
+  rq q;
   int rc;
   if (ref->config_id && *ref->config_id) {
-    st = runs_db_prep(r->db, "SELECT " CFG_COLS "WHERE c.project_id = ? AND c.id = ?");
-    const char *t[] = {c->project.id, ref->config_id};
-    if (st) runs_db_bind(st, 2, t);
+    srv_db_param p[] = {SRV_DB_TEXT(c->project.id), SRV_DB_TEXT(ref->config_id)};
+    rc = rq_run(r->db, "SELECT " CFG_COLS "WHERE c.project_id = $1 AND c.id = $2", p, 2,
+                CFG_NCOL, 0, &q);
   } else {
     if (!ref->algorithm_version || !*ref->algorithm_version || !ref->dataset_version ||
         !*ref->dataset_version)
@@ -222,25 +227,26 @@ static int cfg_find(srv_runs *r, const srv_caller *c, const srv_run_ref *ref, cf
       if (rc == SRV_NOTFOUND) return fail(err, SRV_E_NOTFOUND, "no such run configuration");
       return dberr(err, "the run configuration");
     }
-    st = runs_db_prep(r->db, "SELECT " CFG_COLS "WHERE c.project_id = ? AND c.algorithm_id = ? "
-                             "AND c.dataset_id = ?");
-    const char *t[] = {c->project.id, a.id, d.id};
-    if (st) runs_db_bind(st, 3, t);
+    srv_db_param p[] = {SRV_DB_TEXT(c->project.id), SRV_DB_TEXT(a.id), SRV_DB_TEXT(d.id)};
+    rc = rq_run(r->db, "SELECT " CFG_COLS "WHERE c.project_id = $1 AND c.algorithm_id = $2 "
+                "AND c.dataset_id = $3", p, 3, CFG_NCOL, 0, &q);
     art_clear(&a);
     art_clear(&d);
   }
-  if (!st) return dberr(err, "the run configuration");
-  rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW) cfg_row(st, out);
-  sqlite3_finalize(st);
-  if (rc == SQLITE_DONE || (rc == SQLITE_ROW && !is_ao(c) &&
-                            strcmp(out->ds_org_id, c->member.org_id) != 0)) {
-    cfg_clear(out);
+  if (rc) return dberr(err, "the run configuration");
+  if (q.nrow == 0) {
+    rq_free(&q);
     return fail(err, SRV_E_NOTFOUND, "no such run configuration in this project");
   }
-  if (rc != SQLITE_ROW || !out->id) {
+  rc = cfg_row(&q, 0, out);
+  rq_free(&q);
+  if (rc) {
     cfg_clear(out);
     return dberr(err, "the run configuration");
+  }
+  if (!is_ao(c) && strcmp(out->ds_org_id, c->member.org_id) != 0) {
+    cfg_clear(out);
+    return fail(err, SRV_E_NOTFOUND, "no such run configuration in this project");
   }
   return 0;
 }
@@ -252,63 +258,71 @@ typedef struct run {
       *model_sha256, *runner, *requested_by, *decided_by;
   int64_t run_number, vcpus, memory_mib, timeout_s, requested_at, decided_at, ended_at;
   int cancel_requested;
-  double first_api_ms;
 } run;
 
+#define RUN_NSTR 12
+
+static void run_fields(run *x, char **f[RUN_NSTR]) {
+  char **t[RUN_NSTR] = {&x->id, &x->status, &x->stage, &x->machine_type, &x->params_json,
+                        &x->reason, &x->report_json, &x->certificate, &x->model_sha256,
+                        &x->runner, &x->requested_by, &x->decided_by};
+  memcpy(f, t, sizeof t);
+}
+
 static void run_clear(run *x) {
-  char **f[] = {&x->id, &x->status, &x->stage, &x->machine_type, &x->params_json, &x->reason,
-                &x->report_json, &x->certificate, &x->model_sha256, &x->runner,
-                &x->requested_by, &x->decided_by};
-  for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) free(*f[i]);
+  char **f[RUN_NSTR];
+  run_fields(x, f);
+  for (int i = 0; i < RUN_NSTR; i++) free(*f[i]);
   memset(x, 0, sizeof *x);
 }
 
 #define RUN_COLS                                                                              \
   "id, status, stage, machine_type, params_json, reason, report_json, certificate_json, "     \
   "model_sha256, runner, requested_by, decided_by, run_number, vcpus, memory_mib, timeout_s, " \
-  "requested_at, decided_at, ended_at, cancel_requested, first_api_ms FROM run "
+  "requested_at, decided_at, ended_at, cancel_requested FROM run "
+#define RUN_NCOL 20
 
-static void run_row(sqlite3_stmt *st, run *x) {
-  char **f[] = {&x->id, &x->status, &x->stage, &x->machine_type, &x->params_json, &x->reason,
-                &x->report_json, &x->certificate, &x->model_sha256, &x->runner,
-                &x->requested_by, &x->decided_by};
-  for (int i = 0; i < 12; i++) *f[i] = runs_db_col(st, i);
-  x->run_number = sqlite3_column_int64(st, 12);
-  x->vcpus = sqlite3_column_int64(st, 13);
-  x->memory_mib = sqlite3_column_int64(st, 14);
-  x->timeout_s = sqlite3_column_int64(st, 15);
-  x->requested_at = sqlite3_column_int64(st, 16);
-  x->decided_at = sqlite3_column_int64(st, 17);
-  x->ended_at = sqlite3_column_int64(st, 18);
-  x->cancel_requested = sqlite3_column_int(st, 19);
-  x->first_api_ms = sqlite3_column_double(st, 20);
+static int run_row(const rq *q, size_t row, run *x) {
+  char **f[RUN_NSTR];
+  run_fields(x, f);
+  for (int i = 0; i < RUN_NSTR; i++) *f[i] = rq_dup(q, row, i);
+  x->run_number = rq_i(q, row, 12);
+  x->vcpus = rq_i(q, row, 13);
+  x->memory_mib = rq_i(q, row, 14);
+  x->timeout_s = rq_i(q, row, 15);
+  x->requested_at = rq_i(q, row, 16);
+  x->decided_at = rq_i(q, row, 17);
+  x->ended_at = rq_i(q, row, 18);
+  x->cancel_requested = (int)rq_i(q, row, 19);
+  return x->id && x->status ? 0 : -1;
 }
 
 /* The configuration's run with that number (NULL: the newest). */
 static int run_find(srv_runs *r, const char *config_id, const char *number, run *out,
                     srv_err *err) {
   memset(out, 0, sizeof *out);
-  sqlite3_stmt *st;
+  rq q;
+  int rc;
   if (number && *number) {
     char *end = NULL;
     long long n = strtoll(number, &end, 10);
     if (!end || *end || n < 1) return fail(err, SRV_E_BADREQ, "run_number must be a run's number (1, 2, ...)");
-    st = runs_db_prep(r->db, "SELECT " RUN_COLS "WHERE config_id = ? AND run_number = ?");
-    if (st) {
-      sqlite3_bind_text(st, 1, config_id, -1, SQLITE_TRANSIENT);
-      sqlite3_bind_int64(st, 2, n);
-    }
+    srv_db_param p[] = {SRV_DB_TEXT(config_id), SRV_DB_INT(n)};
+    rc = rq_run(r->db, "SELECT " RUN_COLS "WHERE config_id = $1 AND run_number = $2", p, 2,
+                RUN_NCOL, 0, &q);
   } else {
-    st = runs_db_prep(r->db, "SELECT " RUN_COLS "WHERE config_id = ? ORDER BY run_number DESC "
-                             "LIMIT 1");
-    if (st) sqlite3_bind_text(st, 1, config_id, -1, SQLITE_TRANSIENT);
+    srv_db_param p[] = {SRV_DB_TEXT(config_id)};
+    rc = rq_run(r->db, "SELECT " RUN_COLS "WHERE config_id = $1 ORDER BY run_number DESC LIMIT 1",
+                p, 1, RUN_NCOL, 0, &q);
   }
-  if (!st) return dberr(err, "the run");
-  int rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW) run_row(st, out);
-  sqlite3_finalize(st);
-  if (rc == SQLITE_DONE) return fail(err, SRV_E_NOTFOUND, "this run configuration has no such run");
-  if (rc != SQLITE_ROW || !out->id) {
+  if (rc) return dberr(err, "the run");
+  if (q.nrow == 0) {
+    rq_free(&q);
+    return fail(err, SRV_E_NOTFOUND, "this run configuration has no such run");
+  }
+  rc = run_row(&q, 0, out);
+  rq_free(&q);
+  if (rc) {
     run_clear(out);
     return dberr(err, "the run");
   }
@@ -367,51 +381,40 @@ static void run_json(srv_buf *out, const run *x, const cfg *c, int with_results)
   srv_buf_puts(out, "}");
 }
 
-static const char *cfg_status(srv_runs *r, const char *config_id, int64_t *n) {
+static const char *cfg_status(srv_runs *r, const char *config_id) {
   static const char *const known[] = {"Run Requested", "In Progress", "Completed", "Failed",
                                       "Rejected", "Cancelled"};
-  sqlite3_stmt *st = runs_db_prep(r->db, "SELECT status, run_number FROM run WHERE config_id = "
-                                         "? ORDER BY run_number DESC LIMIT 1");
+  srv_db_param p[] = {SRV_DB_TEXT(config_id)};
+  rq q;
   const char *s = "Pending";
-  *n = 0;
-  if (!st) return s;
-  sqlite3_bind_text(st, 1, config_id, -1, SQLITE_TRANSIENT);
-  if (sqlite3_step(st) == SQLITE_ROW) {
-    const char *t = (const char *)sqlite3_column_text(st, 0);
-    for (size_t i = 0; t && i < sizeof known / sizeof known[0]; i++)
-      if (strcmp(t, known[i]) == 0) s = known[i];
-    *n = sqlite3_column_int64(st, 1);
-  }
-  sqlite3_finalize(st);
+  if (rq_run(r->db, "SELECT status FROM run WHERE config_id = $1 ORDER BY run_number DESC "
+                    "LIMIT 1", p, 1, 1, 0, &q))
+    return s;
+  for (size_t i = 0; q.nrow && i < sizeof known / sizeof known[0]; i++)
+    if (strcmp(rq_s(&q, 0, 0), known[i]) == 0) s = known[i];
+  rq_free(&q);
   return s;
 }
 
 static int project_settings(srv_runs *r, const char *project, int *ao_may_initiate,
                             int *ds_sees) {
   *ao_may_initiate = *ds_sees = 0;
-  sqlite3_stmt *st = runs_db_prep(r->db, "SELECT ao_may_initiate, ds_sees_results FROM "
-                                         "run_settings WHERE project_id = ?");
-  if (!st) return SRV_STOREERR;
-  sqlite3_bind_text(st, 1, project, -1, SQLITE_TRANSIENT);
-  int rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW) {
-    *ao_may_initiate = sqlite3_column_int(st, 0);
-    *ds_sees = sqlite3_column_int(st, 1);
+  srv_db_param p[] = {SRV_DB_TEXT(project)};
+  rq q;
+  if (rq_run(r->db, "SELECT ao_may_initiate, ds_sees_results FROM run_settings WHERE "
+                    "project_id = $1", p, 1, 2, 0, &q))
+    return SRV_STOREERR;
+  if (q.nrow) {
+    *ao_may_initiate = (int)rq_i(&q, 0, 0);
+    *ds_sees = (int)rq_i(&q, 0, 1);
   }
-  sqlite3_finalize(st);
-  return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : SRV_STOREERR;
+  rq_free(&q);
+  return 0;
 }
 
 static int audit(srv_runs *r, const srv_caller *c, const char *action, const char *object) {
-  sqlite3_stmt *st = runs_db_prep(r->db, "INSERT INTO audit(at,actor,action,project_id,object) "
-                                         "VALUES(?,?,?,?,?)");
-  if (!st) return SRV_STOREERR;
-  sqlite3_bind_int64(st, 1, runs_now());
-  const char *t[] = {c->user.email, action, c->project.id, object};
-  for (int i = 0; i < 4; i++) sqlite3_bind_text(st, i + 2, t[i], -1, SQLITE_TRANSIENT);
-  int rc = sqlite3_step(st);
-  sqlite3_finalize(st);
-  return rc == SQLITE_DONE ? 0 : SRV_STOREERR;
+  srv_store *s = r->ctx->store;
+  return s->audit_append(s, c->user.email, action, c->project.id, object, NULL, NULL);
 }
 
 static int require_runs(srv_ctx *ctx, srv_err *err) {
@@ -453,29 +456,30 @@ int runs_create_config(srv_ctx *ctx, const srv_caller *c, const srv_run_ref *ref
   if ((res = dataset_usable(&d, err))) goto done;
   char id[37];
   uuid4(id);
-  if (runs_db_begin(r->db)) {
+  if (srv_db_begin(r->db)) {
     res = dberr(err, "the run configuration");
     goto done;
   }
-  sqlite3_stmt *st = runs_db_prep(r->db, "INSERT INTO run_configuration(id,project_id,name,"
-                                         "description,run_type,algorithm_id,dataset_id,ds_org_id,"
-                                         "created_by,created_at) VALUES(?,?,?,?,?,?,?,?,?,?)");
-  int sr = SQLITE_ERROR;
-  if (st) {
-    const char *t[] = {id, c->project.id, in->name, in->description ? in->description : "",
-                       type ? type : "validation", a.id, d.id, d.org_id, c->user.id};
-    runs_db_bind(st, 9, t);
-    sqlite3_bind_int64(st, 10, runs_now());
-    sr = sqlite3_step(st);
-    sqlite3_finalize(st);
-  }
-  if (sr != SQLITE_DONE || audit(r, c, "run_configuration.create", id) || runs_db_commit(r->db)) {
-    runs_db_rollback(r->db);
-    res = (sr & 0xff) == SQLITE_CONSTRAINT
+  const char *idp = id;
+  srv_db_param p[] = {SRV_DB_TEXT(idp), SRV_DB_TEXT(c->project.id), SRV_DB_TEXT(in->name),
+                      SRV_DB_TEXT(in->description ? in->description : ""),
+                      SRV_DB_TEXT(type ? type : "validation"), SRV_DB_TEXT(a.id), SRV_DB_TEXT(d.id),
+                      SRV_DB_TEXT(d.org_id), SRV_DB_TEXT(c->user.id), SRV_DB_INT(runs_now())};
+  rc = rx(r->db, "INSERT INTO run_configuration(id, project_id, name, description, run_type, "
+                 "algorithm_id, dataset_id, ds_org_id, created_by, created_at) VALUES ($1, $2, "
+                 "$3, $4, $5, $6, $7, $8, $9, $10)", p, 10, NULL);
+  if (!rc) rc = audit(r, c, "run_configuration.create", id);
+  if (rc) {
+    srv_db_rollback(r->db);
+    res = rc == SRV_CONFLICT
               ? fail(err, SRV_E_CONFLICT, "a run configuration for algorithm version \"%s\" and "
                      "dataset version \"%s\" exists already (each combination is configured once)",
                      a.tag, d.tag)
               : dberr(err, "the run configuration");
+    goto done;
+  }
+  if (srv_db_commit(r->db)) {
+    res = dberr(err, "the run configuration");
     goto done;
   }
   cfg cf = {0};
@@ -493,43 +497,48 @@ done:
 int runs_list_configs(srv_ctx *ctx, const srv_caller *c, srv_buf *out, srv_err *err) {
   if (require_runs(ctx, err)) return err->kind;
   srv_runs *r = R(ctx);
-  sqlite3_stmt *st = runs_db_prep(r->db, "SELECT " CFG_COLS "WHERE c.project_id = ? AND "
-                                         "(? OR c.ds_org_id = ?) ORDER BY c.created_at, c.id");
-  if (!st) return dberr(err, "the run configurations");
-  sqlite3_bind_text(st, 1, c->project.id, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int(st, 2, is_ao(c));
-  sqlite3_bind_text(st, 3, c->member.org_id, -1, SQLITE_TRANSIENT);
+  srv_db_param p[] = {SRV_DB_TEXT(c->project.id), SRV_DB_INT(is_ao(c)), SRV_DB_TEXT(c->member.org_id)};
+  rq q;
+  if (rq_run(r->db, "SELECT " CFG_COLS "WHERE c.project_id = $1 AND ($2 = 1 OR c.ds_org_id = $3) "
+                    "ORDER BY c.created_at, c.id", p, 3, CFG_NCOL, 0, &q))
+    return dberr(err, "the run configurations");
   srv_buf_puts(out, "{\"run_configurations\":[");
-  int n = 0, rc;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+  int bad = 0;
+  for (size_t i = 0; i < q.nrow && !bad; i++) {
     cfg cf = {0};
-    cfg_row(st, &cf);
-    int64_t num;
-    const char *s = cfg_status(r, cf.id, &num);
-    if (n++) srv_buf_puts(out, ",");
+    if (cfg_row(&q, i, &cf)) {
+      cfg_clear(&cf);
+      bad = 1;
+      break;
+    }
+    const char *s = cfg_status(r, cf.id);
+    if (i) srv_buf_puts(out, ",");
     cfg_json(out, &cf, s);
-    out->len--; /* reopen the object to add the runs */
+    if (out->len) out->len--; /* reopen the object to add the runs */
     srv_buf_printf(out, ",\"run_requested\":%s,\"runs\":[",
                    strcmp(s, "Run Requested") == 0 ? "true" : "false");
-    sqlite3_stmt *rs = runs_db_prep(r->db, "SELECT " RUN_COLS "WHERE config_id = ? ORDER BY run_number");
-    int k = 0;
-    if (rs) {
-      sqlite3_bind_text(rs, 1, cf.id, -1, SQLITE_TRANSIENT);
-      while (sqlite3_step(rs) == SQLITE_ROW) {
+    srv_db_param rp[] = {SRV_DB_TEXT(cf.id)};
+    rq runs;
+    if (rq_run(r->db, "SELECT " RUN_COLS "WHERE config_id = $1 ORDER BY run_number", rp, 1,
+               RUN_NCOL, 0, &runs) == 0) {
+      for (size_t k = 0; k < runs.nrow; k++) {
         run x = {0};
-        run_row(rs, &x);
-        if (k++) srv_buf_puts(out, ",");
-        run_json(out, &x, &cf, 1);
+        if (run_row(&runs, k, &x) == 0) {
+          if (k) srv_buf_puts(out, ",");
+          run_json(out, &x, &cf, 1);
+        }
         run_clear(&x);
       }
-      sqlite3_finalize(rs);
+      rq_free(&runs);
+    } else {
+      bad = 1;
     }
     srv_buf_puts(out, "]}");
     cfg_clear(&cf);
   }
-  sqlite3_finalize(st);
+  rq_free(&q);
   srv_buf_puts(out, "]}");
-  return rc == SQLITE_DONE ? 0 : dberr(err, "the run configurations");
+  return bad ? dberr(err, "the run configurations") : 0;
 }
 
 static int parse_params(const char *text, srv_buf *norm, srv_err *err) {
@@ -620,6 +629,10 @@ int runs_request(srv_ctx *ctx, const srv_caller *c, const srv_run_ref *ref,
     srv_buf_free(&params);
     return err->kind;
   }
+  if (params.oom) {
+    srv_buf_free(&params);
+    return fail(err, SRV_E_INTERNAL, "out of memory");
+  }
   cfg cf = {0};
   int res = cfg_find(r, c, ref, &cf, err);
   if (res) {
@@ -636,39 +649,34 @@ int runs_request(srv_ctx *ctx, const srv_caller *c, const srv_run_ref *ref,
   char id[37], mt[32];
   uuid4(id);
   snprintf(mt, sizeof mt, "cpu-standard-%ld", vcpus);
-  if (runs_db_begin(r->db)) {
-    res = dberr(err, "the run request");
-    goto done;
-  }
-  sqlite3_stmt *st = runs_db_prep(
-      r->db, "INSERT INTO run(id,config_id,project_id,run_number,status,stage,machine_type,vcpus,"
-             "memory_mib,timeout_s,params_json,requested_by,requested_at) VALUES(?1,?2,?3,"
-             "(SELECT coalesce(max(run_number),0)+1 FROM run WHERE config_id=?2),'Run Requested',"
-             "NULL,?4,?5,?6,?7,?8,?9,?10)");
-  int sr = SQLITE_ERROR;
-  if (st && !params.oom) {
-    const char *t[] = {id, cf.id, c->project.id, mt};
-    runs_db_bind(st, 4, t);
-    sqlite3_bind_int64(st, 5, vcpus);
-    sqlite3_bind_int64(st, 6, mem_gib * 1024);
-    sqlite3_bind_int64(st, 7, timeout_min * 60);
-    sqlite3_bind_text(st, 8, params.p, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 9, c->user.email, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 10, runs_now());
-    sr = sqlite3_step(st);
-  }
-  sqlite3_finalize(st);
   char msg[512];
   snprintf(msg, sizeof msg, "Run requested by %s: algorithm version %s on dataset version %s "
            "(%s). Review it and initiate or reject it.", c->user.email, cf.alg_tag, cf.ds_tag, mt);
-  if (sr != SQLITE_DONE || audit(r, c, "run.request", id) ||
-      runs_db_notify(r->db, c->project.id, cf.ds_org_id, "run_requested", msg, id) ||
-      runs_db_commit(r->db)) {
-    runs_db_rollback(r->db);
-    res = (sr & 0xff) == SQLITE_CONSTRAINT
+  if (srv_db_begin(r->db)) {
+    res = dberr(err, "the run request");
+    goto done;
+  }
+  const char *idp = id, *mtp = mt;
+  srv_db_param p[] = {SRV_DB_TEXT(idp), SRV_DB_TEXT(cf.id), SRV_DB_TEXT(c->project.id),
+                      SRV_DB_TEXT(mtp), SRV_DB_INT(vcpus), SRV_DB_INT(mem_gib * 1024),
+                      SRV_DB_INT(timeout_min * 60), SRV_DB_TEXT(params.p),
+                      SRV_DB_TEXT(c->user.email), SRV_DB_INT(runs_now())};
+  rc = rx(r->db, "INSERT INTO run(id, config_id, project_id, run_number, status, machine_type, "
+                 "vcpus, memory_mib, timeout_s, params_json, requested_by, requested_at) VALUES "
+                 "($1, $2, $3, (SELECT COALESCE(MAX(run_number), 0) + 1 FROM run WHERE config_id "
+                 "= $2), 'Run Requested', $4, $5, $6, $7, $8, $9, $10)", p, 10, NULL);
+  if (!rc) rc = audit(r, c, "run.request", id);
+  if (!rc) rc = runs_db_notify(r->db, c->project.id, cf.ds_org_id, "run_requested", msg, id);
+  if (rc) {
+    srv_db_rollback(r->db);
+    res = rc == SRV_CONFLICT
               ? fail(err, SRV_E_CONFLICT, "this run configuration already has a run requested or "
                      "in progress: one run at a time per configuration (wait until it ends)")
               : dberr(err, "the run request");
+    goto done;
+  }
+  if (srv_db_commit(r->db)) {
+    res = dberr(err, "the run request");
     goto done;
   }
   run x = {0};
@@ -689,21 +697,13 @@ static int criteria_accepted(srv_runs *r, const cfg *cf, srv_err *err) {
   char *tag = json_member(cf->alg_meta, "validation_criteria_version");
   int res = 0;
   if (type && strcmp(type, "validation") == 0) {
-    sqlite3_stmt *st = crit ? runs_db_prep(r->db, "SELECT 1 FROM criteria_acceptance WHERE "
-                                                  "artifact_id = ? AND org_id = ?")
-                            : NULL;
-    int rc = SQLITE_ERROR;
-    if (st) {
-      const char *t[] = {crit, cf->ds_org_id};
-      runs_db_bind(st, 2, t);
-      rc = sqlite3_step(st);
-      sqlite3_finalize(st);
-    }
-    if (rc == SQLITE_DONE)
+    srv_store *s = r->ctx->store;
+    int rc = crit ? s->acceptance_has(s, crit, cf->ds_org_id) : SRV_NOTFOUND;
+    if (rc == SRV_NOTFOUND)
       res = fail(err, SRV_E_CONFLICT, "the data steward has not accepted validation criteria "
-                 "version \"%s\" (POST /api/v1/validation-criteria-accept/) : runs of a "
+                 "version \"%s\" (POST /api/v1/validation-criteria-accept/): runs of a "
                  "validation algorithm need it", tag ? tag : "?");
-    else if (rc != SQLITE_ROW)
+    else if (rc)
       res = dberr(err, "the criteria acceptance");
   }
   free(type);
@@ -712,27 +712,20 @@ static int criteria_accepted(srv_runs *r, const cfg *cf, srv_err *err) {
   return res;
 }
 
+/* Move a run from one of two states to another; SRV_CONFLICT when it was in neither. */
 static int set_status(srv_runs *r, const char *run_id, const char *from1, const char *from2,
                       const char *to, const char *stage, const char *by, const char *reason) {
-  sqlite3_stmt *st = runs_db_prep(
-      r->db, "UPDATE run SET status = ?, stage = coalesce(?, stage), decided_by = ?, "
-             "decided_at = ?, reason = ?, ended_at = CASE WHEN ? IN ('Rejected','Cancelled') "
-             "THEN ? ELSE ended_at END WHERE id = ? AND (status = ? OR status = ?)");
-  if (!st) return SRV_STOREERR;
-  const char *t[] = {to, stage, by};
-  runs_db_bind(st, 3, t);
-  sqlite3_bind_int64(st, 4, runs_now());
-  if (reason) sqlite3_bind_text(st, 5, reason, -1, SQLITE_TRANSIENT);
-  else sqlite3_bind_null(st, 5);
-  sqlite3_bind_text(st, 6, to, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int64(st, 7, runs_now());
-  sqlite3_bind_text(st, 8, run_id, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(st, 9, from1, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(st, 10, from2 ? from2 : from1, -1, SQLITE_TRANSIENT);
-  int rc = sqlite3_step(st);
-  sqlite3_finalize(st);
-  if (rc != SQLITE_DONE) return SRV_STOREERR;
-  return sqlite3_changes(r->db) == 1 ? 0 : SRV_CONFLICT;
+  int ends = !strcmp(to, "Rejected") || !strcmp(to, "Cancelled");
+  srv_db_param p[] = {SRV_DB_TEXT(to), SRV_DB_TEXT(stage), SRV_DB_TEXT(by), SRV_DB_INT(runs_now()),
+                      SRV_DB_TEXT(reason), SRV_DB_INT(ends), SRV_DB_TEXT(run_id),
+                      SRV_DB_TEXT(from1), SRV_DB_TEXT(from2 ? from2 : from1)};
+  int64_t n = 0;
+  int rc = rx(r->db, "UPDATE run SET status = $1, stage = COALESCE(CAST($2 AS TEXT), stage), "
+                     "decided_by = $3, decided_at = $4, reason = CAST($5 AS TEXT), ended_at = "
+                     "CASE WHEN $6 = 1 THEN $4 ELSE ended_at END WHERE id = $7 AND (status = $8 "
+                     "OR status = $9)", p, 9, &n);
+  if (rc) return rc;
+  return n == 1 ? 0 : SRV_CONFLICT;
 }
 
 static int platform_log(srv_runs *r, const char *run_id, const char *stage, const char *message) {
@@ -798,7 +791,7 @@ int runs_initiate(srv_ctx *ctx, const srv_caller *c, const srv_run_ref *ref, srv
                "--allow-simulated-tee to run them");
     goto done;
   }
-  if (runs_db_begin(r->db)) {
+  if (srv_db_begin(r->db)) {
     res = dberr(err, "the run");
     goto done;
   }
@@ -807,8 +800,8 @@ int runs_initiate(srv_ctx *ctx, const srv_caller *c, const srv_run_ref *ref, srv
   if (!rc) rc = platform_log(r, x.id, "Run Initiated", "run initiated: queued for a runner "
                              "(sandbox backend, a SIMULATED TEE)");
   if (!rc) rc = audit(r, c, "run.initiate", x.id);
-  if (rc || runs_db_commit(r->db)) {
-    runs_db_rollback(r->db);
+  if (rc) srv_db_rollback(r->db);
+  if (rc || srv_db_commit(r->db)) {
     res = rc == SRV_CONFLICT ? fail(err, SRV_E_CONFLICT, "the run changed state meanwhile: reload it")
                              : dberr(err, "the run");
     goto done;
@@ -841,27 +834,27 @@ int runs_reject(srv_ctx *ctx, const srv_caller *c, const srv_run_ref *ref, const
                (long long)x.run_number, x.status);
     goto done;
   }
+  srv_db_param pp[] = {SRV_DB_TEXT(c->project.id)};
+  rq q;
   char *ao_org = NULL;
-  sqlite3_stmt *st = runs_db_prep(r->db, "SELECT org_id FROM project_org WHERE project_id = ? "
-                                         "AND role = 'ao'");
-  if (st) {
-    sqlite3_bind_text(st, 1, c->project.id, -1, SQLITE_TRANSIENT);
-    if (sqlite3_step(st) == SQLITE_ROW) ao_org = runs_db_col(st, 0);
-    sqlite3_finalize(st);
+  if (rq_run(r->db, "SELECT org_id FROM project_org WHERE project_id = $1 AND role = 'ao'", pp, 1,
+             1, 0, &q) == 0) {
+    if (q.nrow) ao_org = rq_dup(&q, 0, 0);
+    rq_free(&q);
   }
   char msg[2400];
   snprintf(msg, sizeof msg, "Run %lld of algorithm version %s on dataset version %s was "
            "rejected by %s: %s", (long long)x.run_number, cf.alg_tag, cf.ds_tag, c->user.email,
            reason);
-  int rc = !ao_org || runs_db_begin(r->db) ? SRV_STOREERR : 0;
+  int rc = !ao_org || srv_db_begin(r->db) ? SRV_STOREERR : 0;
+  int began = !rc;
   if (!rc) rc = set_status(r, x.id, "Run Requested", NULL, "Rejected", NULL, c->user.email, reason);
   if (!rc) rc = runs_db_notify(r->db, c->project.id, ao_org, "run_rejected", msg, x.id);
   if (!rc) rc = audit(r, c, "run.reject", x.id);
-  if (rc || runs_db_commit(r->db)) {
-    if (ao_org) runs_db_rollback(r->db);
+  if (rc && began) srv_db_rollback(r->db);
+  if (rc || srv_db_commit(r->db))
     res = rc == SRV_CONFLICT ? fail(err, SRV_E_CONFLICT, "the run changed state meanwhile: reload it")
                              : dberr(err, "the rejection");
-  }
   free(ao_org);
   if (res) goto done;
   run_clear(&x);
@@ -883,32 +876,36 @@ int runs_cancel(srv_ctx *ctx, const srv_caller *c, const srv_run_ref *ref, srv_b
   int res = cfg_find(r, c, ref, &cf, err);
   if (res) return res;
   if ((res = run_find(r, cf.id, ref->run_number, &x, err))) goto done;
-  int rc;
-  if (runs_db_begin(r->db)) {
-    res = dberr(err, "the cancellation");
-    goto done;
-  }
-  if (strcmp(x.status, "Run Requested") == 0 ||
-      (strcmp(x.status, "In Progress") == 0 && !x.runner)) {
-    rc = set_status(r, x.id, "Run Requested", "In Progress", "Cancelled", NULL, c->user.email,
-                    "cancelled by the data steward");
-    if (!rc) rc = platform_log(r, x.id, "Run", "Run Cancelled by the data steward before it started");
-  } else if (strcmp(x.status, "In Progress") == 0) {
-    sqlite3_stmt *st = runs_db_prep(r->db, "UPDATE run SET cancel_requested = 1 WHERE id = ? AND "
-                                           "status = 'In Progress'");
-    if (st) sqlite3_bind_text(st, 1, x.id, -1, SQLITE_TRANSIENT);
-    rc = st && sqlite3_step(st) == SQLITE_DONE ? 0 : SRV_STOREERR;
-    sqlite3_finalize(st);
-    if (!rc) rc = platform_log(r, x.id, x.stage ? x.stage : "Run", "cancellation requested by the data steward");
-  } else {
-    runs_db_rollback(r->db);
+  int queued = strcmp(x.status, "Run Requested") == 0 ||
+               (strcmp(x.status, "In Progress") == 0 && !x.runner);
+  if (!queued && strcmp(x.status, "In Progress") != 0) {
     res = fail(err, SRV_E_CONFLICT, "run %lld is %s: only a requested or running run can be "
                "cancelled", (long long)x.run_number, x.status);
     goto done;
   }
+  if (srv_db_begin(r->db)) {
+    res = dberr(err, "the cancellation");
+    goto done;
+  }
+  int rc;
+  if (queued) {
+    /* not claimed yet: ends now (a runner's claim needs runner IS NULL, so no race) */
+    srv_db_param p[] = {SRV_DB_TEXT(c->user.email), SRV_DB_INT(runs_now()), SRV_DB_TEXT(x.id)};
+    int64_t n = 0;
+    rc = rx(r->db, "UPDATE run SET status = 'Cancelled', decided_by = $1, reason = 'cancelled by "
+                   "the data steward', ended_at = $2 WHERE id = $3 AND runner IS NULL AND status "
+                   "IN ('Run Requested', 'In Progress')", p, 3, &n);
+    if (!rc && n != 1) rc = SRV_CONFLICT;
+    if (!rc) rc = platform_log(r, x.id, "Run", "Run Cancelled by the data steward before it started");
+  } else {
+    srv_db_param p[] = {SRV_DB_TEXT(x.id)};
+    rc = rx(r->db, "UPDATE run SET cancel_requested = 1 WHERE id = $1 AND status = 'In Progress'",
+            p, 1, NULL);
+    if (!rc) rc = platform_log(r, x.id, x.stage ? x.stage : "Run", "cancellation requested by the data steward");
+  }
   if (!rc) rc = audit(r, c, "run.cancel", x.id);
-  if (rc || runs_db_commit(r->db)) {
-    runs_db_rollback(r->db);
+  if (rc) srv_db_rollback(r->db);
+  if (rc || srv_db_commit(r->db)) {
     res = rc == SRV_CONFLICT ? fail(err, SRV_E_CONFLICT, "the run changed state meanwhile: reload it")
                              : dberr(err, "the cancellation");
     goto done;
@@ -1080,42 +1077,39 @@ int runs_reports_by_site(srv_ctx *ctx, const srv_caller *c, const char *alg_ref,
   int rc = art_find(r->db, c->project.id, "algorithm", alg_ref, &a);
   if (rc) return rc == SRV_NOTFOUND ? fail(err, SRV_E_NOTFOUND, "no algorithm version \"%s\"", alg_ref)
                                     : dberr(err, "the algorithm version");
-  sqlite3_stmt *st = runs_db_prep(
-      r->db, "SELECT c.id, d.version_tag, o.name, c.ds_org_id, "
-             "(SELECT run_number FROM run WHERE config_id = c.id AND status = 'Completed' ORDER BY "
-             "run_number DESC LIMIT 1), (SELECT report_json FROM run WHERE config_id = c.id AND "
-             "status = 'Completed' ORDER BY run_number DESC LIMIT 1) FROM run_configuration c "
-             "JOIN artifact_version d ON d.id = c.dataset_id JOIN org o ON o.id = c.ds_org_id "
-             "WHERE c.project_id = ? AND c.algorithm_id = ? ORDER BY o.name, d.version_tag");
-  if (!st) {
+  srv_db_param p[] = {SRV_DB_TEXT(c->project.id), SRV_DB_TEXT(a.id)};
+  rq q;
+  rc = rq_run(r->db,
+              "SELECT c.id, d.version_tag, o.name, c.ds_org_id, "
+              "(SELECT MAX(run_number) FROM run WHERE config_id = c.id AND status = 'Completed'), "
+              "(SELECT report_json FROM run WHERE config_id = c.id AND status = 'Completed' ORDER "
+              "BY run_number DESC LIMIT 1) FROM run_configuration c JOIN artifact_version d ON "
+              "d.id = c.dataset_id JOIN org o ON o.id = c.ds_org_id WHERE c.project_id = $1 AND "
+              "c.algorithm_id = $2 ORDER BY o.name, d.version_tag", p, 2, 6, 0, &q);
+  if (rc) {
     art_clear(&a);
     return dberr(err, "the reports");
   }
-  const char *t[] = {c->project.id, a.id};
-  runs_db_bind(st, 2, t);
   srv_buf_puts(out, "{");
   srv_buf_json_kv(out, 1, "algorithm_version", a.tag);
   srv_buf_puts(out, ",\"simulated_tee\":true,\"sites\":[");
-  int n = 0;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    if (n++) srv_buf_puts(out, ",");
+  for (size_t i = 0; i < q.nrow; i++) {
+    if (i) srv_buf_puts(out, ",");
     srv_buf_puts(out, "{");
-    srv_buf_json_kv(out, 1, "run_configuration", (const char *)sqlite3_column_text(st, 0));
-    srv_buf_json_kv(out, 0, "dataset_version", (const char *)sqlite3_column_text(st, 1));
-    srv_buf_json_kv(out, 0, "data_steward", (const char *)sqlite3_column_text(st, 2));
-    srv_buf_json_kv(out, 0, "data_steward_org_id", (const char *)sqlite3_column_text(st, 3));
-    if (sqlite3_column_type(st, 4) == SQLITE_NULL) {
+    srv_buf_json_kv(out, 1, "run_configuration", rq_s(&q, i, 0));
+    srv_buf_json_kv(out, 0, "dataset_version", rq_s(&q, i, 1));
+    srv_buf_json_kv(out, 0, "data_steward", rq_s(&q, i, 2));
+    srv_buf_json_kv(out, 0, "data_steward_org_id", rq_s(&q, i, 3));
+    if (!rq_s(&q, i, 4) || !rq_s(&q, i, 5))
       srv_buf_puts(out, ",\"run_number\":null,\"report\":null}");
-    } else {
-      const char *rep = (const char *)sqlite3_column_text(st, 5);
-      srv_buf_printf(out, ",\"run_number\":%lld,\"report\":%s}",
-                     (long long)sqlite3_column_int64(st, 4), rep ? rep : "null");
-    }
+    else
+      srv_buf_printf(out, ",\"run_number\":%lld,\"report\":%s}", (long long)rq_i(&q, i, 4),
+                     rq_s(&q, i, 5));
   }
-  sqlite3_finalize(st);
+  rq_free(&q);
   art_clear(&a);
   srv_buf_puts(out, "]}");
-  return rc == SQLITE_DONE ? 0 : dberr(err, "the reports");
+  return 0;
 }
 
 int runs_logs(srv_ctx *ctx, const srv_caller *c, const srv_run_ref *ref, srv_buf *out,
@@ -1127,24 +1121,22 @@ int runs_logs(srv_ctx *ctx, const srv_caller *c, const srv_run_ref *ref, srv_buf
   int res = cfg_find(r, c, ref, &cf, err);
   if (res) return res;
   if ((res = run_find(r, cf.id, ref->run_number, &x, err))) goto done;
-  sqlite3_stmt *st = runs_db_prep(r->db, "SELECT line FROM run_log WHERE run_id = ? ORDER BY seq");
-  if (!st) {
+  srv_db_param p[] = {SRV_DB_TEXT(x.id)};
+  rq q;
+  if (rq_run(r->db, "SELECT line FROM run_log WHERE run_id = $1 ORDER BY seq", p, 1, 1, 0, &q)) {
     res = dberr(err, "the logs");
     goto done;
   }
-  sqlite3_bind_text(st, 1, x.id, -1, SQLITE_TRANSIENT);
   srv_buf_printf(out, "{\"run_number\":%lld", (long long)x.run_number);
   srv_buf_json_kv(out, 0, "status", x.status);
   srv_buf_json_kv(out, 0, "stage", x.stage);
   srv_buf_puts(out, ",\"simulated_tee\":true,\"logs\":[");
-  int n = 0, rc;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    if (n++) srv_buf_puts(out, ",");
-    srv_buf_puts(out, (const char *)sqlite3_column_text(st, 0)); /* JSON lines we wrote */
+  for (size_t i = 0; i < q.nrow; i++) {
+    if (i) srv_buf_puts(out, ",");
+    srv_buf_puts(out, rq_s(&q, i, 0)); /* JSON lines the platform wrote */
   }
-  sqlite3_finalize(st);
+  rq_free(&q);
   srv_buf_puts(out, "]}");
-  if (rc != SQLITE_DONE) res = dberr(err, "the logs");
 done:
   run_clear(&x);
   cfg_clear(&cf);
@@ -1180,15 +1172,15 @@ int runs_model(srv_ctx *ctx, const srv_caller *c, const srv_run_ref *ref, srv_bu
   srv_buf_json_kv(out, 1, "file_name", name.p);
   srv_buf_json_kv(out, 0, "sha256", x.model_sha256);
   srv_buf_puts(out, ",\"encrypted_to\":\"the algorithm owner's CEK (BKENC v1)\",\"model content\":\"");
-  char q[4];
+  char b4[4];
   for (size_t i = 0; i < len; i += 3) {
     uint32_t v = (uint32_t)data[i] << 16 | (i + 1 < len ? (uint32_t)data[i + 1] << 8 : 0) |
                  (i + 2 < len ? data[i + 2] : 0);
-    q[0] = B64[v >> 18 & 63];
-    q[1] = B64[v >> 12 & 63];
-    q[2] = i + 1 < len ? B64[v >> 6 & 63] : '=';
-    q[3] = i + 2 < len ? B64[v & 63] : '=';
-    srv_buf_add(out, q, 4);
+    b4[0] = B64[v >> 18 & 63];
+    b4[1] = B64[v >> 12 & 63];
+    b4[2] = i + 1 < len ? B64[v >> 6 & 63] : '=';
+    b4[3] = i + 2 < len ? B64[v & 63] : '=';
+    srv_buf_add(out, b4, 4);
   }
   srv_buf_printf(out, "\",\"run_number\":%lld}", (long long)x.run_number);
   srv_buf_free(&name);
@@ -1204,45 +1196,46 @@ int runs_notifications(srv_ctx *ctx, const srv_caller *c, int mark_read, srv_buf
   if (require_runs(ctx, err)) return err->kind;
   srv_runs *r = R(ctx);
   /* removed after 48 hours (manual §10.5) */
-  sqlite3_stmt *del = runs_db_prep(r->db, "DELETE FROM notification WHERE created_at < ?");
-  if (del) {
-    sqlite3_bind_int64(del, 1, runs_now() - NOTIFY_TTL_S);
-    sqlite3_step(del);
-    sqlite3_finalize(del);
-  }
-  sqlite3_stmt *st = runs_db_prep(
-      r->db, "SELECT n.id, n.kind, n.message, n.run_id, n.created_at, EXISTS(SELECT 1 FROM "
-             "notification_read x WHERE x.notification_id = n.id AND x.user_id = ?) FROM "
-             "notification n WHERE n.project_id = ? AND n.org_id = ? ORDER BY n.id DESC");
-  if (!st) return dberr(err, "the notifications");
-  const char *t[] = {c->user.id, c->project.id, c->member.org_id};
-  runs_db_bind(st, 3, t);
+  srv_db_param del[] = {SRV_DB_INT(runs_now() - NOTIFY_TTL_S)};
+  if (rx(r->db, "DELETE FROM notification WHERE created_at < $1", del, 1, NULL))
+    return dberr(err, "the notifications");
+  srv_db_param p[] = {SRV_DB_TEXT(c->user.id), SRV_DB_TEXT(c->project.id), SRV_DB_TEXT(c->member.org_id)};
+  rq q;
+  if (rq_run(r->db, "SELECT n.id, n.kind, n.message, n.run_id, n.created_at, CASE WHEN EXISTS "
+                    "(SELECT 1 FROM notification_read x WHERE x.notification_id = n.id AND "
+                    "x.user_id = $1) THEN 1 ELSE 0 END FROM notification n WHERE n.project_id = "
+                    "$2 AND n.org_id = $3 ORDER BY n.id DESC", p, 3, 6, 0, &q))
+    return dberr(err, "the notifications");
   srv_buf_puts(out, "{\"notifications\":[");
-  int n = 0, unread = 0, rc;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    int read = sqlite3_column_int(st, 5);
+  int unread = 0;
+  for (size_t i = 0; i < q.nrow; i++) {
+    int read = rq_i(&q, i, 5) != 0;
     unread += !read;
-    if (n++) srv_buf_puts(out, ",");
-    srv_buf_printf(out, "{\"id\":%lld", (long long)sqlite3_column_int64(st, 0));
-    srv_buf_json_kv(out, 0, "kind", (const char *)sqlite3_column_text(st, 1));
-    srv_buf_json_kv(out, 0, "message", (const char *)sqlite3_column_text(st, 2));
-    srv_buf_json_kv(out, 0, "run_id", (const char *)sqlite3_column_text(st, 3));
-    int64_t at = sqlite3_column_int64(st, 4);
+    if (i) srv_buf_puts(out, ",");
+    srv_buf_printf(out, "{\"id\":%lld", (long long)rq_i(&q, i, 0));
+    srv_buf_json_kv(out, 0, "kind", rq_s(&q, i, 1));
+    srv_buf_json_kv(out, 0, "message", rq_s(&q, i, 2));
+    srv_buf_json_kv(out, 0, "run_id", rq_s(&q, i, 3));
+    int64_t at = rq_i(&q, i, 4);
     srv_buf_printf(out, ",\"created_at\":%lld,\"expires_at\":%lld,\"read\":%s}", (long long)at,
                    (long long)(at + NOTIFY_TTL_S), read ? "true" : "false");
   }
-  sqlite3_finalize(st);
+  rq_free(&q);
   srv_buf_printf(out, "],\"unread\":%d}", unread);
-  if (rc != SQLITE_DONE) return dberr(err, "the notifications");
-  if (mark_read) {
-    st = runs_db_prep(r->db, "INSERT OR IGNORE INTO notification_read(notification_id,user_id) "
-                             "SELECT id, ? FROM notification WHERE project_id = ? AND org_id = ?");
-    if (st) runs_db_bind(st, 3, t);
-    rc = st ? sqlite3_step(st) : SQLITE_ERROR;
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) return dberr(err, "the notifications");
-  }
+  if (mark_read &&
+      rx(r->db, "INSERT INTO notification_read(notification_id, user_id) SELECT id, $1 FROM "
+                "notification WHERE project_id = $2 AND org_id = $3 ON CONFLICT DO NOTHING",
+         p, 3, NULL))
+    return dberr(err, "the notifications");
   return 0;
+}
+
+static int chat_mark(srv_runs *r, const srv_caller *c, int64_t seq) {
+  srv_db_param p[] = {SRV_DB_TEXT(c->project.id), SRV_DB_TEXT(c->user.id), SRV_DB_INT(seq)};
+  return rx(r->db, "INSERT INTO chat_read(project_id, user_id, last_seq) VALUES ($1, $2, $3) "
+                   "ON CONFLICT (project_id, user_id) DO UPDATE SET last_seq = CASE WHEN "
+                   "excluded.last_seq > chat_read.last_seq THEN excluded.last_seq ELSE "
+                   "chat_read.last_seq END", p, 3, NULL);
 }
 
 int runs_chat_post(srv_ctx *ctx, const srv_caller *c, const char *message, srv_buf *out,
@@ -1257,26 +1250,18 @@ int runs_chat_post(srv_ctx *ctx, const srv_caller *c, const char *message, srv_b
     if ((ch < 0x20 && ch != '\n' && ch != '\t') || ch == 0x7f)
       return fail(err, SRV_E_BADREQ, "message has control characters");
   }
-  sqlite3_stmt *st = runs_db_prep(r->db, "INSERT INTO chat_message(project_id,user_id,email,role,"
-                                         "message,created_at) VALUES(?,?,?,?,?,?)");
-  if (!st) return dberr(err, "the chat");
-  const char *t[] = {c->project.id, c->user.id, c->user.email, c->member.role, message};
-  runs_db_bind(st, 5, t);
-  sqlite3_bind_int64(st, 6, runs_now());
-  int rc = sqlite3_step(st);
-  sqlite3_finalize(st);
-  if (rc != SQLITE_DONE) return dberr(err, "the chat");
-  int64_t seq = sqlite3_last_insert_rowid(r->db);
-  /* the author has read their own message */
-  st = runs_db_prep(r->db, "INSERT INTO chat_read(project_id,user_id,last_seq) VALUES(?,?,?) "
-                           "ON CONFLICT(project_id,user_id) DO UPDATE SET last_seq = "
-                           "max(last_seq, excluded.last_seq)");
-  if (st) {
-    runs_db_bind(st, 2, t);
-    sqlite3_bind_int64(st, 3, seq);
-    sqlite3_step(st);
-    sqlite3_finalize(st);
+  srv_db_param p[] = {SRV_DB_TEXT(c->project.id), SRV_DB_TEXT(c->user.id), SRV_DB_TEXT(c->user.email),
+                      SRV_DB_TEXT(c->member.role), SRV_DB_TEXT(message), SRV_DB_INT(runs_now())};
+  rq q;
+  if (rq_run(r->db, "INSERT INTO chat_message(project_id, user_id, email, role, message, "
+                    "created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq", p, 6, 1, 0, &q) ||
+      q.nrow != 1) {
+    if (q.c) rq_free(&q);
+    return dberr(err, "the chat");
   }
+  int64_t seq = rq_i(&q, 0, 0);
+  rq_free(&q);
+  chat_mark(r, c, seq); /* the author has read their own message */
   srv_buf_printf(out, "{\"seq\":%lld", (long long)seq);
   srv_buf_json_kv(out, 0, "from", c->user.email);
   srv_buf_json_kv(out, 0, "role", c->member.role);
@@ -1289,46 +1274,35 @@ int runs_chat_list(srv_ctx *ctx, const srv_caller *c, srv_buf *out, srv_err *err
   if (require_runs(ctx, err)) return err->kind;
   srv_runs *r = R(ctx);
   int64_t last = 0;
-  sqlite3_stmt *st = runs_db_prep(r->db, "SELECT last_seq FROM chat_read WHERE project_id = ? "
-                                         "AND user_id = ?");
-  const char *t[] = {c->project.id, c->user.id};
-  if (st) {
-    runs_db_bind(st, 2, t);
-    if (sqlite3_step(st) == SQLITE_ROW) last = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-  }
-  st = runs_db_prep(r->db, "SELECT seq, email, role, message, created_at FROM chat_message "
-                           "WHERE project_id = ? ORDER BY seq");
-  if (!st) return dberr(err, "the chat");
-  runs_db_bind(st, 1, t);
+  srv_db_param p[] = {SRV_DB_TEXT(c->project.id), SRV_DB_TEXT(c->user.id)};
+  rq q;
+  if (rq_run(r->db, "SELECT last_seq FROM chat_read WHERE project_id = $1 AND user_id = $2", p, 2,
+             1, 0, &q))
+    return dberr(err, "the chat");
+  if (q.nrow) last = rq_i(&q, 0, 0);
+  rq_free(&q);
+  if (rq_run(r->db, "SELECT seq, email, role, message, created_at FROM chat_message WHERE "
+                    "project_id = $1 ORDER BY seq", p, 1, 5, 0, &q))
+    return dberr(err, "the chat");
   srv_buf_puts(out, "{\"messages\":[");
-  int n = 0, unread = 0, rc;
+  int unread = 0;
   int64_t top = last;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    int64_t seq = sqlite3_column_int64(st, 0);
+  for (size_t i = 0; i < q.nrow; i++) {
+    int64_t seq = rq_i(&q, i, 0);
     int is_unread = seq > last;
     unread += is_unread;
     if (seq > top) top = seq;
-    if (n++) srv_buf_puts(out, ",");
+    if (i) srv_buf_puts(out, ",");
     srv_buf_printf(out, "{\"seq\":%lld", (long long)seq);
-    srv_buf_json_kv(out, 0, "from", (const char *)sqlite3_column_text(st, 1));
-    srv_buf_json_kv(out, 0, "role", (const char *)sqlite3_column_text(st, 2));
-    srv_buf_json_kv(out, 0, "message", (const char *)sqlite3_column_text(st, 3));
-    srv_buf_printf(out, ",\"created_at\":%lld,\"unread\":%s}",
-                   (long long)sqlite3_column_int64(st, 4), is_unread ? "true" : "false");
+    srv_buf_json_kv(out, 0, "from", rq_s(&q, i, 1));
+    srv_buf_json_kv(out, 0, "role", rq_s(&q, i, 2));
+    srv_buf_json_kv(out, 0, "message", rq_s(&q, i, 3));
+    srv_buf_printf(out, ",\"created_at\":%lld,\"unread\":%s}", (long long)rq_i(&q, i, 4),
+                   is_unread ? "true" : "false");
   }
-  sqlite3_finalize(st);
+  rq_free(&q);
   srv_buf_printf(out, "],\"unread\":%d}", unread);
-  if (rc != SQLITE_DONE) return dberr(err, "the chat");
-  st = runs_db_prep(r->db, "INSERT INTO chat_read(project_id,user_id,last_seq) VALUES(?,?,?) "
-                           "ON CONFLICT(project_id,user_id) DO UPDATE SET last_seq = "
-                           "excluded.last_seq");
-  if (st) {
-    runs_db_bind(st, 2, t);
-    sqlite3_bind_int64(st, 3, top);
-    sqlite3_step(st);
-    sqlite3_finalize(st);
-  }
+  if (top > last && chat_mark(r, c, top)) return dberr(err, "the chat");
   return 0;
 }
 
@@ -1336,25 +1310,19 @@ int runs_chat_list(srv_ctx *ctx, const srv_caller *c, srv_buf *out, srv_err *err
 
 int srv_runs_open(srv_ctx *ctx, char *err, size_t errsz) {
   if (ctx->runs) return 0;
+  if (!ctx->store || !ctx->store->db) {
+    snprintf(err, errsz, "the store is not open");
+    return -1;
+  }
   srv_runs *r = calloc(1, sizeof *r);
   if (!r) {
     snprintf(err, errsz, "out of memory");
     return -1;
   }
   r->ctx = ctx;
-  if (snprintf(r->db_path, sizeof r->db_path, "%s/escrowd.db", ctx->cfg.data_dir) >=
-      (int)sizeof r->db_path) {
-    snprintf(err, errsz, "the data folder's path is too long");
-    free(r);
-    return -1;
-  }
-  if (!(r->db = runs_db_open(r->db_path, err, errsz))) {
-    free(r);
-    return -1;
-  }
+  r->db = ctx->store->db;
   pthread_mutex_init(&r->mu, NULL);
   pthread_cond_init(&r->cv, NULL);
-  r->have_sync = 1;
   snprintf(r->runner_name, sizeof r->runner_name, "escrowd-embedded");
   ctx->runs = r;
   return 0;
@@ -1363,32 +1331,36 @@ int srv_runs_open(srv_ctx *ctx, char *err, size_t errsz) {
 int srv_runs_set_permissions(srv_ctx *ctx, const char *project_id, int ao_may_initiate,
                              int ds_sees_results, srv_buf *out, srv_err *err) {
   char e[256];
+  int opened = !ctx->runs;
   if (srv_runs_open(ctx, e, sizeof e)) return fail(err, SRV_E_INTERNAL, "%s", e);
   srv_runs *r = R(ctx);
   srv_project p;
+  int res = 0;
   int rc = ctx->store->project_get(ctx->store, project_id, &p);
-  if (rc) return rc == SRV_NOTFOUND ? fail(err, SRV_E_NOTFOUND, "no project %s", project_id)
-                                    : dberr(err, "the project");
+  if (rc) {
+    res = rc == SRV_NOTFOUND ? fail(err, SRV_E_NOTFOUND, "no project %s", project_id)
+                             : dberr(err, "the project");
+    goto done;
+  }
   srv_project_clear(&p);
-  sqlite3_stmt *st = runs_db_prep(
-      r->db, "INSERT INTO run_settings(project_id,ao_may_initiate,ds_sees_results) VALUES(?,?,?) "
-             "ON CONFLICT(project_id) DO UPDATE SET ao_may_initiate = CASE WHEN ?2 < 0 THEN "
-             "ao_may_initiate ELSE ?2 END, ds_sees_results = CASE WHEN ?3 < 0 THEN "
-             "ds_sees_results ELSE ?3 END");
-  if (!st) return dberr(err, "the settings");
-  sqlite3_bind_text(st, 1, project_id, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int(st, 2, ao_may_initiate);
-  sqlite3_bind_int(st, 3, ds_sees_results);
-  rc = sqlite3_step(st);
-  sqlite3_finalize(st);
-  if (rc != SQLITE_DONE) return dberr(err, "the settings");
+  srv_db_param q[] = {SRV_DB_TEXT(project_id), SRV_DB_INT(ao_may_initiate), SRV_DB_INT(ds_sees_results)};
+  if (rx(r->db, "INSERT INTO run_settings(project_id, ao_may_initiate, ds_sees_results) VALUES "
+                "($1, CASE WHEN $2 < 0 THEN 0 ELSE $2 END, CASE WHEN $3 < 0 THEN 0 ELSE $3 END) "
+                "ON CONFLICT (project_id) DO UPDATE SET ao_may_initiate = CASE WHEN $2 < 0 THEN "
+                "run_settings.ao_may_initiate ELSE $2 END, ds_sees_results = CASE WHEN $3 < 0 "
+                "THEN run_settings.ds_sees_results ELSE $3 END", q, 3, NULL)) {
+    res = dberr(err, "the settings");
+    goto done;
+  }
   int a = 0, d = 0;
   project_settings(r, project_id, &a, &d);
   srv_buf_puts(out, "{");
   srv_buf_json_kv(out, 1, "project_id", project_id);
   srv_buf_printf(out, ",\"ao_may_initiate\":%s,\"ds_sees_results\":%s}", a > 0 ? "true" : "false",
                  d > 0 ? "true" : "false");
-  return 0;
+done:
+  if (opened) srv_runs_stop(ctx);
+  return res;
 }
 
 static int find_enclave(srv_runs *r, const char *given) {
@@ -1453,11 +1425,8 @@ void srv_runs_stop(srv_ctx *ctx) {
   srv_runs *r = R(ctx);
   if (!r) return;
   runs_runner_stop(r);
-  sqlite3_close(r->db);
-  if (r->have_sync) {
-    pthread_mutex_destroy(&r->mu);
-    pthread_cond_destroy(&r->cv);
-  }
+  pthread_mutex_destroy(&r->mu);
+  pthread_cond_destroy(&r->cv);
   free(r);
   ctx->runs = NULL;
 }

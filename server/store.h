@@ -1,8 +1,13 @@
 /*
- * escrowd: the store interface. The domain layer talks only to this; SQLite (store_sqlite.c)
- * is the embedded implementation, PostgreSQL comes behind the same table of operations.
+ * escrowd: the store. The domain layer talks only to this: a table of the persistent
+ * operations it needs, written once (store.c) on the database layer (db.h), so the same code
+ * runs on SQLite and PostgreSQL. Other modules add their own operations as plain functions in
+ * their own store_<area>.c on top of db.h (using s->db) and their tables as their own
+ * srv_db_module (see docs/SERVER.md, "Adding tables and store operations").
  * All strings returned in records are malloc'd and freed with the record's _clear function.
- * Every call returns 0, SRV_NOTFOUND, SRV_CONFLICT (a uniqueness rule) or SRV_STOREERR.
+ * Every call returns 0, SRV_NOTFOUND, SRV_CONFLICT (a constraint) or SRV_STOREERR.
+ * The store is thread-safe: each call runs on the calling thread's database connection;
+ * begin .. commit/rollback is a transaction of the calling thread.
  */
 #ifndef ESCROWD_STORE_H
 #define ESCROWD_STORE_H
@@ -10,9 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SRV_NOTFOUND (-2)
-#define SRV_CONFLICT (-3)
-#define SRV_STOREERR (-4)
+#include "db.h"
 
 typedef struct srv_user {
   char *id, *org_id, *email, *public_key_pem;
@@ -48,7 +51,7 @@ typedef struct srv_artifact {
 
 typedef struct srv_store srv_store;
 struct srv_store {
-  void *impl;
+  srv_db *db; /* the database, for other modules' store_<area>.c */
   int (*begin)(srv_store *s);
   int (*commit)(srv_store *s);
   void (*rollback)(srv_store *s);
@@ -98,10 +101,15 @@ struct srv_store {
   int (*acceptance_has)(srv_store *s, const char *artifact_id, const char *org_id);
 };
 
-/* Open (creating and migrating) the SQLite store at path. NULL on error (message in err). */
-srv_store *srv_store_sqlite_open(const char *path, char *err, size_t errsz);
+/* Open (creating and migrating) the store: target is a SQLite file path or a postgresql://
+ * URL (see srv_db_open); pool_size the most database connections (0: 16). NULL on error
+ * (message in err). */
+srv_store *srv_store_open(const char *target, unsigned pool_size, char *err, size_t errsz);
 
-/* The schema version the migrations reach. */
+/* The core module's migrations (the tables of this file's operations). */
+extern const srv_db_module srv_store_core_module;
+
+/* The schema version the core module's migrations reach. */
 int srv_store_schema_version(void);
 
 void srv_user_clear(srv_user *u);

@@ -14,6 +14,19 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 bash tools/install-deps.sh || { echo "tests: installing dependencies failed" >&2; exit 2; }
 
+# PostgreSQL for escrowd's server_*_pg tests: a throwaway cluster of this run (Unix socket in
+# a temporary folder, no TCP), stopped and removed on exit. The pg tests fail, not skip, when
+# it is not running (ESCROWD_PG_REQUIRED=1).
+export ESCROW_PG_DIR
+ESCROW_PG_DIR=$(mktemp -d /tmp/escrow-pg.XXXXXX)
+export ESCROWD_PG_REQUIRED=1
+trap 'bash tools/pg-test-cluster.sh stop >/dev/null 2>&1 || true' EXIT
+if pg_url=$(bash tools/pg-test-cluster.sh start); then
+  echo "tests: PostgreSQL test cluster at $pg_url"
+else
+  echo "tests: the PostgreSQL test cluster did not start; the server_*_pg tests will fail" >&2
+fi
+
 jobs=${JOBS:-$(nproc)}
 fuzz_seconds=${FUZZ_SECONDS:-30}
 passed=0

@@ -14,10 +14,14 @@ packages=(
   openssl zip unzip python3 nodejs
   libmicrohttpd-dev          # HTTP for escrowd and escrow-enclave
   bubblewrap libseccomp-dev iproute2   # the enclave's local sandbox runtime (a simulated TEE)
+  python3-requests           # the manual's Enclave API snippets, run in the sandbox (/usr/bin/python3)
   libsqlite3-dev libpq-dev postgresql  # escrowd's stores (SQLite embedded; PostgreSQL for scale)
+  postgresql-client          # psql, pg_dump: the server_*_pg tests (tools/pg-test-cluster.sh)
+  wrk                        # bench/bench_server.sh: HTTP load at 200 connections
   # bindings: SWIG generates the Python wrapper (the Go one is committed); Debian's Python
   # pieces build and install the package offline in a venv the test makes under the build folder
   swig python3-dev python3-venv python3-pip python3-setuptools python3-wheel python3-pytest
+  chromium                   # the web dashboard's browser tests (driven by playwright-core)
 )
 
 missing=()
@@ -48,6 +52,15 @@ azure_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/azure"
 if [[ -f $azure_dir/package-lock.json && ! -d $azure_dir/node_modules ]] && command -v npm >/dev/null; then
   echo "install-deps: installing the Azurite test packages (npm ci in tests/azure)" >&2
   npm ci --prefix "$azure_dir" --no-audit --no-fund >/dev/null
+fi
+
+# --- The web dashboard (web/): Vite, TypeScript, Preact and playwright-core, pinned in
+# web/package-lock.json; installed once into web/node_modules (ignored by git). The browser
+# tests drive Debian's chromium: no browser is downloaded.
+web_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/web"
+if [[ -f $web_dir/package-lock.json && ! -d $web_dir/node_modules ]] && command -v npm >/dev/null; then
+  echo "install-deps: installing the web dashboard's packages (npm ci in web)" >&2
+  npm ci --prefix "$web_dir" --no-audit --no-fund >/dev/null
 fi
 
 # --- Go (bindings/go): not a Debian package on this kind of machine; the tests use `go` from

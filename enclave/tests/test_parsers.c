@@ -1,9 +1,11 @@
 /* Unit tests of escrow-enclave's parsers: the Dockerfile reader, runtime parameter names and
  * the decoding of a report's json_data (object, JSON string, base64 of JSON). */
+#define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -154,7 +156,99 @@ static void refused_report_errors_keep_only_field_names_of_the_criteria(void **s
   free(out);
 }
 
+
+static void artifact_names_are_base_names_from_a_small_alphabet(void **state) {
+  (void)state;
+  char n[140];
+  enc_artifact_name("../../etc/passwd", n, sizeof(n));
+  assert_string_equal(n, "passwd");
+  enc_artifact_name("C:\\x\\model weights.pkl", n, sizeof(n));
+  assert_string_equal(n, "model_weights.pkl");
+  enc_artifact_name("..", n, sizeof(n));
+  assert_string_equal(n, "artifact");
+  enc_artifact_name(NULL, n, sizeof(n));
+  assert_string_equal(n, "artifact");
+  enc_artifact_name(".hidden", n, sizeof(n));
+  assert_string_equal(n, "hidden");
+  char longname[400];
+  memset(longname, 'a', sizeof(longname) - 1);
+  longname[sizeof(longname) - 1] = 0;
+  enc_artifact_name(longname, n, sizeof(n));
+  assert_int_equal(strlen(n), 128);
+}
+
+static void mlflow_keys_are_bounded_and_from_mlflows_alphabet(void **state) {
+  (void)state;
+  assert_true(enc_mlflow_key_ok("loss"));
+  assert_true(enc_mlflow_key_ok("val/acc-1.2 x_y"));
+  assert_false(enc_mlflow_key_ok(""));
+  assert_false(enc_mlflow_key_ok(NULL));
+  assert_false(enc_mlflow_key_ok("a\nb"));
+  assert_false(enc_mlflow_key_ok("a\"b"));
+  assert_false(enc_mlflow_key_ok("caf\xc3\xa9"));
+  char k[260];
+  memset(k, 'k', 250);
+  k[250] = 0;
+  assert_true(enc_mlflow_key_ok(k));
+  k[250] = 'k';
+  k[251] = 0;
+  assert_false(enc_mlflow_key_ok(k));
+}
+
+static void canonical_json_sorts_members_and_drops_whitespace(void **state) {
+  (void)state;
+  char *c = enc_canonical_json("{ \"b\" : [1, {\"z\":true,\"a\":null}], \"a\":\"x/y\" }");
+  assert_non_null(c);
+  assert_string_equal(c, "{\"a\":\"x/y\",\"b\":[1,{\"a\":null,\"z\":true}]}");
+  free(c);
+  assert_null(enc_canonical_json("{\"a\":1,\"a\":2}")); /* duplicate member */
+  assert_null(enc_canonical_json("{\"a\":1.5}"));         /* integers only */
+  assert_null(enc_canonical_json("not json"));
+}
+
+static void a_signed_certificate_verifies_and_any_change_breaks_it(void **state) {
+  (void)state;
+  enc_run_key k;
+  assert_int_equal(enc_run_key_new(&k), 0);
+  char pk[64], *body = NULL, *cert = NULL, *answer = NULL;
+  enc_run_key_public_b64(&k, pk);
+  assert_true(asprintf(&body, "{\"format\":\"" ENC_CERT_FORMAT "\",\"status\":\"Completed\","
+                       "\"exit_code\":0,\"run_public_key\":\"%s\",\"signature_alg\":\"ed25519\"}", pk) > 0);
+  assert_int_equal(enc_cert_sign(&k, body, &cert), 0);
+  enc_run_key_free(&k);
+  assert_null(k.sk);
+  assert_int_equal(enc_cert_verify(cert, NULL, &answer), 0);
+  assert_non_null(strstr(answer, "\"valid\":true"));
+  free(answer);
+  /* a changed value */
+  char *t = strdup(cert);
+  char *at = strstr(t, "Completed");
+  memcpy(at, "Completex", 9);
+  assert_int_equal(enc_cert_verify(t, NULL, &answer), 1);
+  assert_non_null(strstr(answer, "does not verify"));
+  free(answer);
+  free(t);
+  /* another key in place of the run key */
+  enc_run_key k2;
+  assert_int_equal(enc_run_key_new(&k2), 0);
+  char pk2[64];
+  enc_run_key_public_b64(&k2, pk2);
+  enc_run_key_free(&k2);
+  t = strdup(cert);
+  at = strstr(t, pk);
+  memcpy(at, pk2, strlen(pk));
+  assert_int_equal(enc_cert_verify(t, NULL, &answer), 1);
+  free(answer);
+  free(t);
+  /* whitespace and member order do not matter: the canonical form is signed */
+  assert_int_equal(enc_cert_verify("{\"a\":1}", NULL, &answer), 1); /* no format, no signature */
+  free(answer);
+  free(cert);
+  free(body);
+}
+
 int main(void) {
+  if (escrow_init() != 0) return 1; /* libsodium, for the run key */
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(dockerfile_exec_form_entrypoint_and_cmd_are_joined),
       cmocka_unit_test(dockerfile_shell_form_runs_through_sh_and_ignores_cmd),
@@ -166,6 +260,10 @@ int main(void) {
       cmocka_unit_test(json_data_object_string_and_base64_decode_to_the_same_document),
       cmocka_unit_test(json_data_that_is_no_object_is_refused),
       cmocka_unit_test(refused_report_errors_keep_only_field_names_of_the_criteria),
+      cmocka_unit_test(artifact_names_are_base_names_from_a_small_alphabet),
+      cmocka_unit_test(mlflow_keys_are_bounded_and_from_mlflows_alphabet),
+      cmocka_unit_test(canonical_json_sorts_members_and_drops_whitespace),
+      cmocka_unit_test(a_signed_certificate_verifies_and_any_change_breaks_it),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,5 +13,7 @@
 #include "criteria.h"
 #include "sas.h"
 #include "blob.h"
+#include "client.h"
+#include "attest.h"
 
 #endif

@@ -3,8 +3,8 @@
 criteria / dataset path of BeeKeeperAI's API sample, with JWTs made the way the sample makes
 them (PyJWT's RS256 compact form: header {"alg":"RS256","typ":"JWT"}), plus the refusals.
 Traffic goes to 127.0.0.1 only. Needs python3 with `cryptography`.
-Env: ESCROWD_BIN, ESCROW_TEST_VECTORS, ESCROWD_TMP."""
-import base64, datetime, json, os, shutil, signal, subprocess, sys, time, uuid
+Env: ESCROWD_BIN, ESCROW_TEST_VECTORS, ESCROWD_TMP; ESCROWD_PG=1 runs on PostgreSQL (below)."""
+import base64, datetime, hashlib, json, os, shutil, signal, subprocess, sys, time, uuid
 import urllib.error, urllib.parse, urllib.request
 
 from cryptography.hazmat.primitives import hashes, serialization
@@ -115,8 +115,65 @@ def expect(name, r, status, contains=None):
     return r
 
 
+# PostgreSQL (ctest server_*_pg, ESCROWD_PG=1): each test gets a fresh database in the cluster
+# of tools/pg-test-cluster.sh (ESCROWD_PG_CLUSTER: the script's path), named after the test
+# and the build folder so builds and tests side by side never share one. Without a running
+# cluster the test is skipped (77), except in CI (ESCROWD_PG_REQUIRED=1) where it fails.
+DATABASE = None
+
+
+def db_args():
+    return ["--database", DATABASE] if DATABASE else []
+
+
+def psql(url, *sql):
+    for q in sql:
+        p = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-At", url, "-c", q],
+                           capture_output=True, text=True)
+        if p.returncode != 0:
+            raise RuntimeError(f"psql failed: {p.stderr.strip()}")
+    return p.stdout
+
+
+def fresh_database(test_name):
+    """On PostgreSQL, (re)create this test's database and point DATABASE at it."""
+    global DATABASE
+    if os.environ.get("ESCROWD_PG") != "1":
+        return
+    p = subprocess.run([os.environ["ESCROWD_PG_CLUSTER"], "url"], capture_output=True, text=True)
+    if p.returncode != 0:
+        why = "no PostgreSQL test cluster is running (tools/pg-test-cluster.sh start): " + p.stderr.strip()
+        if os.environ.get("ESCROWD_PG_REQUIRED") == "1":
+            print("FAIL " + why)
+            sys.exit(1)
+        print("SKIP " + why)
+        sys.exit(77)
+    base = p.stdout.strip()
+    tag = hashlib.sha256(os.environ.get("ESCROWD_TMP", "/tmp").encode()).hexdigest()[:10]
+    name = f"escrowd_{test_name}_{tag}"
+    psql(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
+    DATABASE = base.replace("/postgres?", f"/{name}?", 1)
+
+
+def database_dump():
+    """Every byte the database holds, as far as a reader of its files would see them."""
+    if DATABASE:
+        p = subprocess.run(["pg_dump", "--data-only", DATABASE], capture_output=True)
+        if p.returncode != 0:
+            raise RuntimeError("pg_dump failed: " + p.stderr.decode(errors="replace"))
+        return p.stdout
+    out = b""
+    for name in ("escrowd.db", "escrowd.db-wal"):
+        path = os.path.join(DATA, name)
+        if os.path.exists(path):
+            with open(path, "rb") as f:
+                out += f.read()
+    return out
+
+
 def admin(*args):
-    p = subprocess.run([BIN, "admin", "--data", DATA] + list(args), capture_output=True, text=True)
+    p = subprocess.run([BIN, "admin", "--data", DATA] + db_args() + list(args),
+                       capture_output=True, text=True)
     return p.returncode, p.stdout, p.stderr
 
 
@@ -134,6 +191,7 @@ def fresh_two_party_project(test_name, project_name):
     shutil.rmtree(TMP, ignore_errors=True)
     os.makedirs(TMP)
     DATA = os.path.join(TMP, "data")
+    fresh_database(test_name)
     keys = os.path.join(VEC, "keys")
     admin("create-org", "--name", "AO")
     admin("create-org", "--name", "DS")
@@ -158,6 +216,7 @@ def main():
     shutil.rmtree(TMP, ignore_errors=True)
     os.makedirs(TMP)
     DATA = os.path.join(TMP, "data")
+    fresh_database("api_test")
     ao_key = load_key("kek3072.key.pem")
     ds_key = load_key("kek4096.key.pem")
     keys = os.path.join(VEC, "keys")
@@ -208,7 +267,7 @@ def main():
 
     # --- serve ----------------------------------------------------------------------------
     log = open(os.path.join(TMP, "escrowd.log"), "w")
-    proc = subprocess.Popen([BIN, "serve", "--data", DATA, "--listen", "127.0.0.1:0"],
+    proc = subprocess.Popen([BIN, "serve", "--data", DATA, "--listen", "127.0.0.1:0"] + db_args(),
                             stdout=subprocess.PIPE, stderr=log, text=True)
     try:
         line = proc.stdout.readline()
@@ -227,22 +286,23 @@ def main():
         logtext = f.read()
     check("the log holds no key material or token",
           b"PRIVATE KEY" not in logtext and b"eyJ" not in logtext and mk not in logtext)
-    with open(os.path.join(DATA, "escrowd.db"), "rb") as f:
-        db = f.read()
+    db = database_dump()
     check("the database holds no plaintext private key", b"PRIVATE KEY" not in db)
-    wal = os.path.join(DATA, "escrowd.db-wal")
-    if os.path.exists(wal):
-        with open(wal, "rb") as f:
-            db += f.read()
     check("the database holds no SAS token in clear (sealed by the vault)", b"sig=" not in db and b"PRIVATE KEY" not in db)
-    import sqlite3
     newer = os.path.join(TMP, "newer")
     shutil.copytree(DATA, newer)
-    con = sqlite3.connect(os.path.join(newer, "escrowd.db"))
-    con.execute("INSERT INTO schema_migrations VALUES (99, 0)")
-    con.commit()
-    con.close()
-    p = subprocess.run([BIN, "admin", "--data", newer, "create-org", "--name", "x"], capture_output=True, text=True)
+    newer_db = []
+    if DATABASE:
+        psql(DATABASE, "INSERT INTO db_migrations VALUES ('core', 99, 0)")
+        newer_db = ["--database", DATABASE]
+    else:
+        import sqlite3
+        con = sqlite3.connect(os.path.join(newer, "escrowd.db"))
+        con.execute("INSERT INTO db_migrations VALUES ('core', 99, 0)")
+        con.commit()
+        con.close()
+    p = subprocess.run([BIN, "admin", "--data", newer] + newer_db + ["create-org", "--name", "x"],
+                       capture_output=True, text=True)
     check("a database newer than the binary is refused", p.returncode == 2 and "newer" in p.stderr, p.stderr)
     if FAILS:
         print(f"{len(FAILS)} failed: {FAILS}")

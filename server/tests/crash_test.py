@@ -2,6 +2,8 @@
 """escrowd crash safety: uploads run while escrowd is killed with SIGKILL; after a restart
 every acknowledged (201) upload is there, the database passes its integrity check, and every
 recorded file exists with the content its SHA-256 name promises. Loopback only.
+Runs on SQLite, or on PostgreSQL with ESCROWD_PG=1 (see api_test.py; there escrowd is killed,
+the database server keeps running, and amcheck verifies the indexes).
 Env: ESCROWD_BIN, ESCROW_TEST_VECTORS, ESCROWD_TMP."""
 import hashlib, json, os, shutil, signal, sqlite3, subprocess, sys, threading, time
 
@@ -13,7 +15,7 @@ ROUNDS = 3
 
 def start():
     log = open(os.path.join(A.TMP, "escrowd.log"), "a")
-    p = subprocess.Popen([A.BIN, "serve", "--data", A.DATA, "--listen", "127.0.0.1:0"],
+    p = subprocess.Popen([A.BIN, "serve", "--data", A.DATA, "--listen", "127.0.0.1:0"] + A.db_args(),
                          stdout=subprocess.PIPE, stderr=log, text=True)
     A.BASE = "http://" + json.loads(p.stdout.readline())["listening"]
     return p
@@ -69,10 +71,21 @@ def main():
         proc.send_signal(signal.SIGTERM)
         A.check("escrowd stops cleanly after the restart", proc.wait(timeout=30) == 0)
 
-    db = sqlite3.connect(os.path.join(A.DATA, "escrowd.db"))
-    A.check("the database passes its integrity check",
-            db.execute("PRAGMA integrity_check").fetchone()[0] == "ok")
-    rows = db.execute("SELECT version_tag, sha256 FROM artifact_version WHERE sha256 IS NOT NULL").fetchall()
+    q = "SELECT version_tag, sha256 FROM artifact_version WHERE sha256 IS NOT NULL"
+    if A.DATABASE:
+        A.psql(A.DATABASE, "CREATE EXTENSION IF NOT EXISTS amcheck")
+        out = A.psql(A.DATABASE, "SELECT count(*) FROM (SELECT bt_index_check(c.oid, true)"
+                                 " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+                                 " JOIN pg_namespace n ON n.oid = c.relnamespace"
+                                 " JOIN pg_am a ON a.oid = c.relam"
+                                 " WHERE n.nspname = 'public' AND a.amname = 'btree') t")
+        A.check("every index of the database passes amcheck", int(out.strip()) > 0, out)
+        rows = [tuple(line.split("|")) for line in A.psql(A.DATABASE, q).splitlines() if line]
+    else:
+        db = sqlite3.connect(os.path.join(A.DATA, "escrowd.db"))
+        A.check("the database passes its integrity check",
+                db.execute("PRAGMA integrity_check").fetchone()[0] == "ok")
+        rows = db.execute(q).fetchall()
     bad = []
     for tag, sha in rows:
         path = os.path.join(A.DATA, "blobs", sha[:2], sha)

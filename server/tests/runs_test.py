@@ -26,7 +26,7 @@ def escrow(*args):
 def start(data, *extra):
     log = open(os.path.join(T.TMP, "escrowd.log"), "a")
     proc = subprocess.Popen([T.BIN, "serve", "--data", data, "--listen", "127.0.0.1:0",
-                             "--allow-loopback-http"] + list(extra),
+                             "--allow-loopback-http"] + T.db_args() + list(extra),
                             stdout=subprocess.PIPE, stderr=log, text=True)
     line = proc.stdout.readline()
     T.BASE = "http://" + json.loads(line)["listening"]
@@ -107,8 +107,6 @@ def main():
     with open(os.path.join(T.TMP, "escrowd.log"), "rb") as f:
         text = f.read()
     check("the log holds no key material or token", b"PRIVATE KEY" not in text and b"eyJ" not in text)
-    check("no run folder is left in the data folder",
-          not os.path.isdir(os.path.join(T.DATA, "runs")) or not os.listdir(os.path.join(T.DATA, "runs")))
     if T.FAILS:
         print(f"{len(T.FAILS)} failed: {T.FAILS}")
         return 1
@@ -213,20 +211,15 @@ def scenario(pid, ao_key, ds_key, work):
         cm, name="sas", dataset_version=sas_id)), 201)
     c_sas = r.json["id"]
     # the SAS expiry approaches: simulate the passage of time in the record
-    con = sqlite3.connect(os.path.join(T.DATA, "escrowd.db"))
     for delta, name in ((datetime.timedelta(hours=5), "expiring"), (datetime.timedelta(hours=-1), "expired")):
         when = (datetime.datetime.now(tz=datetime.timezone.utc) + delta).strftime("%Y-%m-%dT%H:%M:%SZ")
-        meta = json.loads(con.execute("SELECT meta_json FROM artifact_version WHERE id = ?", (sas_id,)).fetchone()[0])
-        meta["sas_expiry"] = when
-        con.execute("UPDATE artifact_version SET meta_json = ? WHERE id = ?", (json.dumps(meta), sas_id))
-        con.commit()
+        set_sas_expiry(sas_id, when)
         expect(f"a run configuration on a dataset whose SAS is {name} is refused",
                call("POST", cfg, AO, fields=dict(cm, name="sas " + name, algorithm_version="v2", dataset_version=sas_id)),
                422, name)
         expect(f"a run request on a dataset whose SAS is {name} is refused",
                call("POST", "/api/v1/run-request/", AO, fields=dict(P, run_configuration=c_sas,
                                                                       machine_type="cpu-standard-1")), 422, name)
-    con.close()
     r = expect("the DS lists only the configurations on its datasets", call("GET", cfg, DS, query=P), 200)
     check("DS sees site 1 configurations, not site 2",
           r.json and {c["id"] for c in r.json["run_configurations"]} == {c1, c3, c_sas}, r.body[:300])
@@ -404,6 +397,22 @@ def scenario(pid, ao_key, ds_key, work):
     STATE["q3"] = q3
 
 
+def set_sas_expiry(version_id, when):
+    """Simulate the passage of time: the SAS expiry recorded for a dataset version."""
+    if T.DATABASE:
+        meta = json.loads(T.psql(T.DATABASE, f"SELECT meta_json FROM artifact_version WHERE id = '{version_id}'").strip())
+        meta["sas_expiry"] = when
+        T.psql(T.DATABASE, "UPDATE artifact_version SET meta_json = '%s' WHERE id = '%s'" %
+               (json.dumps(meta).replace("'", "''"), version_id))
+        return
+    con = sqlite3.connect(os.path.join(T.DATA, "escrowd.db"))
+    meta = json.loads(con.execute("SELECT meta_json FROM artifact_version WHERE id = ?", (version_id,)).fetchone()[0])
+    meta["sas_expiry"] = when
+    con.execute("UPDATE artifact_version SET meta_json = ? WHERE id = ?", (json.dumps(meta), version_id))
+    con.commit()
+    con.close()
+
+
 def dataset_id(tok, tag):
     r = call("GET", "/api/v1/artifact/", tok, query={"artifact_type": "dataset"})
     for v in r.json["versions"]:
@@ -434,6 +443,8 @@ def restart_scenario(proc, log, pid, ao_key, ds_key, work):
     check("the last log line says Run Failed", r.json and "Run Failed" in r.json["logs"][-1]["message"], r.body[-300:])
     # without --allow-simulated-tee, initiate is refused
     stop(proc, log)
+    check("a stopped server leaves no run folder in the data folder",
+          not os.path.isdir(os.path.join(T.DATA, "runs")) or not os.listdir(os.path.join(T.DATA, "runs")))
     proc, log = start(T.DATA, "--runners", "0")
     expect("request once more", call("POST", "/api/v1/run-request/", AO, fields=dict(q3, machine_type="cpu-standard-1")), 201)
     expect("a server without --allow-simulated-tee refuses to initiate a sandbox run",

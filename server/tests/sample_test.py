@@ -38,7 +38,7 @@ def main():
     with open(os.path.join(keys, "kek4096.key.pem")) as f:
         DS_KEY = f.read()
 
-    proc = subprocess.Popen([A.BIN, "serve", "--data", A.DATA, "--listen", "127.0.0.1:0"],
+    proc = subprocess.Popen([A.BIN, "serve", "--data", A.DATA, "--listen", "127.0.0.1:0"] + A.db_args(),
                             stdout=subprocess.PIPE, stderr=open(os.path.join(A.TMP, "escrowd.log"), "w"), text=True)
     base = "http://" + json.loads(proc.stdout.readline())["listening"] + "/api/v1"
     dl = os.path.join(A.TMP, "downloads")

@@ -1,0 +1,4 @@
+#!/bin/sh
+
+# Run your algorithm code
+python3 algo-template.py
