@@ -823,7 +823,7 @@ static void test_expected_run_project_role_nonce_and_package(void **state) {
   e.package_digest = "sha256:aa";
   e.now = NOW + 301;
   assert_int_equal(expect(claims, &e), ESCROW_E_CHECK);
-  assert_error_mentions("seconds ago");
+  assert_error_mentions("too old");
   e.now = NOW + 10;
   e.allow_simulated = 0;
   assert_int_equal(expect(claims, &e), ESCROW_E_CHECK);
