@@ -19,6 +19,7 @@
 #include <escrow/package.h>
 #include <escrow/sas.h>
 
+#include "accounts.h"
 #include "blobs.h"
 #include "jwt.h"
 
@@ -95,6 +96,9 @@ int srv_ctx_open(srv_ctx *ctx, const srv_config *cfg, char *err, size_t errsz) {
     ctx->vault->close(ctx->vault);
     return -1;
   }
+  if (!ctx->cfg.session_ttl) ctx->cfg.session_ttl = 28800;
+  if (!ctx->cfg.login_max_failures) ctx->cfg.login_max_failures = 5;
+  if (!ctx->cfg.login_window) ctx->cfg.login_window = 900;
   return 0;
 }
 
@@ -131,7 +135,7 @@ int dom_create_org(srv_ctx *ctx, const char *name, srv_buf *out, srv_err *err) {
   return 0;
 }
 
-static int check_public_key(const char *pem, srv_err *err) {
+int srv_check_public_key(const char *pem, srv_err *err) {
   BIO *b = BIO_new_mem_buf(pem, -1);
   EVP_PKEY *k = b ? PEM_read_bio_PUBKEY(b, NULL, NULL, NULL) : NULL;
   BIO_free(b);
@@ -148,7 +152,7 @@ int dom_create_user(srv_ctx *ctx, const char *org, const char *email, const char
                     int is_operator, srv_buf *out, srv_err *err) {
   if (!srv_valid_text(email, 254) || !strchr(email, '@') || strchr(email, ' '))
     return err_set(err, SRV_E_BADREQ, "--email must be an e-mail address");
-  if (pem && check_public_key(pem, err)) return err->kind;
+  if (pem && srv_check_public_key(pem, err)) return err->kind;
   srv_store *s = ctx->store;
   char *org_id = NULL;
   int rc = s->org_find(s, org, &org_id);

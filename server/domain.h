@@ -22,7 +22,8 @@ enum {
   SRV_E_NOTFOUND = 4, /* 404 */
   SRV_E_CONFLICT = 5, /* 409: exists already, or a prerequisite is missing */
   SRV_E_UNPROCESSABLE = 6, /* 422: well-formed but refused by a content rule */
-  SRV_E_INTERNAL = 7  /* 500 */
+  SRV_E_INTERNAL = 7,  /* 500 */
+  SRV_E_RATELIMIT = 8  /* 429: too many attempts */
 };
 
 typedef struct srv_err {
@@ -42,6 +43,9 @@ typedef struct srv_config {
   int64_t max_token_lifetime;   /* seconds a token's exp may lie ahead (default 3600) */
   unsigned sas_flags;           /* ESCROW_SAS_ALLOW_LOOPBACK_HTTP with --allow-loopback-http */
   unsigned kek_bits;            /* 4096 */
+  int64_t session_ttl;          /* seconds a web session lives (default 28800) */
+  unsigned login_max_failures;  /* failed logins per account per window (default 5) */
+  int64_t login_window;         /* seconds (default 900) */
 } srv_config;
 
 typedef struct srv_ctx {
@@ -114,6 +118,9 @@ typedef struct srv_algorithm_in {
 int dom_upload_algorithm(srv_ctx *ctx, const srv_caller *c, const srv_version_in *v,
                          const srv_algorithm_in *alg, const char *file_name,
                          const unsigned char *data, size_t len, srv_buf *out, srv_err *err);
+
+/* An RSA public key of at least 2048 bits in PEM (SPKI); SRV_E_BADREQ otherwise. */
+int srv_check_public_key(const char *pem, srv_err *err);
 
 /* Checks shared with the handlers' tests. */
 int srv_valid_file_name(const char *name);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <yajl/yajl_tree.h>
 
 /* memmem (a GNU extension) in portable C. */
 static const char *find_bytes(const char *hay, size_t n, const char *needle, size_t m) {
@@ -289,6 +290,43 @@ int srv_form_parse_multipart(srv_form *f, const char *content_type, const char *
   }
 }
 
+int srv_form_parse_json(srv_form *f, const char *data, size_t len, char *err, size_t errsz) {
+  if (len > SRV_FORM_MAX_JSON) return fail(err, errsz, "the JSON body is too large");
+  char *text = malloc(len + 1);
+  if (!text) return fail(err, errsz, "out of memory");
+  memcpy(text, data, len);
+  text[len] = 0;
+  char why[128] = "";
+  yajl_val root = memchr(data, 0, len) ? NULL : yajl_tree_parse(text, why, sizeof why);
+  free(text);
+  if (!root || !YAJL_IS_OBJECT(root)) {
+    yajl_tree_free(root);
+    return fail(err, errsz, "the JSON body must be one object of names and text values");
+  }
+  int r = 0;
+  for (size_t i = 0; i < root->u.object.len && !r; i++) {
+    const char *k = root->u.object.keys[i];
+    yajl_val v = root->u.object.values[i];
+    const char *sv = YAJL_IS_STRING(v)  ? YAJL_GET_STRING(v)
+                     : YAJL_IS_NUMBER(v) ? YAJL_GET_NUMBER(v)
+                     : YAJL_IS_TRUE(v)   ? "true"
+                     : YAJL_IS_FALSE(v)  ? "false"
+                                         : NULL;
+    if (YAJL_IS_NULL(v)) continue;
+    if (!sv) {
+      r = fail(err, errsz, "the JSON body's values must be text, numbers or booleans (\"%s\" is not)", k);
+    } else if (strlen(k) == 0 || strlen(k) >= SRV_FORM_MAX_NAME) {
+      r = fail(err, errsz, "a JSON member name is empty or too long");
+    } else if (f->n >= SRV_FORM_MAX_FIELDS) {
+      r = fail(err, errsz, "the JSON body has too many members");
+    } else if (srv_form_add(f, k, strlen(k), sv, strlen(sv), NULL, NULL)) {
+      r = fail(err, errsz, "out of memory");
+    }
+  }
+  yajl_tree_free(root);
+  return r;
+}
+
 int srv_form_parse_body(srv_form *f, const char *content_type, const char *data, size_t len,
                         char *err, size_t errsz) {
   if (len == 0) return 0;
@@ -297,6 +335,10 @@ int srv_form_parse_body(srv_form *f, const char *content_type, const char *data,
     return srv_form_parse_multipart(f, content_type, data, len, err, errsz);
   if (strncasecmp(content_type, "application/x-www-form-urlencoded", 33) == 0)
     return srv_form_parse_urlencoded(f, data, len, err, errsz);
+  if (strncasecmp(content_type, "application/json", 16) == 0 &&
+      (content_type[16] == 0 || content_type[16] == ';'))
+    return srv_form_parse_json(f, data, len, err, errsz);
   return fail(err, errsz,
-              "the request body must be multipart/form-data or application/x-www-form-urlencoded");
+              "the request body must be multipart/form-data, application/x-www-form-urlencoded "
+              "or application/json");
 }

@@ -1,6 +1,6 @@
 /*
  * escrowd: request bodies as the API clients send them: application/x-www-form-urlencoded
- * and multipart/form-data (RFC 7578), parsed from a buffer (sans-I/O, fuzzable). Values point
+ * and multipart/form-data (RFC 7578), and flat JSON objects (the web dashboard), parsed from a buffer (sans-I/O, fuzzable). Values point
  * into copies owned by the form.
  */
 #ifndef ESCROWD_FORM_H
@@ -35,6 +35,11 @@ int srv_form_parse_urlencoded(srv_form *f, const char *data, size_t len, char *e
  * a form-data Content-Disposition and name, too many fields, oversized part headers. */
 int srv_form_parse_multipart(srv_form *f, const char *content_type, const char *data, size_t len,
                              char *err, size_t errsz);
+
+/* Parse a JSON object whose members are text, numbers or booleans (null members are skipped)
+ * into fields, as if it were a form. At most SRV_FORM_MAX_JSON bytes. */
+#define SRV_FORM_MAX_JSON (1024 * 1024)
+int srv_form_parse_json(srv_form *f, const char *data, size_t len, char *err, size_t errsz);
 
 /* Parse by Content-Type (NULL or empty body: nothing to do). */
 int srv_form_parse_body(srv_form *f, const char *content_type, const char *data, size_t len,

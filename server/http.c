@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
+
+#include "web.h"
 
 typedef struct conn_state {
   char *data;
@@ -20,7 +23,19 @@ typedef struct conn_state {
 typedef struct server {
   srv_ctx *ctx;
   size_t max_body;
+  const char *web_dir;
+  int tls;
 } server;
+
+/* The headers of every answer (web.h). */
+static void security_headers(struct MHD_Response *r, int tls) {
+  MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+  MHD_add_response_header(r, "Content-Security-Policy", SRV_WEB_CSP);
+  MHD_add_response_header(r, "X-Frame-Options", "DENY");
+  MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+  MHD_add_response_header(r, "Cross-Origin-Opener-Policy", "same-origin");
+  if (tls) MHD_add_response_header(r, "Strict-Transport-Security", "max-age=31536000");
+}
 
 static enum MHD_Result add_arg(void *cls, enum MHD_ValueKind kind, const char *key,
                                const char *value) {
@@ -31,26 +46,52 @@ static enum MHD_Result add_arg(void *cls, enum MHD_ValueKind kind, const char *k
   return MHD_YES;
 }
 
-static enum MHD_Result send_json(struct MHD_Connection *conn, int status, const char *body,
-                                 size_t len) {
+static enum MHD_Result send_json_c(struct MHD_Connection *conn, const server *sv, int status,
+                                   const char *body, size_t len, const char *cookie) {
   struct MHD_Response *r =
       MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
   if (!r) return MHD_NO;
   MHD_add_response_header(r, "Content-Type", "application/json");
   MHD_add_response_header(r, "Cache-Control", "no-store");
-  MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+  security_headers(r, sv->tls);
+  if (cookie && *cookie) MHD_add_response_header(r, "Set-Cookie", cookie);
+  if (status == 401) MHD_add_response_header(r, "WWW-Authenticate", "Bearer");
   enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, r);
   MHD_destroy_response(r);
   return ret;
 }
 
-static enum MHD_Result send_error(struct MHD_Connection *conn, int status, const char *msg) {
+static enum MHD_Result send_error(struct MHD_Connection *conn, const server *sv, int status,
+                                  const char *msg) {
   srv_response res = {0};
   srv_respond_error(&res, status, msg, NULL);
-  enum MHD_Result r = send_json(conn, status, res.body.p ? res.body.p : "{}",
-                                res.body.p ? res.body.len : 2);
+  enum MHD_Result r = send_json_c(conn, sv, status, res.body.p ? res.body.p : "{}",
+                                  res.body.p ? res.body.len : 2, NULL);
   srv_buf_free(&res.body);
   return r;
+}
+
+/* GET/HEAD of a dashboard file (web.h). */
+static enum MHD_Result send_static(struct MHD_Connection *conn, const server *sv,
+                                   const char *url, const char *method) {
+  srv_web_file f;
+  int status = srv_web_open(sv->web_dir, url, &f);
+  if (status) {
+    fprintf(stderr, "escrowd: %s %s -> %d\n", method, url, status);
+    return send_error(conn, sv, status, status == 404 ? "no such page" : "the page cannot be read");
+  }
+  struct MHD_Response *r = MHD_create_response_from_fd((uint64_t)f.size, f.fd);
+  if (!r) {
+    close(f.fd);
+    return MHD_NO;
+  }
+  MHD_add_response_header(r, "Content-Type", f.ctype);
+  MHD_add_response_header(r, "Cache-Control", f.cache);
+  security_headers(r, sv->tls);
+  enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
+  MHD_destroy_response(r);
+  fprintf(stderr, "escrowd: %s %s -> 200\n", method, url);
+  return ret;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -64,13 +105,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     st = calloc(1, sizeof *st);
     if (!st) return MHD_NO;
     *con_cls = st;
+    if (sv->web_dir && !srv_web_is_api_path(url) &&
+        (!strcmp(method, "GET") || !strcmp(method, "HEAD")))
+      return send_static(conn, sv, url, method);
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
     if (cl) {
       char *end;
       unsigned long long n = strtoull(cl, &end, 10);
       if (*end || n > sv->max_body) {
         st->too_large = 1;
-        return send_error(conn, 413, "the request body is larger than this server accepts");
+        return send_error(conn, sv, 413, "the request body is larger than this server accepts");
       }
     }
     return MHD_YES;
@@ -103,13 +147,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return MHD_YES;
   }
   if (st->too_large)
-    return send_error(conn, 413, "the request body is larger than this server accepts");
+    return send_error(conn, sv, 413, "the request body is larger than this server accepts");
 
   srv_request req = {.ctx = sv->ctx, .method = method, .path = url};
   srv_form_init(&req.query);
   srv_form_init(&req.body);
   req.authorization = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
   req.content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
+  req.session = MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, "escrow_session");
+  req.csrf = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-CSRF-Token");
+  req.tls = sv->tls;
+  char addr[INET6_ADDRSTRLEN] = "";
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
+    inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr, addr, sizeof addr);
+  req.addr = addr[0] ? addr : NULL;
   srv_response res = {0};
   char err[256];
   if (MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, add_arg, &req.query) < 0 ||
@@ -123,9 +176,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   }
   enum MHD_Result r;
   if (res.body.oom || !res.body.p)
-    r = send_error(conn, 500, "out of memory");
+    r = send_error(conn, sv, 500, "out of memory");
   else
-    r = send_json(conn, res.status, res.body.p, res.body.len);
+    r = send_json_c(conn, sv, res.status, res.body.p, res.body.len, res.set_cookie);
+  explicit_bzero(res.set_cookie, sizeof res.set_cookie);
   fprintf(stderr, "escrowd: %s %s -> %d\n", method, url, res.status);
   srv_buf_free(&res.body);
   srv_form_clear(&req.query);
@@ -161,19 +215,34 @@ int srv_http_serve(srv_ctx *ctx, const srv_http_options *opts) {
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, NULL);
   signal(SIGPIPE, SIG_IGN);
-  server sv = {ctx, opts->max_body};
+  server sv = {ctx, opts->max_body, opts->web_dir, opts->tls_cert != NULL};
+  unsigned flags =
+      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
+  if (sv.tls) {
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+      fprintf(stderr, "escrowd: this libmicrohttpd was built without TLS\n");
+      return -1;
+    }
+    flags |= MHD_USE_TLS;
+  }
+  struct MHD_OptionItem tls_opts[] = {
+      {sv.tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, (void *)opts->tls_cert},
+      {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)opts->tls_key},
+      {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"},
+      {MHD_OPTION_END, 0, NULL}};
   struct MHD_Daemon *d = MHD_start_daemon(
-      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG, 0,
-      NULL, NULL, on_request, &sv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+      flags, 0, NULL, NULL, on_request, &sv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
       MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
       (unsigned)60, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
-      MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)256, MHD_OPTION_END);
+      MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)256, MHD_OPTION_ARRAY, tls_opts,
+      MHD_OPTION_END);
   if (!d) {
     fprintf(stderr, "escrowd: cannot listen on %s:%u\n", opts->host, opts->port);
     return -1;
   }
   const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-  printf("{\"listening\":\"%s:%u\"}\n", opts->host, info ? (unsigned)info->port : opts->port);
+  printf("{\"listening\":\"%s:%u\",\"tls\":%s}\n", opts->host,
+         info ? (unsigned)info->port : opts->port, sv.tls ? "true" : "false");
   fflush(stdout);
   int sig = 0;
   sigwait(&set, &sig);

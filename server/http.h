@@ -13,6 +13,10 @@ typedef struct srv_request {
   srv_ctx *ctx;
   const char *method, *path;
   const char *authorization, *content_type;
+  const char *session; /* the escrow_session cookie, NULL when absent */
+  const char *csrf;    /* the X-CSRF-Token header */
+  const char *addr;    /* the client's address (text) */
+  int tls;             /* the connection is TLS */
   srv_form query; /* URL query arguments */
   srv_form body;  /* form or multipart body fields */
 } srv_request;
@@ -20,6 +24,7 @@ typedef struct srv_request {
 typedef struct srv_response {
   int status;
   srv_buf body; /* JSON */
+  char set_cookie[160]; /* a Set-Cookie header value, "" for none */
 } srv_response;
 
 /* A request parameter from the body, else the query (GET requests of the sample carry form
@@ -46,6 +51,9 @@ typedef struct srv_http_options {
   const char *host; /* "127.0.0.1" */
   unsigned port;
   size_t max_body;  /* bytes */
+  const char *web_dir;  /* static files served at / (web.h), NULL for none */
+  const char *tls_cert; /* PEM text of the certificate chain, NULL for plain HTTP */
+  const char *tls_key;  /* PEM text of its private key (kept in secure memory by the caller) */
 } srv_http_options;
 
 /* Serve until SIGINT/SIGTERM. 0 on a clean stop, -1 when the daemon cannot start. */

@@ -1,6 +1,7 @@
 /* escrowd: the store's operations on the database layer, for SQLite and PostgreSQL alike
  * (see store.h, db.h). */
 #include "store.h"
+#include "store_accounts.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,6 +99,7 @@ int srv_store_schema_version(void) { return (int)srv_store_core_module.nsteps; }
 extern const srv_db_module srv_store_runs_module; /* store_runs.c */
 static const srv_db_module *const MODULES[] = {
     &srv_store_core_module,
+    &srv_store_accounts_module,
     &srv_store_runs_module,
 };
 

@@ -10,11 +10,16 @@
 #include <cmocka.h>
 #include <openssl/pem.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "accounts.h"
 #include "buf.h"
 #include "domain.h"
 #include "form.h"
 #include "jwt.h"
 #include "router.h"
+#include "web.h"
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
@@ -312,9 +317,117 @@ static void urlencoded_bodies_decode(void **state) {
     srv_form_clear(&f);
   }
   srv_form_init(&f);
-  assert_int_equal(srv_form_parse_body(&f, "application/json", "{}", 2, err, sizeof err), -1);
+  assert_int_equal(srv_form_parse_body(&f, "text/plain", "a=b", 3, err, sizeof err), -1);
   assert_int_equal(srv_form_parse_body(&f, NULL, "", 0, err, sizeof err), 0);
   srv_form_clear(&f);
+}
+
+static void json_bodies_read_as_flat_forms(void **state) {
+  (void)state;
+  srv_form f;
+  srv_form_init(&f);
+  char err[256];
+  const char *body = "{\"email\":\"a@b.example\",\"password\":\"x' OR 1=1 --\",\"n\":3,"
+                     "\"t\":true,\"skip\":null}";
+  assert_int_equal(srv_form_parse_body(&f, "application/json; charset=utf-8", body, strlen(body),
+                                       err, sizeof err), 0);
+  assert_string_equal(srv_form_get(&f, "email", NULL)->value, "a@b.example");
+  assert_string_equal(srv_form_get(&f, "password", NULL)->value, "x' OR 1=1 --");
+  assert_string_equal(srv_form_get(&f, "n", NULL)->value, "3");
+  assert_string_equal(srv_form_get(&f, "t", NULL)->value, "true");
+  assert_null(srv_form_get(&f, "skip", NULL));
+  srv_form_clear(&f);
+  const char *bad[] = {"[1]", "\"x\"", "{\"a\":{\"b\":1}}", "{\"a\":[1]}", "{\"a\":", "{\"\":\"v\"}",
+                       "nul"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    srv_form_init(&f);
+    assert_int_equal(srv_form_parse_json(&f, bad[i], strlen(bad[i]), err, sizeof err), -1);
+    srv_form_clear(&f);
+  }
+  srv_form_init(&f);
+  assert_int_equal(srv_form_parse_json(&f, "{\"a\":\"b\"}\0x", 10, err, sizeof err), -1);
+  srv_form_clear(&f);
+  /* "application/jsonp" is not JSON */
+  srv_form_init(&f);
+  assert_int_equal(srv_form_parse_body(&f, "application/jsonx", "{}", 2, err, sizeof err), -1);
+  srv_form_clear(&f);
+}
+
+/* ---- static files ----------------------------------------------------------------------- */
+
+static void write_file(const char *path, const char *text) {
+  FILE *fp = fopen(path, "w");
+  assert_non_null(fp);
+  fputs(text, fp);
+  fclose(fp);
+}
+
+static void static_files_stay_inside_the_web_folder(void **state) {
+  (void)state;
+  char root[] = "/tmp/escrowd-web-XXXXXX";
+  assert_non_null(mkdtemp(root));
+  char p[512], outside[600];
+  snprintf(p, sizeof p, "%s/dist", root);
+  assert_int_equal(mkdir(p, 0700), 0);
+  snprintf(p, sizeof p, "%s/dist/assets", root);
+  assert_int_equal(mkdir(p, 0700), 0);
+  snprintf(p, sizeof p, "%s/dist/index.html", root);
+  write_file(p, "<!doctype html>");
+  snprintf(p, sizeof p, "%s/dist/assets/app-1a2b.js", root);
+  write_file(p, "export {}");
+  snprintf(p, sizeof p, "%s/dist/.env", root);
+  write_file(p, "SECRET=1");
+  snprintf(outside, sizeof outside, "%s/secret.txt", root);
+  write_file(outside, "outside");
+  snprintf(p, sizeof p, "%s/dist/link.txt", root);
+  assert_int_equal(symlink(outside, p), 0);
+  char dist[512];
+  snprintf(dist, sizeof dist, "%s/dist", root);
+
+  srv_web_file f;
+  assert_int_equal(srv_web_open(dist, "/assets/app-1a2b.js", &f), 0);
+  assert_string_equal(f.ctype, "text/javascript; charset=utf-8");
+  assert_string_equal(f.cache, "public, max-age=31536000, immutable");
+  assert_int_equal((int)f.size, 9);
+  close(f.fd);
+  assert_int_equal(srv_web_open(dist, "/", &f), 0);
+  assert_string_equal(f.ctype, "text/html; charset=utf-8");
+  assert_string_equal(f.cache, "no-cache");
+  close(f.fd);
+  /* an app route without an extension gets index.html; a missing asset does not */
+  assert_int_equal(srv_web_open(dist, "/projects/42", &f), 0);
+  assert_string_equal(f.ctype, "text/html; charset=utf-8");
+  close(f.fd);
+  assert_int_equal(srv_web_open(dist, "/assets/missing.js", &f), 404);
+  const char *refused[] = {"/../secret.txt", "/assets/../../secret.txt", "/.env", "/link.txt",
+                           "//etc/passwd", "/a\\..\\secret.txt", "relative", "/x\n.js"};
+  for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+    assert_int_equal(srv_web_open(dist, refused[i], &f), 404);
+  assert_true(srv_web_is_api_path("/api/v1/me"));
+  assert_true(srv_web_is_api_path("/healthz"));
+  assert_false(srv_web_is_api_path("/apiary"));
+  assert_string_equal(srv_web_content_type("x.unknown"), "application/octet-stream");
+  snprintf(p, sizeof p, "rm -rf '%s'", root);
+  assert_int_equal(system(p), 0);
+}
+
+/* ---- sessions ------------------------------------------------------------------------------ */
+
+static void csrf_token_is_bound_to_the_session(void **state) {
+  (void)state;
+  const char *s1 = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+  const char *s2 = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAB";
+  char t1[SRV_CSRF_TOKEN_LEN + 1], t2[SRV_CSRF_TOKEN_LEN + 1];
+  dom_csrf_token(s1, t1);
+  dom_csrf_token(s2, t2);
+  assert_int_equal(strlen(t1), SRV_CSRF_TOKEN_LEN);
+  assert_string_not_equal(t1, t2);
+  assert_true(dom_csrf_ok(s1, t1));
+  assert_false(dom_csrf_ok(s2, t1));
+  assert_false(dom_csrf_ok(s1, NULL));
+  assert_false(dom_csrf_ok(s1, ""));
+  t1[5] ^= 1;
+  assert_false(dom_csrf_ok(s1, t1));
 }
 
 /* ---- routing, names, JSON ------------------------------------------------------------------- */
@@ -365,6 +478,9 @@ int main(void) {
       cmocka_unit_test(malformed_multipart_is_refused),
       cmocka_unit_test(multipart_field_count_is_bounded),
       cmocka_unit_test(urlencoded_bodies_decode),
+      cmocka_unit_test(json_bodies_read_as_flat_forms),
+      cmocka_unit_test(static_files_stay_inside_the_web_folder),
+      cmocka_unit_test(csrf_token_is_bound_to_the_session),
       cmocka_unit_test(routes_match_with_and_without_trailing_slash),
       cmocka_unit_test(file_names_with_paths_are_refused),
       cmocka_unit_test(json_strings_are_escaped),

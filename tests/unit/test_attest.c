@@ -823,7 +823,7 @@ static void test_expected_run_project_role_nonce_and_package(void **state) {
   e.package_digest = "sha256:aa";
   e.now = NOW + 301;
   assert_int_equal(expect(claims, &e), ESCROW_E_CHECK);
-  assert_error_mentions("seconds ago");
+  assert_error_mentions("too old");
   e.now = NOW + 10;
   e.allow_simulated = 0;
   assert_int_equal(expect(claims, &e), ESCROW_E_CHECK);
@@ -1072,6 +1072,8 @@ static void test_recorded_key_vault_release_verifies_at_its_time(void **state) {
   assert_non_null(strstr(payload, "\"enc\":\"RSA_AES_KEY_WRAP_256\""));
   escrow__json *p = NULL;
   assert_int_equal(escrow__json_parse(&p, (uint8_t *)payload, strlen(payload), "p"), 0);
+  escrow_free(payload);
+  payload = NULL;
   const char *hsm64 = escrow__json_get_str(escrow__json_path(p, "response.key.key"), "key_hsm");
   uint8_t *hsm = NULL;
   size_t hl = 0;
@@ -1128,6 +1130,59 @@ static void test_recorded_key_vault_release_tampered_fails(void **state) {
   assert_int_equal(escrow_attest_release_inspect(&payload, NULL, resp, rl, &t), ESCROW_E_AUTH);
   free(root);
   free(resp);
+}
+
+/* ---- vectors made by Python cryptography (tests/vectors/attest/make_vectors.py) ------------- */
+
+static void test_release_made_by_another_implementation_opens(void **state) {
+  (void)state;
+  static const char *const files[] = {"attest/python-release-256.json",
+                                      "attest/python-release-sha1.json"};
+  size_t pl;
+  uint8_t *pub = tu_read(tu_vector("keys/kek3072.pub.pem"), &pl);
+  escrow_kek *want = NULL;
+  assert_int_equal(escrow_kek_public_from_bytes(&want, pub, pl), 0);
+  free(pub);
+  char want_id[ESCROW_KEY_ID_SIZE], got_id[ESCROW_KEY_ID_SIZE];
+  assert_int_equal(escrow_kek_key_id(want, want_id, sizeof want_id), 0);
+  for (size_t i = 0; i < 2; i++) {
+    size_t rl;
+    uint8_t *resp = tu_read(tu_vector(files[i]), &rl);
+    escrow_attest_release_trust t = platform_trust();
+    escrow_kek *got = NULL;
+    int rc = escrow_attest_release_open(&got, resp, rl, &t, enc_a);
+    if (rc != 0)
+      fail_msg("%s: %s", files[i], escrow_error_last());
+    assert_int_equal(escrow_kek_key_id(got, got_id, sizeof got_id), 0);
+    assert_string_equal(got_id, want_id);
+    assert_int_equal(escrow_kek_has_private(got), 1);
+    escrow_kek_free(got);
+    assert_int_equal(escrow_attest_release_open(&got, resp, rl, &t, enc_b), ESCROW_E_MISMATCH);
+    free(resp);
+  }
+  escrow_kek_free(want);
+}
+
+static void test_sim_token_made_by_another_implementation_verifies(void **state) {
+  (void)state;
+  size_t tl, rl;
+  uint8_t *tok = tu_read(tu_vector("attest/python-sim-token.txt"), &tl);
+  uint8_t *rd = tu_read(tu_vector("attest/python-runtime.json"), &rl);
+  while (tl > 0 && tok[tl - 1] == '\n')
+    tl--;
+  escrow_attest_verify_opts o = ESCROW_ATTEST_VERIFY_OPTS_INIT;
+  o.now = NOW + 1;
+  o.allow_simulated = 1;
+  o.runtime_data = rd;
+  o.runtime_data_len = rl;
+  char *claims = NULL;
+  int rc = escrow_attest_verify(&claims, NULL, trust, "sim", tok, tl, &o);
+  if (rc != 0)
+    fail_msg("verify: %s", escrow_error_last());
+  assert_non_null(strstr(claims, "\"run_id\":\"run-py\""));
+  escrow_free(claims);
+  free(tok);
+  free(rd);
 }
 
 /* ---- AES key wrap with padding -------------------------------------------------------------- */
@@ -1357,6 +1412,8 @@ int main(void) {
       cmocka_unit_test(test_release_needs_an_encryption_key_in_the_claims),
       cmocka_unit_test(test_recorded_key_vault_release_verifies_at_its_time),
       cmocka_unit_test(test_recorded_key_vault_release_tampered_fails),
+      cmocka_unit_test(test_release_made_by_another_implementation_opens),
+      cmocka_unit_test(test_sim_token_made_by_another_implementation_verifies),
       cmocka_unit_test(test_aes_kwp_matches_rfc5649_vectors),
       cmocka_unit_test(test_json_parser_limits),
       cmocka_unit_test(test_allocation_failures_are_reported_as_nomem),

@@ -79,7 +79,7 @@ export function FileDrop(props: { id: string; label: string; hint?: string; fold
       props.onFiles(stripTop(out));
     } else pick(e.dataTransfer?.files ?? null);
   };
-  const folderAttrs = props.folder ? { webkitdirectory: '', directory: '' } : {};
+  const folderAttrs = props.folder ? { webkitdirectory: true } : {};
   return (
     <div class={`drop ${over ? 'over' : ''}`} onDragOver={(e) => { e.preventDefault(); setOver(true); }} onDragLeave={() => setOver(false)} onDrop={drop}>
       <label for={props.id}>{props.label}</label>

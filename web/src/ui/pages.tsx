@@ -1,9 +1,10 @@
 // Login, home (project cards, search) and the project page (milestones, artifact cards, keys).
 import { useEffect, useState } from 'preact/hooks';
-import { api, ApiError, ProjectPage, ProjectSummary, User, Version } from '../api';
+import { api, ApiError, ProjectPage, ProjectSummary, SearchHit, User, Version } from '../api';
 import { go } from '../router';
 import { bytesText, FileDrop, save, Status } from './common';
 import { AlgorithmTool, WcekTool } from './tool';
+import { QuickActions, RunsCard } from './runs';
 import type { InputFile } from '../lib/package';
 import { te } from '../lib/bytes';
 
@@ -58,7 +59,7 @@ export function Home() {
   const [data, setData] = useState<{ projects: ProjectSummary[] } | null>(null);
   const [err, setErr] = useState('');
   const [q, setQ] = useState('');
-  const [results, setResults] = useState<unknown>(null);
+  const [results, setResults] = useState<SearchHit[] | null>(null);
   useEffect(() => {
     api.me().then(setData, (e: Error) => setErr(e.message));
   }, []);
@@ -66,7 +67,7 @@ export function Home() {
     e.preventDefault();
     if (!q.trim()) return setResults(null);
     try {
-      setResults(await api.search(q.trim()));
+      setResults((await api.search(q.trim())).results ?? []);
     } catch (x) {
       setErr((x as Error).message);
     }
@@ -80,7 +81,7 @@ export function Home() {
         <input id="q" type="search" value={q} onInput={(e) => setQ((e.currentTarget as HTMLInputElement).value)} />
         <button type="submit">Search</button>
       </form>
-      {results !== null && <SearchResults data={results} />}
+      {results !== null && <SearchResults hits={results} />}
       {err && <Status kind="error">{err}</Status>}
       {!data && !err && <p>Loading…</p>}
       <ul class="cards">
@@ -97,7 +98,9 @@ export function Home() {
                 {p.collaborators.map((c) => <li>{c.org} — {ROLE[c.role] ?? c.role}</li>)}
               </ul>
             )}
-            {p.initials && <div class="initials-row" aria-label="Users">{p.initials.map((i) => <span class="initials">{i}</span>)}</div>}
+            {p.members && p.members.length > 0 && (
+              <div class="initials-row" aria-label="Users">{p.members.map((m) => <span class="initials" title={m.email}>{m.initials}</span>)}</div>
+            )}
           </li>
         ))}
       </ul>
@@ -106,16 +109,18 @@ export function Home() {
   );
 }
 
-function SearchResults(props: { data: unknown }) {
-  const d = props.data as { results?: { project_id?: string; project_name?: string; kind?: string; name?: string; match?: string }[] };
-  const list = d.results ?? [];
+function SearchResults(props: { hits: SearchHit[] }) {
   return (
     <div class="card" aria-live="polite">
       <h2>Search results</h2>
-      {list.length === 0 ? <p>Nothing matches.</p> : (
-        <ul>
-          {list.map((r) => (
-            <li>{r.project_id ? <a href={`#/project/${encodeURIComponent(r.project_id)}`}>{r.project_name ?? r.project_id}</a> : null} {r.kind ? `· ${r.kind}` : ''} {r.name ? `· ${r.name}` : ''}</li>
+      {props.hits.length === 0 ? <p>Nothing matches.</p> : (
+        <ul class="hits">
+          {props.hits.map((h) => (
+            <li>
+              <a href={`#/project/${encodeURIComponent(h.project_id)}`}>{h.project_name}</a> · {h.type.replace(/_/g, ' ')} · <strong>{h.name}</strong>
+              {h.version_tag ? ` (version ${h.version_tag})` : ''}
+              {h.description ? <span class="muted"> — {h.description}</span> : null}
+            </li>
           ))}
         </ul>
       )}
@@ -136,11 +141,12 @@ function milestones(page: ProjectPage): { label: string; state: 'done' | 'pendin
   const has = (t: string, role?: string) => page.versions.some((v) => v.artifact_type === t && (!role || v.role === role));
   const alg = page.versions.filter((v) => v.artifact_type === 'algorithm');
   const algFailed = alg.length > 0 && alg.every((v) => JSON.stringify(v.details ?? {}).includes('"Failed"'));
+  // each party sees only its own WCEK (the platform never lists another party's)
+  const mine = page.role === 'ao' ? 'AO' : 'DS';
   return [
-    { label: 'AO WCEK uploaded', state: has('wcek', 'ao') ? 'done' : 'pending' },
+    { label: `${mine} WCEK uploaded`, state: has('wcek', page.role) ? 'done' : 'pending' },
     { label: 'Data Specification uploaded', state: has('data_specification') ? 'done' : 'pending' },
     { label: 'Validation Criteria uploaded', state: has('validation_criteria') || page.project.training ? 'done' : 'pending' },
-    { label: 'DS WCEK uploaded', state: has('wcek', 'ds') ? 'done' : 'pending' },
     { label: 'Data Attestation uploaded', state: has('data_attestation') ? 'done' : 'pending' },
     { label: 'Algorithm added', state: algFailed ? 'failed' : alg.length ? 'done' : 'pending' },
     { label: 'Dataset added', state: has('dataset') ? 'done' : 'pending' },
@@ -182,12 +188,35 @@ export function Project(props: { id: string }) {
               <h2 id={`h-${kind}`}>{label}</h2>
               {vs.length === 0 ? <p class="muted">Not added yet.</p> : <VersionList versions={vs} />}
               {mine && <button type="button" onClick={() => setForm(kind)}>{vs.length ? 'New version' : `New ${label}`}</button>}
+              {kind === 'validation_criteria' && role === 'ds' && vs.length > 0 && <AcceptCriteria projectId={p.id} tag={vs[0].version_tag} />}
             </article>
           );
         })}
         <KeysCard page={page} onChange={load} />
       </div>
+      <RunsCard page={page} />
+      <QuickActions projectId={page.project.id} />
     </section>
+  );
+}
+
+/** A data steward accepts the criteria version before any run is initiated (DESIGN §8). */
+function AcceptCriteria(props: { projectId: string; tag: string }) {
+  const [msg, setMsg] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
+  const accept = async () => {
+    try {
+      await api.acceptCriteria(props.projectId, props.tag);
+      setMsg({ kind: 'ok', text: `You accepted criteria version ${props.tag}.` });
+    } catch (e) {
+      const x = e as ApiError;
+      setMsg(x.status === 409 ? { kind: 'ok', text: `Criteria version ${props.tag} is already accepted by your organisation.` } : { kind: 'error', text: x.message });
+    }
+  };
+  return (
+    <div>
+      <button type="button" onClick={accept}>Accept criteria {props.tag}</button>
+      {msg && <Status kind={msg.kind}>{msg.text}</Status>}
+    </div>
   );
 }
 
@@ -211,12 +240,31 @@ function VersionList(props: { versions: Version[] }) {
   );
 }
 
+interface Check { name: string; status: string; detail?: string }
+
+/** The upload checks of manual §14.5.5.1 (each with its state and detail). */
+export function Checks(props: { checks: unknown }) {
+  const c = props.checks as { checks?: Check[] } | Check[] | undefined;
+  const list = Array.isArray(c) ? c : c?.checks ?? [];
+  return (
+    <ul class="checks">
+      {list.map((x) => <li class={`ck-${x.status.replace(/\s+/g, '-')}`}><span aria-hidden="true">{x.status === 'passed' ? '✔' : x.status === 'failed' ? '✘' : '–'}</span> {x.name}: {x.status}{x.detail ? ` (${x.detail})` : ''}</li>)}
+    </ul>
+  );
+}
+
+/** The upload stages of manual §14.5.5 as the platform records them. */
 export function UploadStages(props: { stages: unknown[] }) {
   return (
     <ol class="stages">
       {props.stages.map((s) => {
-        const st = s as { stage?: string; name?: string; status?: string; detail?: string };
-        return <li class={`st-${String(st.status ?? '').toLowerCase().replace(/\s+/g, '-')}`}>{st.stage ?? st.name}: {st.status}{st.detail ? ` — ${st.detail}` : ''}</li>;
+        const st = s as { stage?: string; name?: string; status?: string; detail?: string; checks?: unknown };
+        return (
+          <li class={`st-${String(st.status ?? '').toLowerCase().replace(/\s+/g, '-')}`}>
+            {st.stage ?? st.name}: {st.status}{st.detail ? ` — ${st.detail}` : ''}
+            {st.checks !== undefined && <Checks checks={st.checks} />}
+          </li>
+        );
       })}
     </ol>
   );
@@ -303,9 +351,10 @@ function ArtifactForm(props: { kind: string; page: ProjectPage; onClose: () => v
   const { kind, page } = props;
   const label = KINDS.find((k) => k[0] === kind)![1];
   const endpoint = KINDS.find((k) => k[0] === kind)![3];
-  const [f, setF] = useState<Record<string, string>>({ name: `${page.project.name} - ${label}` });
+  const [f, setF] = useState<Record<string, string>>({ name: `${page.project.name} - ${label}`, ...(kind === 'algorithm' ? { algorithm_type: 'validation' } : {}) });
   const [file, setFile] = useState<{ data: Blob; name: string } | null>(null);
   const [err, setErr] = useState('');
+  const [failedChecks, setFailedChecks] = useState<unknown>(null);
   const [ok, setOk] = useState<Version | null>(null);
   const [confirm, setConfirm] = useState(false);
   const [encrypt, setEncrypt] = useState(false);
@@ -315,6 +364,7 @@ function ArtifactForm(props: { kind: string; page: ProjectPage; onClose: () => v
   const submit = async (e: Event) => {
     e.preventDefault();
     setErr('');
+    setFailedChecks(null);
     try {
       if (needsConfirm && !confirm) throw new Error('confirm that no unencrypted privacy-protected or confidential information is included');
       let v: Version;
@@ -327,8 +377,8 @@ function ArtifactForm(props: { kind: string; page: ProjectPage; onClose: () => v
       }
       setOk(v);
     } catch (x) {
-      const body = (x as ApiError).body as { checks?: unknown[] } | undefined;
-      setErr((x as Error).message + (body?.checks ? ` — ${JSON.stringify(body.checks)}` : ''));
+      setErr((x as Error).message);
+      setFailedChecks(((x as ApiError).body as { checks?: unknown } | undefined)?.checks ?? null);
     }
   };
   const field = (k: string, text: string, required = false) => (
@@ -387,6 +437,7 @@ function ArtifactForm(props: { kind: string; page: ProjectPage; onClose: () => v
         <button type="button" onClick={props.onClose}>{ok ? 'Close' : 'Cancel'}</button>
       </div>
       {err && <Status kind="error">{err}</Status>}
+      {failedChecks !== null && <Checks checks={failedChecks} />}
       {ok && (
         <div role="status" class="status ok">
           <p>{label} {ok.version_tag} was added (system version {ok.system_version}).</p>

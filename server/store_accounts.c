@@ -1,0 +1,277 @@
+/* escrowd: the accounts module's rows on the database layer (see store_accounts.h). Every
+ * value is a bound parameter, never spliced into SQL. */
+#include "store_accounts.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+
+/* Version 1: web sessions, by the SHA-256 of their token (the token itself is never stored). */
+static const srv_db_migration STEPS[] = {
+    {.sql = "CREATE TABLE web_session (token_sha256 TEXT PRIMARY KEY,"
+            "  user_id TEXT NOT NULL REFERENCES \"user\"(id) ON DELETE CASCADE,"
+            "  created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL);"
+            "CREATE INDEX web_session_expiry ON web_session(expires_at);"},
+};
+const srv_db_module srv_store_accounts_module = {"accounts", STEPS,
+                                                 sizeof STEPS / sizeof STEPS[0]};
+
+#define NP(p) (sizeof(p) / sizeof((p)[0]))
+
+static int exec_p(srv_store *s, const char *sql, const srv_db_param *p, size_t n,
+                  int must_change) {
+  srv_dbc *c = srv_db_get(s->db);
+  if (!c) return SRV_STOREERR;
+  int64_t changes = 0;
+  int rc = srv_db_exec(c, sql, p, n, &changes);
+  srv_db_put(c);
+  if (!rc && must_change && changes == 0) rc = SRV_NOTFOUND;
+  return rc;
+}
+
+static int query(srv_store *s, int one, const char *sql, const srv_db_param *p, size_t n,
+                 int (*fn)(void *, const srv_db_row *), void *arg) {
+  srv_dbc *c = srv_db_get(s->db);
+  if (!c) return SRV_STOREERR;
+  int rc = one ? srv_db_query_one(c, sql, p, n, fn, arg) : srv_db_query(c, sql, p, n, fn, arg);
+  srv_db_put(c);
+  return rc;
+}
+
+#define USER_COLS "u.id, u.org_id, u.email, u.public_key_pem, u.is_operator"
+
+static int read_user(const srv_db_row *r, srv_user *u) {
+  memset(u, 0, sizeof *u);
+  u->id = srv_db_row_strdup(r, 0);
+  u->org_id = srv_db_row_strdup(r, 1);
+  u->email = srv_db_row_strdup(r, 2);
+  u->public_key_pem = srv_db_row_strdup(r, 3);
+  u->is_operator = (int)srv_db_row_int(r, 4);
+  if (!u->id || !u->org_id || !u->email || (!u->public_key_pem && !srv_db_row_isnull(r, 3))) {
+    srv_user_clear(u);
+    return SRV_STOREERR;
+  }
+  return 0;
+}
+
+static int row_user(void *arg, const srv_db_row *r) { return read_user(r, arg); }
+
+typedef struct user_hash {
+  srv_user *u;
+  char **hash;
+} user_hash;
+
+static int row_user_hash(void *arg, const srv_db_row *r) {
+  user_hash *uh = arg;
+  int rc = read_user(r, uh->u);
+  if (rc) return rc;
+  *uh->hash = srv_db_row_strdup(r, 5);
+  if (!*uh->hash && !srv_db_row_isnull(r, 5)) {
+    srv_user_clear(uh->u);
+    return SRV_STOREERR;
+  }
+  return 0;
+}
+
+int acc_user_password(srv_store *s, const char *email, srv_user *u, char **hash) {
+  *hash = NULL;
+  memset(u, 0, sizeof *u);
+  srv_db_param p[] = {SRV_DB_TEXT(email)};
+  user_hash uh = {u, hash};
+  return query(s, 1,
+               "SELECT " USER_COLS ", u.password_hash FROM \"user\" u"
+               " WHERE lower(u.email) = lower($1)",
+               p, NP(p), row_user_hash, &uh);
+}
+
+int acc_user_set_password(srv_store *s, const char *user_id, const char *hash) {
+  srv_db_param p[] = {SRV_DB_TEXT(hash), SRV_DB_TEXT(user_id)};
+  return exec_p(s, "UPDATE \"user\" SET password_hash = $1 WHERE id = $2", p, NP(p), 1);
+}
+
+int acc_user_set_key(srv_store *s, const char *user_id, const char *pem) {
+  srv_db_param p[] = {SRV_DB_TEXT(pem), SRV_DB_TEXT(user_id)};
+  return exec_p(s, "UPDATE \"user\" SET public_key_pem = $1 WHERE id = $2", p, NP(p), 1);
+}
+
+int acc_session_put(srv_store *s, const char *token_sha256, const char *user_id, int64_t now,
+                    int64_t expires) {
+  srv_db_param old[] = {SRV_DB_INT(now)};
+  int rc = exec_p(s, "DELETE FROM web_session WHERE expires_at <= $1", old, NP(old), 0);
+  if (rc) return rc;
+  srv_db_param p[] = {SRV_DB_TEXT(token_sha256), SRV_DB_TEXT(user_id), SRV_DB_INT(now),
+                      SRV_DB_INT(expires)};
+  return exec_p(s,
+                "INSERT INTO web_session(token_sha256, user_id, created_at, expires_at)"
+                " VALUES ($1, $2, $3, $4)",
+                p, NP(p), 0);
+}
+
+int acc_session_user(srv_store *s, const char *token_sha256, int64_t now, srv_user *u) {
+  memset(u, 0, sizeof *u);
+  srv_db_param p[] = {SRV_DB_TEXT(token_sha256), SRV_DB_INT(now)};
+  return query(s, 1,
+               "SELECT " USER_COLS " FROM web_session w JOIN \"user\" u ON u.id = w.user_id"
+               " WHERE w.token_sha256 = $1 AND w.expires_at > $2",
+               p, NP(p), row_user, u);
+}
+
+int acc_session_delete(srv_store *s, const char *token_sha256) {
+  srv_db_param p[] = {SRV_DB_TEXT(token_sha256)};
+  return exec_p(s, "DELETE FROM web_session WHERE token_sha256 = $1", p, NP(p), 1);
+}
+
+int acc_project_set_state(srv_store *s, const char *project_id, const char *state) {
+  srv_db_param p[] = {SRV_DB_TEXT(state), SRV_DB_TEXT(project_id)};
+  return exec_p(s, "UPDATE project SET state = $1 WHERE id = $2", p, NP(p), 1);
+}
+
+typedef struct cb {
+  void *fn, *arg;
+} cb;
+
+static int row_project(void *arg, const srv_db_row *r) {
+  cb *k = arg;
+  srv_project p = {.id = srv_db_row_strdup(r, 0), .name = srv_db_row_strdup(r, 1),
+                   .description = srv_db_row_strdup(r, 2), .tee = srv_db_row_strdup(r, 3),
+                   .state = srv_db_row_strdup(r, 5)};
+  p.training = (int)srv_db_row_int(r, 4);
+  p.created_at = srv_db_row_int(r, 6);
+  int rc = p.id && p.name && p.description && p.tee && p.state
+               ? ((acc_project_fn)k->fn)(k->arg, &p)
+               : SRV_STOREERR;
+  srv_project_clear(&p);
+  return rc;
+}
+
+int acc_projects_each(srv_store *s, const char *user_id, acc_project_fn fn, void *arg) {
+  cb k = {(void *)fn, arg};
+  if (!user_id)
+    return query(s, 0,
+                 "SELECT id, name, description, tee, training, state, created_at FROM project"
+                 " ORDER BY created_at DESC, id",
+                 NULL, 0, row_project, &k);
+  srv_db_param p[] = {SRV_DB_TEXT(user_id)};
+  return query(s, 0,
+               "SELECT p.id, p.name, p.description, p.tee, p.training, p.state, p.created_at"
+               " FROM project p JOIN project_user pu ON pu.project_id = p.id"
+               " WHERE pu.user_id = $1 ORDER BY p.created_at DESC, p.id",
+               p, NP(p), row_project, &k);
+}
+
+static int row_party(void *arg, const srv_db_row *r) {
+  cb *k = arg;
+  return ((acc_party_fn)k->fn)(k->arg, srv_db_row_text(r, 0), srv_db_row_text(r, 1),
+                               srv_db_row_text(r, 2));
+}
+
+int acc_parties_each(srv_store *s, const char *project_id, acc_party_fn fn, void *arg) {
+  cb k = {(void *)fn, arg};
+  srv_db_param p[] = {SRV_DB_TEXT(project_id)};
+  return query(s, 0,
+               "SELECT o.id, o.name, po.role FROM project_org po JOIN org o ON o.id = po.org_id"
+               " WHERE po.project_id = $1 ORDER BY po.role, o.name",
+               p, NP(p), row_party, &k);
+}
+
+static int row_each_user(void *arg, const srv_db_row *r) {
+  cb *k = arg;
+  srv_user u;
+  int rc = read_user(r, &u);
+  if (rc) return rc;
+  rc = ((acc_user_fn)k->fn)(k->arg, &u);
+  srv_user_clear(&u);
+  return rc;
+}
+
+int acc_users_each(srv_store *s, const char *project_id, acc_user_fn fn, void *arg) {
+  cb k = {(void *)fn, arg};
+  if (!project_id)
+    return query(s, 0, "SELECT " USER_COLS " FROM \"user\" u ORDER BY u.email", NULL, 0,
+                 row_each_user, &k);
+  srv_db_param p[] = {SRV_DB_TEXT(project_id)};
+  return query(s, 0,
+               "SELECT " USER_COLS " FROM \"user\" u JOIN project_user pu ON pu.user_id = u.id"
+               " WHERE pu.project_id = $1 ORDER BY u.email",
+               p, NP(p), row_each_user, &k);
+}
+
+static int row_org(void *arg, const srv_db_row *r) {
+  cb *k = arg;
+  return ((acc_org_fn)k->fn)(k->arg, srv_db_row_text(r, 0), srv_db_row_text(r, 1),
+                             srv_db_row_int(r, 2));
+}
+
+int acc_orgs_each(srv_store *s, acc_org_fn fn, void *arg) {
+  cb k = {(void *)fn, arg};
+  return query(s, 0, "SELECT id, name, created_at FROM org ORDER BY name", NULL, 0, row_org, &k);
+}
+
+static int row_text0(void *arg, const srv_db_row *r) {
+  char **out = arg;
+  return (*out = srv_db_row_strdup(r, 0)) ? 0 : SRV_STOREERR;
+}
+
+int acc_org_name(srv_store *s, const char *org_id, char **name) {
+  *name = NULL;
+  srv_db_param p[] = {SRV_DB_TEXT(org_id)};
+  return query(s, 1, "SELECT name FROM org WHERE id = $1", p, NP(p), row_text0, name);
+}
+
+static int row_hit(void *arg, const srv_db_row *r) {
+  cb *k = arg;
+  acc_hit h = {
+      .project_id = srv_db_row_text(r, 0),
+      .project_name = srv_db_row_text(r, 1),
+      .kind = srv_db_row_text(r, 2),
+      .org_id = srv_db_row_text(r, 3),
+      .name = srv_db_row_text(r, 4),
+      .description = srv_db_row_text(r, 5),
+      .version_tag = srv_db_row_text(r, 6),
+      .version_description = srv_db_row_text(r, 7),
+      .system_version = srv_db_row_int(r, 8),
+      .created_at = srv_db_row_int(r, 9),
+  };
+  if (!h.project_id || !h.kind) return SRV_STOREERR;
+  return ((acc_hit_fn)k->fn)(k->arg, &h);
+}
+
+int acc_search(srv_store *s, const char *user_id, const char *text, size_t limit, acc_hit_fn fn,
+               void *arg) {
+  /* LIKE with \ as the escape: the user's %, _ and \ match themselves; lower() on both sides
+   * makes it case-insensitive for ASCII on both backends */
+  size_t n = strlen(text);
+  char *pat = malloc(2 * n + 3);
+  if (!pat) return SRV_STOREERR;
+  char *w = pat;
+  *w++ = '%';
+  for (size_t i = 0; i < n; i++) {
+    if (text[i] == '%' || text[i] == '_' || text[i] == '\\') *w++ = '\\';
+    *w++ = text[i];
+  }
+  *w++ = '%';
+  *w = 0;
+  cb k = {(void *)fn, arg};
+  srv_db_param p[] = {SRV_DB_TEXT(user_id), SRV_DB_TEXT(pat), SRV_DB_INT(limit)};
+#define LIKE(col) "lower(" col ") LIKE lower($2) ESCAPE '\\'"
+  int rc = query(
+      s, 0,
+      "SELECT p.id, p.name, 'project', NULL, p.name, p.description, NULL, NULL, 0, p.created_at"
+      " FROM project p WHERE (CAST($1 AS TEXT) IS NULL OR p.id IN"
+      "  (SELECT project_id FROM project_user WHERE user_id = $1))"
+      " AND (" LIKE("p.name") " OR " LIKE("p.description") ")"
+      " UNION ALL"
+      " SELECT p.id, p.name, v.kind, v.org_id, v.name, v.description, v.version_tag,"
+      "  v.version_description, v.system_version, v.created_at"
+      " FROM artifact_version v JOIN project p ON p.id = v.project_id"
+      " WHERE v.kind <> 'wcek' AND (CAST($1 AS TEXT) IS NULL OR v.project_id IN"
+      "  (SELECT project_id FROM project_user WHERE user_id = $1))"
+      " AND (" LIKE("v.name") " OR " LIKE("v.description") " OR " LIKE("v.version_tag")
+      " OR " LIKE("v.version_description") ")"
+      " ORDER BY 10 DESC LIMIT $3",
+      p, NP(p), row_hit, &k);
+#undef LIKE
+  free(pat);
+  return rc;
+}
