@@ -353,9 +353,12 @@ function makeDatasetFolder() {
   return dir;
 }
 
-test('encryption tool: a dataset encrypted in the browser downloads as a zip that escrow decrypts, manifest checked', async () => {
+test('encryption tool: offline, a dataset encrypted in the browser downloads as a zip that escrow decrypts, manifest checked', async () => {
   const { context, page } = await newPage();
   await page.goto(`${base}/#/tool/dataset`);
+  await page.getByText('Running offline').waitFor();
+  await context.setOffline(true); // the tool needs no network once the page is loaded
+  await page.evaluate(() => fetch('/healthz').then(() => { throw new Error('the network is still up'); }, () => 'offline'));
   const dir = makeDatasetFolder();
   await page.getByLabel('Dataset folder').setInputFiles(dir);
   await page.locator('#ds-cek').setInputFiles(cekPath);
