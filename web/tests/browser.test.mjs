@@ -150,6 +150,49 @@ async function unlabelled(page) {
     }).map((el) => el.outerHTML.slice(0, 120)));
 }
 
+// Text whose contrast with its background is under WCAG AA (4.5:1; 3:1 for large text).
+async function lowContrast(page) {
+  return page.evaluate(() => {
+    const rgb = (c) => (c.match(/[\d.]+/g) || []).map(Number);
+    const lum = ([r, g, b]) => {
+      const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+      return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+    };
+    const background = (el) => {
+      for (let e = el; e; e = e.parentElement) {
+        const c = rgb(getComputedStyle(e).backgroundColor);
+        if (c.length === 3 || (c.length === 4 && c[3] > 0.5)) return c.slice(0, 3);
+      }
+      return [255, 255, 255];
+    };
+    const bad = [];
+    for (const el of document.querySelectorAll('body *')) {
+      if (![...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim())) continue;
+      const st = getComputedStyle(el);
+      if (st.visibility === 'hidden' || st.display === 'none' || el.closest('[aria-hidden=true]')) continue;
+      if (el.closest('button:disabled')) continue; // WCAG exempts inactive controls
+      const fg = rgb(st.color).slice(0, 3);
+      const [a, b] = [lum(fg), lum(background(el))].sort((x, y) => y - x);
+      const ratio = (a + 0.05) / (b + 0.05);
+      const size = parseFloat(st.fontSize);
+      const large = size >= 24 || (size >= 18.66 && Number(st.fontWeight) >= 700);
+      if (ratio < (large ? 3 : 4.5)) bad.push(`${el.tagName.toLowerCase()}.${el.className} "${el.textContent.trim().slice(0, 40)}" ${ratio.toFixed(2)}:1`);
+    }
+    return bad;
+  });
+}
+
+// Drop files on a drop zone as a drag and drop from the desktop does.
+async function dropFiles(page, selector, files) {
+  const dt = await page.evaluateHandle((list) => {
+    const d = new DataTransfer();
+    for (const [name, bytes] of list) d.items.add(new File([new Uint8Array(bytes)], name));
+    return d;
+  }, files.map((f) => [f.split('/').pop(), [...readFileSync(f)]]));
+  await page.locator(selector).dispatchEvent('dragover', { dataTransfer: dt });
+  await page.locator(selector).dispatchEvent('drop', { dataTransfer: dt });
+}
+
 test('first load: the JavaScript stays under 200 KB gzip; time to interactive is measured', async () => {
   const { context, page, errors } = await newPage();
   const scripts = [];
@@ -173,6 +216,7 @@ test('first load: the JavaScript stays under 200 KB gzip; time to interactive is
   assert.ok(scripts.length >= 1, 'the page loads its script');
   assert.ok(gz < 200 * 1024, `first-load JavaScript is ${gz} bytes gzip (budget 200 KB)`);
   assert.deepEqual(errors, []);
+  assert.deepEqual(await lowContrast(page), []);
   await shot(page, 'login');
   await context.close();
 });
@@ -213,6 +257,8 @@ test('home: the project card shows name, description, date, collaborators and ro
   await page.getByRole('heading', { name: 'Search results' }).waitFor();
   assert.match(await page.locator('.hits').innerText(), /Covid Detect/);
   await shot(page, 'home');
+  assert.deepEqual(await lowContrast(page), []);
+  assert.deepEqual(await unlabelled(page), []);
   assert.deepEqual(errors, []);
   await context.close();
 });
@@ -249,6 +295,19 @@ test('encryption tool: a WCEK made from a KEK file unwraps with escrow to the sa
   await page.getByRole('alert').filter({ hasText: 'keys under 3072 bits are refused' }).waitFor();
   assert.deepEqual(await unlabelled(page), []);
   await shot(page, 'tool-wcek');
+  await context.close();
+});
+
+test('encryption tool: files dropped on the drop zones are used like chosen ones', async () => {
+  const { context, page } = await newPage();
+  await page.goto(`${base}/#/tool/wcek`);
+  await dropFiles(page, '.drop:has(#wcek-kek)', [join(KEYS, 'kek4096.pub.pem')]);
+  await page.getByText('Chosen: kek4096.pub.pem').waitFor();
+  await dropFiles(page, '.drop:has(#wcek-cek)', [cekPath]);
+  const wcek = await download(page, () => page.getByRole('button', { name: 'Encrypt', exact: true }).click());
+  escrowOk(['wcek', 'unwrap', '--private-key', join(KEYS, 'kek4096.key.pem'), '--wcek', wcek, '-o', join(FILES, 'dropped.key')]);
+  assert.equal(hex(readFileSync(join(FILES, 'dropped.key'))), hex(readFileSync(cekPath)));
+  assert.deepEqual(await lowContrast(page), []);
   await context.close();
 });
 
@@ -294,9 +353,12 @@ function makeDatasetFolder() {
   return dir;
 }
 
-test('encryption tool: a dataset encrypted in the browser downloads as a zip that escrow decrypts, manifest checked', async () => {
+test('encryption tool: offline, a dataset encrypted in the browser downloads as a zip that escrow decrypts, manifest checked', async () => {
   const { context, page } = await newPage();
   await page.goto(`${base}/#/tool/dataset`);
+  await page.getByText('Running offline').waitFor();
+  await context.setOffline(true); // the tool needs no network once the page is loaded
+  await page.evaluate(() => fetch('/healthz').then(() => { throw new Error('the network is still up'); }, () => 'offline'));
   const dir = makeDatasetFolder();
   await page.getByLabel('Dataset folder').setInputFiles(dir);
   await page.locator('#ds-cek').setInputFiles(cekPath);
@@ -427,6 +489,7 @@ test('DS journey: WCEK, attestation, dataset with live SAS status and the server
   assert.match(await page.locator('article.artifact', { hasText: 'data-1' }).innerText(), /SAS URL\s*valid/);
   await shot(page, 'project-ds');
   assert.deepEqual(await unlabelled(page), []);
+  assert.deepEqual(await lowContrast(page), []);
   assert.deepEqual(errors, []);
   await context.close();
 });
@@ -448,6 +511,7 @@ test('AO journey: the algorithm is encrypted in the upload form and passes the u
   assert.match(text, /Dockerfile is present/i);
   await page.locator('.milestones .m-done', { hasText: 'Algorithm added' }).waitFor();
   await shot(page, 'project-ao');
+  assert.deepEqual(await lowContrast(page), []);
   assert.deepEqual(errors, []);
   await context.close();
 });
