@@ -470,7 +470,7 @@ static int simple(srv_dbc *c, const char *sql) {
   PGresult *r = PQexec(c->pg, sql);
   int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
   int rc = ok ? 0 : pg_map(r);
-  if (!ok) log_db(sql, PQerrorMessage(c->pg));
+  if (!ok) log_db("statement", PQerrorMessage(c->pg));
   PQclear(r);
   return rc;
 }

@@ -70,11 +70,20 @@ typedef struct srv_db_param {
   size_t len;
 } srv_db_param;
 
-#define SRV_DB_INT(v) ((srv_db_param){SRV_DB_T_INT, (int64_t)(v), NULL, 0})
+static inline srv_db_param srv_db_int_(int64_t v) {
+  return (srv_db_param){SRV_DB_T_INT, v, NULL, 0};
+}
+static inline srv_db_param srv_db_text_(const char *s) {
+  return (srv_db_param){s ? SRV_DB_T_TEXT : SRV_DB_T_NULL, 0, s, 0};
+}
+static inline srv_db_param srv_db_blob_(const void *b, size_t n) {
+  return (srv_db_param){b ? SRV_DB_T_BLOB : SRV_DB_T_NULL, 0, b, n};
+}
+#define SRV_DB_INT(v) srv_db_int_((int64_t)(v))
 /* a NUL-terminated string; NULL binds SQL NULL */
-#define SRV_DB_TEXT(s) ((srv_db_param){(s) ? SRV_DB_T_TEXT : SRV_DB_T_NULL, 0, (s), 0})
+#define SRV_DB_TEXT(s) srv_db_text_(s)
 /* bytes; NULL binds SQL NULL */
-#define SRV_DB_BLOB(b, n) ((srv_db_param){(b) ? SRV_DB_T_BLOB : SRV_DB_T_NULL, 0, (b), (n)})
+#define SRV_DB_BLOB(b, n) srv_db_blob_((b), (n))
 #define SRV_DB_NULL ((srv_db_param){SRV_DB_T_NULL, 0, NULL, 0})
 
 /* Open the database named by target: a "postgresql://" or "postgres://" URL (libpq

@@ -52,6 +52,7 @@ typedef struct srv_ctx {
   srv_config cfg;
   srv_store *store;
   srv_vault *vault; /* the store and the vault are thread-safe: requests run in parallel */
+  struct srv_runs *runs; /* the runs module (runs.h); NULL until srv_runs_open */
 } srv_ctx;
 
 /* Open the data folder (creates it, the database and the master key). 0 or -1 (err). */

@@ -7,6 +7,7 @@
 
 #include "accounts.h"
 #include "http.h"
+#include "runs.h"
 
 const char *srv_param(const srv_request *req, const char *name, int *conflict) {
   const srv_field *b = srv_form_get(&req->body, name, NULL);
@@ -100,6 +101,10 @@ static int auth(srv_request *req, srv_response *res, srv_caller *c) {
     return -1;
   }
   return 0;
+}
+
+int srv_authenticate_request(srv_request *req, srv_response *res, srv_caller *c) {
+  return auth(req, res, c);
 }
 
 /* Authenticate a request about the user rather than one project: a session, or a Bearer
@@ -628,6 +633,9 @@ void srv_dispatch(srv_request *req, srv_response *res) {
   char allow[64];
   const srv_route *r =
       srv_route_find(srv_routes, srv_nroutes, req->method, req->path, &status, allow, sizeof allow);
+  if (!r && status == 404) /* the runs module's routes (runs_http.c) */
+    r = srv_route_find(srv_runs_routes, srv_runs_nroutes, req->method, req->path, &status, allow,
+                       sizeof allow);
   if (!r) {
     srv_respond_error(res, status, status == 404 ? "no such endpoint" : "method not allowed",
                       NULL);

@@ -4,6 +4,7 @@ import { api, ApiError, ProjectPage, ProjectSummary, SearchHit, User, Version } 
 import { go } from '../router';
 import { bytesText, FileDrop, save, Status } from './common';
 import { AlgorithmTool, WcekTool } from './tool';
+import { QuickActions, RunsCard } from './runs';
 import type { InputFile } from '../lib/package';
 import { te } from '../lib/bytes';
 
@@ -187,12 +188,35 @@ export function Project(props: { id: string }) {
               <h2 id={`h-${kind}`}>{label}</h2>
               {vs.length === 0 ? <p class="muted">Not added yet.</p> : <VersionList versions={vs} />}
               {mine && <button type="button" onClick={() => setForm(kind)}>{vs.length ? 'New version' : `New ${label}`}</button>}
+              {kind === 'validation_criteria' && role === 'ds' && vs.length > 0 && <AcceptCriteria projectId={p.id} tag={vs[0].version_tag} />}
             </article>
           );
         })}
         <KeysCard page={page} onChange={load} />
       </div>
+      <RunsCard page={page} />
+      <QuickActions projectId={page.project.id} />
     </section>
+  );
+}
+
+/** A data steward accepts the criteria version before any run is initiated (DESIGN §8). */
+function AcceptCriteria(props: { projectId: string; tag: string }) {
+  const [msg, setMsg] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
+  const accept = async () => {
+    try {
+      await api.acceptCriteria(props.projectId, props.tag);
+      setMsg({ kind: 'ok', text: `You accepted criteria version ${props.tag}.` });
+    } catch (e) {
+      const x = e as ApiError;
+      setMsg(x.status === 409 ? { kind: 'ok', text: `Criteria version ${props.tag} is already accepted by your organisation.` } : { kind: 'error', text: x.message });
+    }
+  };
+  return (
+    <div>
+      <button type="button" onClick={accept}>Accept criteria {props.tag}</button>
+      {msg && <Status kind={msg.kind}>{msg.text}</Status>}
+    </div>
   );
 }
 
