@@ -179,8 +179,10 @@ ESCROW_EXTERN int escrow_attest_trust_new(escrow_attest_trust **out);
  * '/' on both sides) are verified with the RSA keys of jwks ({"keys":[{kty:"RSA",kid,n,e}]},
  * or keys carrying only x5c, whose first certificate gives the key, as Azure Attestation
  * serves them). Issuers are unique per store. Evidence of format "sim" is always simulated,
- * whatever it claims. Errors: ESCROW_E_INVALID, ESCROW_E_UNSUPPORTED (format),
- * ESCROW_E_FORMAT / ESCROW_E_KEY (JWKS, with the reason), ESCROW_E_EXISTS, ESCROW_E_NOMEM. */
+ * whatever it claims. Keys of another kty, or with a "use" other than "sig", are skipped.
+ * Errors: ESCROW_E_INVALID, ESCROW_E_UNSUPPORTED (format), ESCROW_E_FORMAT / ESCROW_E_KEY
+ * (JWKS, with the reason; ESCROW_E_KEY also when no usable key is left), ESCROW_E_LIMIT (more
+ * than 64 keys), ESCROW_E_EXISTS, ESCROW_E_NOMEM. */
 ESCROW_EXTERN int escrow_attest_trust_add_issuer(escrow_attest_trust *trust, const char *format,
                                                  const char *issuer, const uint8_t *jwks,
                                                  size_t jwks_len);

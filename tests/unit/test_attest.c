@@ -585,6 +585,34 @@ static void test_trust_store_refuses_bad_jwks_and_duplicate_issuers(void **state
   escrow_attest_trust_free(t);
 }
 
+static void test_issuer_jwks_with_only_x5c_certificates_is_usable(void **state) {
+  (void)state;
+  /* Azure Attestation's /certs keys carry no n/e, only x5c: the first certificate's key. */
+  size_t jl;
+  uint8_t *jwks = tu_read(tu_vector("attest/issuer-x5c.jwks.json"), &jl);
+  escrow_attest_trust *t = NULL;
+  assert_int_equal(escrow_attest_trust_new(&t), 0);
+  assert_int_equal(escrow_attest_trust_add_issuer(t, "sim", ISS, jwks, jl), 0);
+  free(jwks);
+  char *tok = token_for(enc_a, "n-1", "run-1");
+  escrow_attest_verify_opts o = ESCROW_ATTEST_VERIFY_OPTS_INIT;
+  o.now = NOW;
+  o.allow_simulated = 1;
+  char *claims = NULL;
+  assert_int_equal(escrow_attest_verify(&claims, NULL, t, "sim", (uint8_t *)tok, strlen(tok), &o),
+                   0);
+  escrow_free(claims);
+  escrow_free(tok);
+  /* The other issuer's token with the same kid does not verify with this certificate. */
+  char *rd = runtime(enc_a, "n-1", "run-1");
+  tok = issue_with(other_issuer, ISS, rd, NOW, NULL);
+  assert_int_equal(escrow_attest_verify(&claims, NULL, t, "sim", (uint8_t *)tok, strlen(tok), &o),
+                   ESCROW_E_AUTH);
+  escrow_free(tok);
+  escrow_free(rd);
+  escrow_attest_trust_free(t);
+}
+
 /* ---- policy -------------------------------------------------------------------------------- */
 
 static const char claims_doc[] =
@@ -1096,14 +1124,32 @@ static void test_recorded_key_vault_release_verifies_at_its_time(void **state) {
   t.now = AKV_TIME;
   t.x5c_host = "attacker.example";
   assert_int_equal(escrow_attest_release_inspect(&payload, NULL, resp, rl, &t), ESCROW_E_AUTH);
-  /* Another root. */
+  /* Another root certificate. */
   size_t ol;
-  uint8_t *other = tu_read(tu_vector("keys/kek3072.pub.pem"), &ol);
+  uint8_t *other = tu_read(tu_vector("attest/other-root.pem"), &ol);
   t.x5c_host = NULL;
+  t.x5c_root = other;
+  t.x5c_root_len = ol;
+  assert_int_equal(escrow_attest_release_inspect(&payload, NULL, resp, rl, &t), ESCROW_E_AUTH);
+  free(other);
+  /* A pinned "root" that is not a certificate. */
+  other = tu_read(tu_vector("keys/kek3072.pub.pem"), &ol);
   t.x5c_root = other;
   t.x5c_root_len = ol;
   assert_int_equal(escrow_attest_release_inspect(&payload, NULL, resp, rl, &t), ESCROW_E_KEY);
   free(other);
+  /* Our own responses carry no x5c chain. */
+  char *tok = token_for(enc_a, "n-1", "run-1");
+  char *claims = verified_claims(tok);
+  char *ours = release_to(claims, ESCROW_ATTEST_ENC_RSA_AES_KEY_WRAP_256);
+  t.x5c_root = root;
+  t.x5c_root_len = pl;
+  assert_int_equal(
+      escrow_attest_release_inspect(&payload, NULL, (uint8_t *)ours, strlen(ours), &t),
+      ESCROW_E_FORMAT);
+  escrow_free(ours);
+  escrow_free(claims);
+  escrow_free(tok);
   escrow__free(raw);
   escrow__json_free(h);
   escrow__free(hsm);
@@ -1393,6 +1439,7 @@ int main(void) {
       cmocka_unit_test(test_crit_header_is_refused),
       cmocka_unit_test(test_only_the_sim_format_is_built),
       cmocka_unit_test(test_trust_store_refuses_bad_jwks_and_duplicate_issuers),
+      cmocka_unit_test(test_issuer_jwks_with_only_x5c_certificates_is_usable),
       cmocka_unit_test(test_policy_equals_compares_canonical_text),
       cmocka_unit_test(test_policy_dot_paths_reach_nested_claims),
       cmocka_unit_test(test_policy_missing_claim_fails),

@@ -5,24 +5,26 @@ appears in none of the outputs: stdout and stderr floods, files written outside 
 folder, a progress flood, a report that breaks the criteria (in a field the criteria know, in
 an unknown field, in the name), and in training runs a model whose report is refused.
 """
+import http.client
 import json
 import os
+import ssl
 import sys
-import urllib.error
-import urllib.request
 
-URL = os.environ["ENCLAVE_URL"].rstrip("/")
+assert os.environ["ENCLAVE_URL"] == "https://localhost:5000"
 SECRET = os.environ["SECRET"]
 
 
+CONN = http.client.HTTPSConnection("localhost", 5000, context=ssl.create_default_context(),
+                                   timeout=60)  # one kept-alive connection for every call
+
+
 def post(path, body):
-    req = urllib.request.Request(URL + path, data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=60) as r:
-            return r.status
-    except urllib.error.HTTPError as e:
-        return e.code
+    CONN.request("POST", path, body=json.dumps(body).encode(),
+                 headers={"Content-Type": "application/json"})
+    r = CONN.getresponse()
+    r.read()
+    return r.status
 
 
 # stdout and stderr: 8 MiB each, the secret in every line
