@@ -89,6 +89,18 @@ int escrow_attest_runtime_data(char **out, size_t *out_len, const escrow_attest_
   return rc;
 }
 
+int escrow_attest_nonce(char *buf, size_t size) {
+  if (buf == NULL || size < ESCROW_ATTEST_NONCE_SIZE)
+    return escrow__err(ESCROW_E_INVALID, "escrow_attest_nonce: the buffer needs %d bytes",
+                       ESCROW_ATTEST_NONCE_SIZE);
+  if (escrow_init() != 0)
+    return escrow_error_last_code();
+  uint8_t raw[32];
+  randombytes_buf(raw, sizeof raw);
+  sodium_bin2base64(buf, size, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+  return 0;
+}
+
 int escrow_attest_report_data(uint8_t out[ESCROW_ATTEST_REPORT_DATA_BYTES],
                               const uint8_t *runtime_data, size_t len) {
   if (out == NULL || (runtime_data == NULL && len > 0))

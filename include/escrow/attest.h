@@ -94,6 +94,12 @@ ESCROW_EXTERN int escrow_attest_runtime_data(char **out, size_t *out_len,
                                              const char *project_id, const char *run_id,
                                              const char *role);
 
+/* A fresh challenge nonce for the platform to hand out: 32 random bytes, base64url without
+ * padding (43 characters + NUL). buf holds ESCROW_ATTEST_NONCE_SIZE. Keeping nonces single-use
+ * is the caller's store. Errors: ESCROW_E_INVALID (NULL, buffer too small). */
+#define ESCROW_ATTEST_NONCE_SIZE 44
+ESCROW_EXTERN int escrow_attest_nonce(char *buf, size_t size);
+
 /* report_data for runtime data: SHA-256 of the exact bytes, then 32 zero bytes.
  * Errors: ESCROW_E_INVALID, ESCROW_E_CRYPTO. */
 ESCROW_EXTERN int escrow_attest_report_data(uint8_t out[ESCROW_ATTEST_REPORT_DATA_BYTES],

@@ -198,6 +198,18 @@ static void test_runtime_data_is_canonical_json_carrying_the_ephemeral_key(void 
   escrow_free(rd);
 }
 
+static void test_nonces_are_fresh_43_character_base64url(void **state) {
+  (void)state;
+  char a[ESCROW_ATTEST_NONCE_SIZE], b[ESCROW_ATTEST_NONCE_SIZE];
+  assert_int_equal(escrow_attest_nonce(a, sizeof a), 0);
+  assert_int_equal(escrow_attest_nonce(b, sizeof b), 0);
+  assert_int_equal(strlen(a), 43);
+  assert_int_equal(strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+                   43);
+  assert_string_not_equal(a, b);
+  assert_int_equal(escrow_attest_nonce(a, 43), ESCROW_E_INVALID);
+}
+
 static void test_runtime_data_refuses_missing_fields(void **state) {
   (void)state;
   char *rd = NULL;
@@ -1417,6 +1429,7 @@ static void test_allocation_failures_are_reported_as_nomem(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_runtime_data_is_canonical_json_carrying_the_ephemeral_key),
+      cmocka_unit_test(test_nonces_are_fresh_43_character_base64url),
       cmocka_unit_test(test_runtime_data_refuses_missing_fields),
       cmocka_unit_test(test_kid_is_the_rfc7638_thumbprint),
       cmocka_unit_test(test_ephemeral_keys_are_2048_to_4096_bits),

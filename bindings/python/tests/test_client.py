@@ -284,3 +284,23 @@ def test_blob_get_decrypt_to_streams_verified_plaintext(tmp_path):
     assert out.getvalue() == pt
     with pytest.raises(escrow.MismatchError):
         b.get_decrypt_to("a.csv.bkenc", cek, io.BytesIO(), expect_path="b.csv")
+
+
+def test_platform_api_example_uploads_criteria(platform, tmp_path):
+    import sys
+    example = vectors_dir().parent.parent / "examples" / "python" / "platform_api.py"
+    crit = tmp_path / "criteria.json"
+    crit.write_text('{"auc": {"type": "float", "min": 0, "max": 1}}')
+    conn = ["--base-url", platform["base"], "--key", str(KEYS / "kek3072.key.pem"),
+            "--email", "ao@x.test", "--project", platform["project"]]
+    p = subprocess.run([sys.executable, str(example), *conn, "upload-criteria", str(crit), "ex1"],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["version_tag"] == "ex1"
+    p = subprocess.run([sys.executable, str(example), *conn, "upload-criteria", str(crit), "ex1"],
+                       capture_output=True, text=True)
+    assert p.returncode == 1 and "HTTP 409" in p.stderr  # the same tag twice is refused
+    # the run endpoints: an answer, or the platform's refusal (never a crash or usage error)
+    p = subprocess.run([sys.executable, str(example), *conn, "status", "alg1", "d1"],
+                       capture_output=True, text=True)
+    assert p.returncode in (0, 1), p.stderr
