@@ -130,6 +130,22 @@ static int load_bundle(srv_db *db, const char *run_id, bundle *b, char *why, siz
   } else if (strcmp(b->run_type, "validation") == 0) {
     snprintf(why, whysz, "a validation algorithm without validation criteria");
     return -1;
+  } else {
+    /* a training algorithm names no criteria: its report is checked against the newest
+     * criteria version the dataset's data steward accepted (never left unchecked) */
+    srv_db_param cp[] = {SRV_DB_TEXT(b->project_id), SRV_DB_TEXT(b->ds_org)};
+    if (rq_run(db, "SELECT a.sha256 FROM artifact_version a JOIN criteria_acceptance x ON "
+                   "x.artifact_id = a.id WHERE a.project_id = $1 AND a.kind = "
+                   "'validation_criteria' AND x.org_id = $2 ORDER BY a.system_version DESC, "
+                   "a.created_at DESC LIMIT 1", cp, 2, 1, 0, &q) == 0) {
+      if (q.nrow) b->crit_sha = rq_dup(&q, 0, 0);
+      rq_free(&q);
+    }
+    if (!b->crit_sha) {
+      snprintf(why, whysz, "the data steward has accepted no validation criteria in this "
+               "project: a training run's report needs criteria");
+      return -1;
+    }
   }
   const char *orgs[2] = {b->ao_org, b->ds_org};
   char **wsha[2] = {&b->ao_wcek_sha, &b->ds_wcek_sha};

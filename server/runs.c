@@ -705,6 +705,18 @@ static int criteria_accepted(srv_runs *r, const cfg *cf, srv_err *err) {
                  "validation algorithm need it", tag ? tag : "?");
     else if (rc)
       res = dberr(err, "the criteria acceptance");
+  } else {
+    /* training: the report is checked against the newest criteria the DS accepted */
+    srv_db_param p[] = {SRV_DB_TEXT(cf->project_id), SRV_DB_TEXT(cf->ds_org_id)};
+    rq q;
+    if (rq_run(r->db, "SELECT 1 FROM artifact_version a JOIN criteria_acceptance x ON "
+                      "x.artifact_id = a.id WHERE a.project_id = $1 AND a.kind = "
+                      "'validation_criteria' AND x.org_id = $2", p, 2, 1, 0, &q))
+      res = dberr(err, "the criteria acceptance");
+    else if (q.nrow == 0)
+      res = fail(err, SRV_E_CONFLICT, "the data steward has accepted no validation criteria in "
+                 "this project: a training run's report is checked against them");
+    rq_free(&q);
   }
   free(type);
   free(crit);

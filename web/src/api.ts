@@ -158,6 +158,11 @@ async function request<T>(method: string, path: string, opts: { query?: Record<s
   } catch {
     data = undefined;
   }
+  if (r.status === 401 && path !== 'login/' && path !== 'me/') {
+    // the session ended (expired or logged out elsewhere): the app returns to the login page
+    sessionStorage.removeItem(CSRF_KEY);
+    dispatchEvent(new Event('escrow:logged-out'));
+  }
   if (!r.ok) {
     const msg = (data as { error?: string } | undefined)?.error ?? `the platform answered HTTP ${r.status}`;
     throw new ApiError(msg, r.status, data);

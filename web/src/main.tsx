@@ -22,6 +22,11 @@ function App() {
       setProjectIds(m.projects.map((p) => p.id));
     }, () => setUser(null));
   }, [user === null || user === undefined ? 0 : user.email]);
+  useEffect(() => {
+    const out = () => setUser(null);
+    addEventListener('escrow:logged-out', out);
+    return () => removeEventListener('escrow:logged-out', out);
+  }, []);
   const [top, arg, sub, cfg, num] = route;
   const isTool = top === 'tool' || top === 'help';
   useEffect(() => {

@@ -31,6 +31,7 @@ let base;
 let az;
 let data;
 let projectId;
+let pausedId;
 let hasRuns = false;
 const budget = {};
 const EXAMPLES = join(WEB, '..', 'examples');
@@ -77,6 +78,12 @@ before(async () => {
     '--ao-user', 'alice.owner@acme.test', '--ds-user', 'dana.steward@hospital.test');
   projectId = p.id ?? p.project_id ?? p.project?.id;
   assert.ok(projectId, `create-project answered ${JSON.stringify(p)}`);
+  const q = admin('create-project', '--name', 'Retired Study', '--description', 'An earlier study, now paused',
+    '--ao-org', 'Acme Algorithms', '--ds-org', 'General Hospital', '--tee', 'sandbox', '--kek-bits', '3072',
+    '--ao-user', 'alice.owner@acme.test', '--ds-user', 'dana.steward@hospital.test');
+  pausedId = q.id ?? q.project_id ?? q.project?.id;
+  admin('create-org', '--name', 'Platform');
+  admin('create-user', '--org', 'Platform', '--email', 'op@platform.test', '--operator', '--password-file', join(data, 'pw'));
   server = await startServer();
   base = server.base;
   // the run workflow (DESIGN §8) may not be in this escrowd yet: its pages are then tested
@@ -259,6 +266,30 @@ test('home: the project card shows name, description, date, collaborators and ro
   await shot(page, 'home');
   assert.deepEqual(await lowContrast(page), []);
   assert.deepEqual(await unlabelled(page), []);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('a project the operator pauses shows Paused, stays readable, and offers no uploads', async () => {
+  // the operator pauses it through the API (a web session, as the operator's console would)
+  const session = await fetch(`${base}/api/v1/login/`, { method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: 'op@platform.test', password: PASSWORD }) });
+  assert.equal(session.status, 200);
+  const { csrf_token } = await session.json();
+  const cookie = session.headers.get('set-cookie').split(';')[0];
+  const r = await fetch(`${base}/api/v1/project-state/`, { method: 'POST',
+    headers: { cookie, 'x-csrf-token': csrf_token, 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ project_id: pausedId, state: 'Paused' }) });
+  assert.equal(r.status, 200, await r.text());
+  const { context, page, errors } = await newPage();
+  await login(page, 'alice.owner@acme.test');
+  const card = page.locator('li.project', { hasText: 'Retired Study' });
+  assert.match(await card.innerText(), /Paused/);
+  await card.getByRole('link').click();
+  await page.getByText('This project is Paused').waitFor();
+  assert.equal(await page.getByRole('button', { name: /^New / }).count(), 0);
+  assert.equal(await page.getByRole('button', { name: 'Generate WCEK' }).count(), 0);
+  assert.equal(await page.getByRole('button', { name: 'Download key' }).count(), 1); // the KEK stays reachable
   assert.deepEqual(errors, []);
   await context.close();
 });

@@ -165,6 +165,8 @@ export function Project(props: { id: string }) {
   if (!page) return <p>Loading…</p>;
   const role = page.role;
   const p = page.project;
+  // uploads and runs need an Active project (manual §10.4)
+  const active = !p.state || p.state === 'Active';
   return (
     <section aria-labelledby="project-title">
       <nav class="crumbs" aria-label="Breadcrumbs"><a href="#/">Home</a> › {p.name}</nav>
@@ -178,11 +180,12 @@ export function Project(props: { id: string }) {
           {milestones(page).map((m) => <li class={`m-${m.state}`}><span class="dot" aria-hidden="true" />{m.label}<span class="sr"> ({m.state === 'done' ? 'achieved' : m.state === 'failed' ? 'attempted, not achieved' : 'pending'})</span></li>)}
         </ol>
       </div>
+      {!active && <Status kind="info">This project is {p.state}: its artifacts can be viewed and searched, but nothing can be added.</Status>}
       {form && <ArtifactForm kind={form} page={page} onClose={() => setForm(null)} onDone={() => { setForm(null); load(); }} />}
       <div class="grid">
         {KINDS.map(([kind, label, owner, _]) => {
           const vs = page.versions.filter((v) => v.artifact_type === kind).sort((a, b) => b.system_version - a.system_version);
-          const mine = owner === 'any' || owner === role;
+          const mine = (owner === 'any' || owner === role) && active;
           return (
             <article class="card artifact" aria-labelledby={`h-${kind}`}>
               <h2 id={`h-${kind}`}>{label}</h2>
@@ -192,9 +195,9 @@ export function Project(props: { id: string }) {
             </article>
           );
         })}
-        <KeysCard page={page} onChange={load} />
+        <KeysCard page={page} active={active} onChange={load} />
       </div>
-      <RunsCard page={page} />
+      <RunsCard page={page} active={active} />
       <QuickActions projectId={page.project.id} />
     </section>
   );
@@ -270,7 +273,7 @@ export function UploadStages(props: { stages: unknown[] }) {
   );
 }
 
-function KeysCard(props: { page: ProjectPage; onChange: () => void }) {
+function KeysCard(props: { page: ProjectPage; active: boolean; onChange: () => void }) {
   const { page } = props;
   const [err, setErr] = useState('');
   const [mode, setMode] = useState<'none' | 'upload' | 'generate'>('none');
@@ -312,7 +315,7 @@ function KeysCard(props: { page: ProjectPage; onChange: () => void }) {
       <button type="button" onClick={download}>Download key</button>
       <h3>Wrapped Content Encryption Key</h3>
       {wceks.length ? <dl class="meta"><dt>Version Tag</dt><dd>{wceks[0].version_tag}</dd><dt>System Version</dt><dd>{wceks[0].system_version}</dd></dl> : <p class="muted">No WCEK uploaded.</p>}
-      {mode === 'none' && (
+      {mode === 'none' && props.active && (
         <div class="actions">
           <button type="button" onClick={() => setMode('upload')}>{wceks.length ? 'New version' : 'Upload WCEK'}</button>
           <button type="button" onClick={startGenerate}>Generate WCEK</button>

@@ -27,7 +27,7 @@ function StatusLine(props: { run: Pick<Run, 'status' | 'stage' | 'simulated_tee'
 }
 
 /** The project's run configurations, for the AO (create, request) and the DS (review). */
-export function RunsCard(props: { page: ProjectPage }) {
+export function RunsCard(props: { page: ProjectPage; active: boolean }) {
   const { page } = props;
   const pid = page.project.id;
   const [configs, setConfigs] = useState<RunConfiguration[] | null>(null);
@@ -44,7 +44,7 @@ export function RunsCard(props: { page: ProjectPage }) {
     const t = setInterval(load, 2000);
     return () => clearInterval(t);
   }, [configs]);
-  const ao = page.role === 'ao';
+  const ao = page.role === 'ao' && props.active;
   return (
     <article class="card runs wide" aria-labelledby="h-runs">
       <h2 id="h-runs">Run Configurations</h2>
