@@ -21,6 +21,12 @@
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
 
+/* TLS 1.3 or 1.2, AEAD suites only, AES-128-GCM first (the server's order): the cheapest
+ * cipher every client has, for the download speed; the API is reachable only on the sandbox's
+ * loopback */
+#define ENC_TLS_PRIORITIES                                                                     \
+  "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:"          \
+  "+CHACHA20-POLY1305:%SERVER_PRECEDENCE"
 #define BODY_MAX_REPORT (16u << 20) /* a report body */
 #define BODY_MAX_SMALL (256u << 10) /* log lines, file requests */
 
@@ -465,14 +471,14 @@ static int parse_range(const char *h, uint64_t size, uint64_t *off, uint64_t *le
 }
 
 /* ---- streaming a v1 file while it decrypts ------------------------------------------------------
- * A thread runs escrow_blob_get_decrypt into a pipe; the response reads the pipe. Only verified
- * chunks reach the pipe. If decryption fails midway, the response is cut short (with the
+ * A thread runs escrow_blob_get_decrypt and hands each verified piece to the response, which
+ * copies it straight into its buffer (no pipe: one copy). Only verified chunks are handed over;
+ * memory is one chunk. If decryption fails midway, the response is cut short (with the
  * manifest's size as Content-Length, or chunked without a final chunk), so the client sees an
  * error, never a clean end. The answer waits for the first byte, so a file that fails from the
  * start (wrong key, swapped file) gets an error status instead. */
 
 typedef struct stream_ctx {
-  int rfd, wfd;
   pthread_t th;
   int joined;
   escrow_blob_client *bc;
@@ -481,21 +487,29 @@ typedef struct stream_ctx {
   uint8_t tag[32];
   int have_tag;
   const escrow_cek *cek;
-  volatile int done;
+  /* the hand-over: the decrypting thread offers each verified piece (cur, cur_len) and waits
+   * until the response has copied it out; one copy, no pipe */
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  const uint8_t *cur;
+  size_t cur_len;
+  int done;        /* the decrypting thread has finished (result set) */
+  int reader_gone; /* the response ended: the thread stops at its next piece */
   int result;
   char why[256]; /* the error message (errors are per thread) */
 } stream_ctx;
 
 static int stream_write(void *p, const uint8_t *data, size_t len) {
   stream_ctx *s = p;
-  while (len) {
-    ssize_t w = write(s->wfd, data, len);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return ESCROW_E_IO; /* the reader went away */
-    data += w;
-    len -= (size_t)w;
-  }
-  return 0;
+  pthread_mutex_lock(&s->mu);
+  s->cur = data;
+  s->cur_len = len;
+  pthread_cond_broadcast(&s->cv);
+  while (s->cur_len && !s->reader_gone) pthread_cond_wait(&s->cv, &s->mu);
+  int gone = s->reader_gone;
+  s->cur_len = 0;
+  pthread_mutex_unlock(&s->mu);
+  return gone ? ESCROW_E_IO : 0; /* the reader went away */
 }
 
 static void *stream_thread(void *p) {
@@ -503,36 +517,60 @@ static void *stream_thread(void *p) {
   escrow_decrypt_options o = ESCROW_DECRYPT_OPTIONS_INIT;
   o.expect_path = s->expect_path;
   o.expect_hdrtag = s->have_tag ? s->tag : NULL;
-  s->result = escrow_blob_get_decrypt(s->bc, s->name, s->cek, &o, stream_write, s, NULL, NULL);
-  if (s->result != 0) snprintf(s->why, sizeof(s->why), "%s", escrow_error_last());
-  __atomic_store_n(&s->done, 1, __ATOMIC_RELEASE);
-  close(s->wfd);
-  s->wfd = -1;
+  int rc = escrow_blob_get_decrypt(s->bc, s->name, s->cek, &o, stream_write, s, NULL, NULL);
+  pthread_mutex_lock(&s->mu);
+  s->result = rc;
+  if (rc != 0) snprintf(s->why, sizeof(s->why), "%s", escrow_error_last());
+  s->done = 1;
+  pthread_cond_broadcast(&s->cv);
+  pthread_mutex_unlock(&s->mu);
   return NULL;
 }
 
 static void stream_free(stream_ctx *s) {
   if (!s) return;
-  if (s->rfd >= 0) close(s->rfd); /* a writer still running gets EPIPE and stops */
+  pthread_mutex_lock(&s->mu);
+  s->reader_gone = 1; /* a writer still running stops */
+  pthread_cond_broadcast(&s->cv);
+  pthread_mutex_unlock(&s->mu);
   if (!s->joined) pthread_join(s->th, NULL);
+  pthread_mutex_destroy(&s->mu);
+  pthread_cond_destroy(&s->cv);
   escrow_blob_close(s->bc);
   free(s->name);
   free(s->expect_path);
   free(s);
 }
 
+/* fill buf with what the thread offers: wait for the first piece, then take what is ready */
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
   stream_ctx *s = cls;
   (void)pos;
-  for (;;) {
-    ssize_t n = read(s->rfd, buf, max);
-    if (n > 0) return n;
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return MHD_CONTENT_READER_END_WITH_ERROR;
-    pthread_join(s->th, NULL);
-    s->joined = 1;
-    return s->result == 0 ? MHD_CONTENT_READER_END_OF_STREAM : MHD_CONTENT_READER_END_WITH_ERROR;
+  size_t n = 0;
+  pthread_mutex_lock(&s->mu);
+  while (n < max) {
+    while (!s->cur_len && !s->done && n == 0) pthread_cond_wait(&s->cv, &s->mu);
+    if (!s->cur_len) break; /* the end, or nothing more ready right now */
+    size_t k = s->cur_len < max - n ? s->cur_len : max - n;
+    memcpy(buf + n, s->cur, k);
+    s->cur += k;
+    s->cur_len -= k;
+    n += k;
+    if (!s->cur_len) {
+      pthread_cond_broadcast(&s->cv); /* the thread decrypts the next piece meanwhile */
+      struct timespec ts;            /* and takes it if it comes within 2 ms */
+      clock_gettime(CLOCK_REALTIME, &ts);
+      ts.tv_nsec += 2000000;
+      if (ts.tv_nsec >= 1000000000) { ts.tv_sec++; ts.tv_nsec -= 1000000000; }
+      while (!s->cur_len && !s->done && n < max)
+        if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) != 0) break;
+    }
   }
+  int done = s->done && !s->cur_len, result = s->result;
+  pthread_mutex_unlock(&s->mu);
+  if (n > 0) return (ssize_t)n;
+  if (!done) return 0; /* cannot happen: we waited for a piece or the end */
+  return result == 0 ? MHD_CONTENT_READER_END_OF_STREAM : MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
 static void stream_done(void *cls) { stream_free(cls); }
@@ -542,9 +580,7 @@ static enum MHD_Result stream_file(enc_api *api, struct MHD_Connection *c, const
                                    int *handled) {
   *handled = 1;
   stream_ctx *s = calloc(1, sizeof(*s));
-  int fds[2] = {-1, -1};
   if (!s) return MHD_NO;
-  s->rfd = s->wfd = -1;
   s->joined = 1;
   s->cek = api->ds_cek;
   s->name = strdup(name);
@@ -553,32 +589,26 @@ static enum MHD_Result stream_file(enc_api *api, struct MHD_Connection *c, const
     memcpy(s->tag, dopts->expect_hdrtag, 32);
     s->have_tag = 1;
   }
+  pthread_mutex_init(&s->mu, NULL);
+  pthread_cond_init(&s->cv, NULL);
   escrow_blob_options bo = ESCROW_BLOB_OPTIONS_INIT;
   bo.flags = ESCROW_BLOB_ALLOW_LOOPBACK_HTTP; /* emulators (Azurite) on 127.0.0.1 only */
-  if (!s->name || (dopts->expect_path && !s->expect_path) || pipe2(fds, O_CLOEXEC) != 0 ||
+  if (!s->name || (dopts->expect_path && !s->expect_path) ||
       escrow_blob_open(&s->bc, api->dataset_url, &bo) != 0) {
-    if (fds[0] >= 0) { close(fds[0]); close(fds[1]); }
     stream_free(s);
     return reply_msg(c, 500, "failed", "internal error");
   }
-  s->rfd = fds[0];
-  s->wfd = fds[1];
-  /* a 1 MiB pipe (instead of 64 KiB): fewer wake-ups between the decrypting thread and the
-   * response; best effort (the system's pipe-max-size may be lower) */
-  (void)fcntl(s->wfd, F_SETPIPE_SZ, 1 << 20);
   if (pthread_create(&s->th, NULL, stream_thread, s) != 0) {
-    close(s->wfd);
     stream_free(s);
     return reply_msg(c, 500, "failed", "internal error");
   }
   s->joined = 0;
-  /* wait for the first byte or the end */
-  struct pollfd pf = {s->rfd, POLLIN, 0};
-  while (poll(&pf, 1, -1) < 0 && errno == EINTR) {
-  }
-  int avail = 0;
-  if (ioctl(s->rfd, FIONREAD, &avail) != 0) avail = 0;
-  if (avail == 0 && __atomic_load_n(&s->done, __ATOMIC_ACQUIRE)) {
+  /* wait for the first piece or the end */
+  pthread_mutex_lock(&s->mu);
+  while (!s->cur_len && !s->done) pthread_cond_wait(&s->cv, &s->mu);
+  int failed_early = !s->cur_len && s->done;
+  pthread_mutex_unlock(&s->mu);
+  if (failed_early) {
     pthread_join(s->th, NULL);
     s->joined = 1;
     int rc = s->result;
@@ -1018,7 +1048,7 @@ int enc_api_start(enc_api *api, int listen_fd) {
         flags | MHD_USE_TLS, 0, NULL, NULL, handler, api, MHD_OPTION_LISTEN_SOCKET, listen_fd,
         MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600,
         MHD_OPTION_HTTPS_MEM_KEY, api->tls_key_pem, MHD_OPTION_HTTPS_MEM_CERT, api->tls_cert_pem,
-        MHD_OPTION_END);
+        MHD_OPTION_HTTPS_PRIORITIES, ENC_TLS_PRIORITIES, MHD_OPTION_END);
   else
     api->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handler, api, MHD_OPTION_LISTEN_SOCKET,
                                    listen_fd, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,

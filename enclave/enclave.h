@@ -168,6 +168,26 @@ int enc_cert_sign(const enc_run_key *k, const char *body, char **out);
  * "outputs_checked","errors":[...]} (malloc'd). Returns 0 valid, 1 not. */
 int enc_cert_verify(const char *cert_json, const char *outdir, char **answer);
 
+/* ---- a run ------------------------------------------------------------------------------------ */
+/* Everything a run needs, loaded by the caller (borrowed for the call). */
+typedef struct enc_run_config {
+  const char *package;        /* an algorithm zip, or a plaintext folder (package_is_dir) */
+  int package_is_dir;
+  const char *dataset_url;    /* file://, a SAS URL, or http:// on a loopback host */
+  const escrow_cek *ao_cek;   /* decrypts the package's secrets; encrypts a training model */
+  const escrow_cek *ds_cek;   /* the dataset's CEK, or NULL for a plaintext dataset */
+  escrow_criteria *criteria;  /* NULL: reports are not checked (pre-flight only) */
+  const char *criteria_text;  /* its JSON text (hashed in the certificate), or NULL */
+  int training;               /* --type training (needs ao_cek) */
+  char *const *params;        /* NAME=VALUE, names already checked with enc_param_name_ok */
+  size_t n_params;
+  unsigned vcpus, memory_mib, timeout_s;
+  const char *out;            /* OUTDIR, existing */
+} enc_run_config;
+/* Run the pipeline: package, dataset, Enclave API, sandbox, egress, outputs and the signed
+ * certificate in cfg->out, then teardown. 0 completed, 1 failed, 2 an output not written. */
+int enc_run(const enc_run_config *cfg);
+
 /* ---- the sandbox ----------------------------------------------------------------------------- */
 typedef struct enc_sandbox {
   const char *run_dir;     /* host folder holding etc/, api/, bin/ */

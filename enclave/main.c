@@ -338,101 +338,24 @@ static int cmd_verify(int argc, char **argv) {
   return rc;
 }
 
-static int cmd_run(int argc, char **argv) {
-  run_opts o = {0};
-  o.vcpus = 1;
-  o.memory_mib = 2048;
-  o.timeout_s = 3600;
-  o.type = "validation";
-  char **params = calloc((size_t)argc, sizeof(char *));
-  if (!params) return 2;
-  o.params = params;
-  for (int i = 2; i < argc; i++) {
-    const char *a = argv[i];
-    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define OPT(name, field) \
-  if (!strcmp(a, name)) { if (!v) { free(params); return usage_error("%s needs a value", name); } field = v; i++; continue; }
-    OPT("--package", o.package)
-    OPT("--dataset", o.dataset)
-    OPT("--criteria", o.criteria)
-    OPT("--ao-cek", o.ao_cek)
-    OPT("--ds-cek", o.ds_cek)
-    OPT("--type", o.type)
-    OPT("-o", o.out)
-    OPT("--out", o.out)
-#undef OPT
-    if (!strcmp(a, "--param") && v) { params[o.n_params++] = argv[++i]; continue; }
-    if (!strcmp(a, "--vcpus") && v && parse_uint(v, 1, 64, &o.vcpus) == 0) { i++; continue; }
-    if (!strcmp(a, "--memory-mib") && v && parse_uint(v, 16, 1u << 20, &o.memory_mib) == 0) { i++; continue; }
-    if (!strcmp(a, "--timeout") && v && parse_uint(v, 1, 7 * 86400, &o.timeout_s) == 0) { i++; continue; }
-    free(params);
-    return usage_error("bad argument: %s", a);
-  }
-  if (!o.package || !o.dataset || !o.out) {
-    free(params);
-    return usage_error("--package, --dataset and -o are required");
-  }
-  if (strcmp(o.type, "validation") != 0 && strcmp(o.type, "training") != 0) {
-    free(params);
-    return usage_error("--type is validation or training");
-  }
-  for (size_t i = 0; i < o.n_params; i++) {
-    const char *eq = strchr(params[i], '=');
-    char name[256];
-    if (!eq || (size_t)(eq - params[i]) >= sizeof(name)) { free(params); return usage_error("--param NAME=VALUE"); }
-    memcpy(name, params[i], (size_t)(eq - params[i]));
-    name[eq - params[i]] = 0;
-    if (!enc_param_name_ok(name)) {
-      free(params);
-      return usage_error("runtime parameter name refused (manual 14.7.5 rules, or a name the runtime sets): %s", name);
-    }
-  }
-  /* inputs that are usage errors when missing or unreadable */
-  escrow_cek *ao = NULL, *ds = NULL;
-  escrow_criteria *crit = NULL;
-  char *crit_text = NULL;
-  int rc2 = 0;
-  int training = !strcmp(o.type, "training");
-  if (training && !o.ao_cek)
-    rc2 = usage_error("--type training needs --ao-cek: the model leaves encrypted to the AO's CEK");
-  if (!rc2 && o.ao_cek && escrow_cek_load(&ao, o.ao_cek) != 0) rc2 = usage_error("--ao-cek: %s", escrow_error_last());
-  if (!rc2 && o.ds_cek && escrow_cek_load(&ds, o.ds_cek) != 0) rc2 = usage_error("--ds-cek: %s", escrow_error_last());
-  if (!rc2 && o.criteria) {
-    size_t cl = 0;
-    char *ct = read_all(o.criteria, 1u << 20, &cl);
-    escrow_criteria_options copts = ESCROW_CRITERIA_OPTIONS_INIT;
-    copts.redact_values = 1;
-    char *serr = NULL;
-    if (!ct) rc2 = usage_error("--criteria %s: %s", o.criteria, strerror(errno));
-    else if (escrow_criteria_compile(&crit, ct, cl, &copts, &serr) != 0)
-      rc2 = usage_error("--criteria: %s %s", escrow_error_last(), serr ? serr : "");
-    escrow_free(serr);
-    crit_text = ct;
-  }
-  struct stat st;
-  if (!rc2 && stat(o.package, &st) != 0) rc2 = usage_error("--package %s: %s", o.package, strerror(errno));
-  int pkg_is_dir = !rc2 && S_ISDIR(st.st_mode);
-  if (!rc2 && mkdir(o.out, 0700) != 0 && errno != EEXIST) rc2 = usage_error("-o %s: %s", o.out, strerror(errno));
-  char url[4200] = "";
-  if (!rc2) {
-    if (strstr(o.dataset, "://")) {
-      snprintf(url, sizeof(url), "%s", o.dataset);
-    } else {
-      char *rp = realpath(o.dataset, NULL);
-      if (!rp) rc2 = usage_error("--dataset %s: %s", o.dataset, strerror(errno));
-      else snprintf(url, sizeof(url), "file://%s", rp);
-      free(rp);
-    }
-  }
-  if (rc2) {
-    escrow_cek_free(ao);
-    escrow_cek_free(ds);
-    escrow_criteria_free(crit);
-    free(crit_text);
-    free(params);
-    return rc2;
-  }
-
+/* The run pipeline (DESIGN §7, §11): package, dataset, Enclave API, sandbox, egress, outputs,
+ * certificate, teardown. Inputs are loaded by the caller (the pre-flight command, or a platform
+ * mode that fetches them); OUTDIR receives what the egress rules let out. Returns 0 when the
+ * run completed, 1 when it failed, 2 when an output could not be written. */
+int enc_run(const enc_run_config *cfg) {
+  struct {
+    const char *package, *type, *out;
+    size_t n_params;
+    unsigned vcpus, memory_mib, timeout_s;
+  } o = {cfg->package, cfg->training ? "training" : "validation", cfg->out, cfg->n_params,
+         cfg->vcpus, cfg->memory_mib, cfg->timeout_s};
+  char *const *params = cfg->params;
+  const escrow_cek *ao = cfg->ao_cek, *ds = cfg->ds_cek;
+  escrow_criteria *crit = cfg->criteria;
+  const char *crit_text = cfg->criteria_text;
+  const char *url = cfg->dataset_url;
+  int pkg_is_dir = cfg->package_is_dir;
+  int training = cfg->training;
   /* the run */
   outcome oc = {0};
   char run_id[40], started[32], ended[32], p[8192];
@@ -503,7 +426,7 @@ static int cmd_run(int argc, char **argv) {
   } else {
     escrow_algorithm *alg = NULL;
     if (escrow_algorithm_open(&alg, o.package, NULL) != 0) { fail_at(&oc, "the package could not be opened: %s", escrow_error_last()); goto done; }
-    escrow_cek *k = ao;
+    const escrow_cek *k = ao;
     escrow_cek *tmpk = NULL;
     if (!k && escrow_algorithm_secret_count(alg) > 0) {
       escrow_algorithm_free(alg);
@@ -742,7 +665,7 @@ done:
   }
   if (!pkg_is_dir) sha256_file(o.package, pkg_hash);
   else if (have_run_dir) tree_hash(code, pkg_hash); /* the folder as it was copied and run */
-  if (o.criteria) sha256_file(o.criteria, crit_hash);
+  if (crit_text) sha256_hex(crit_text, strlen(crit_text), crit_hash);
   {
     char joined[8192] = "";
     for (size_t i = 0; i < o.n_params; i++) {
@@ -832,14 +755,128 @@ done:
   }
   pthread_mutex_destroy(&api.mu);
   if (have_run_dir) rmtree(run_dir);
+  (void)ran;
+  if (werr) return 2;
+  return oc.completed ? 0 : 1;
+}
+
+static int cmd_run(int argc, char **argv) {
+  run_opts o = {0};
+  o.vcpus = 1;
+  o.memory_mib = 2048;
+  o.timeout_s = 3600;
+  o.type = "validation";
+  char **params = calloc((size_t)argc, sizeof(char *));
+  if (!params) return 2;
+  o.params = params;
+  for (int i = 2; i < argc; i++) {
+    const char *a = argv[i];
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define OPT(name, field) \
+  if (!strcmp(a, name)) { if (!v) { free(params); return usage_error("%s needs a value", name); } field = v; i++; continue; }
+    OPT("--package", o.package)
+    OPT("--dataset", o.dataset)
+    OPT("--criteria", o.criteria)
+    OPT("--ao-cek", o.ao_cek)
+    OPT("--ds-cek", o.ds_cek)
+    OPT("--type", o.type)
+    OPT("-o", o.out)
+    OPT("--out", o.out)
+#undef OPT
+    if (!strcmp(a, "--param") && v) { params[o.n_params++] = argv[++i]; continue; }
+    if (!strcmp(a, "--vcpus") && v && parse_uint(v, 1, 64, &o.vcpus) == 0) { i++; continue; }
+    if (!strcmp(a, "--memory-mib") && v && parse_uint(v, 16, 1u << 20, &o.memory_mib) == 0) { i++; continue; }
+    if (!strcmp(a, "--timeout") && v && parse_uint(v, 1, 7 * 86400, &o.timeout_s) == 0) { i++; continue; }
+    free(params);
+    return usage_error("bad argument: %s", a);
+  }
+  if (!o.package || !o.dataset || !o.out) {
+    free(params);
+    return usage_error("--package, --dataset and -o are required");
+  }
+  if (strcmp(o.type, "validation") != 0 && strcmp(o.type, "training") != 0) {
+    free(params);
+    return usage_error("--type is validation or training");
+  }
+  for (size_t i = 0; i < o.n_params; i++) {
+    const char *eq = strchr(params[i], '=');
+    char name[256];
+    if (!eq || (size_t)(eq - params[i]) >= sizeof(name)) { free(params); return usage_error("--param NAME=VALUE"); }
+    memcpy(name, params[i], (size_t)(eq - params[i]));
+    name[eq - params[i]] = 0;
+    if (!enc_param_name_ok(name)) {
+      free(params);
+      return usage_error("runtime parameter name refused (manual 14.7.5 rules, or a name the runtime sets): %s", name);
+    }
+  }
+  /* inputs that are usage errors when missing or unreadable */
+  escrow_cek *ao = NULL, *ds = NULL;
+  escrow_criteria *crit = NULL;
+  char *crit_text = NULL;
+  int rc2 = 0;
+  int training = !strcmp(o.type, "training");
+  if (training && !o.ao_cek)
+    rc2 = usage_error("--type training needs --ao-cek: the model leaves encrypted to the AO's CEK");
+  if (!rc2 && o.ao_cek && escrow_cek_load(&ao, o.ao_cek) != 0) rc2 = usage_error("--ao-cek: %s", escrow_error_last());
+  if (!rc2 && o.ds_cek && escrow_cek_load(&ds, o.ds_cek) != 0) rc2 = usage_error("--ds-cek: %s", escrow_error_last());
+  if (!rc2 && o.criteria) {
+    size_t cl = 0;
+    char *ct = read_all(o.criteria, 1u << 20, &cl);
+    escrow_criteria_options copts = ESCROW_CRITERIA_OPTIONS_INIT;
+    copts.redact_values = 1;
+    char *serr = NULL;
+    if (!ct) rc2 = usage_error("--criteria %s: %s", o.criteria, strerror(errno));
+    else if (escrow_criteria_compile(&crit, ct, cl, &copts, &serr) != 0)
+      rc2 = usage_error("--criteria: %s %s", escrow_error_last(), serr ? serr : "");
+    escrow_free(serr);
+    crit_text = ct;
+  }
+  struct stat st;
+  if (!rc2 && stat(o.package, &st) != 0) rc2 = usage_error("--package %s: %s", o.package, strerror(errno));
+  int pkg_is_dir = !rc2 && S_ISDIR(st.st_mode);
+  if (!rc2 && mkdir(o.out, 0700) != 0 && errno != EEXIST) rc2 = usage_error("-o %s: %s", o.out, strerror(errno));
+  char url[4200] = "";
+  if (!rc2) {
+    if (strstr(o.dataset, "://")) {
+      snprintf(url, sizeof(url), "%s", o.dataset);
+    } else {
+      char *rp = realpath(o.dataset, NULL);
+      if (!rp) rc2 = usage_error("--dataset %s: %s", o.dataset, strerror(errno));
+      else snprintf(url, sizeof(url), "file://%s", rp);
+      free(rp);
+    }
+  }
+  if (rc2) {
+    escrow_cek_free(ao);
+    escrow_cek_free(ds);
+    escrow_criteria_free(crit);
+    free(crit_text);
+    free(params);
+    return rc2;
+  }
+
+  enc_run_config cfg = {0};
+  cfg.package = o.package;
+  cfg.package_is_dir = pkg_is_dir;
+  cfg.dataset_url = url;
+  cfg.ao_cek = ao;
+  cfg.ds_cek = ds;
+  cfg.criteria = crit;
+  cfg.criteria_text = crit_text;
+  cfg.training = training;
+  cfg.params = params;
+  cfg.n_params = o.n_params;
+  cfg.vcpus = o.vcpus;
+  cfg.memory_mib = o.memory_mib;
+  cfg.timeout_s = o.timeout_s;
+  cfg.out = o.out;
+  int rc = enc_run(&cfg);
   escrow_cek_free(ao);
   escrow_cek_free(ds);
   escrow_criteria_free(crit);
   free(crit_text);
   free(params);
-  (void)ran;
-  if (werr) return 2;
-  return oc.completed ? 0 : 1;
+  return rc;
 }
 
 static void on_cancel(int sig) {

@@ -254,7 +254,9 @@ int escrow__jws_parse(escrow__jws *jws, const char *text, size_t len, const char
   if (d1 == text || d2 == d1 + 1)
     return escrow__err(ESCROW_E_FORMAT, "%s has an empty header or payload", what);
   if (d2 + 1 == text + len)
-    return escrow__err(ESCROW_E_UNSUPPORTED, "%s is unsigned: alg none is not accepted", what);
+    return escrow__err(ESCROW_E_UNSUPPORTED, "%s has no signature: unsigned JWS (alg none) "
+                                             "are not accepted",
+                       what);
   int rc = decode_json_part(&jws->header, text, (size_t)(d1 - text), what, "header");
   if (rc != 0)
     goto fail;

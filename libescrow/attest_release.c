@@ -473,11 +473,11 @@ static int x5c_key(EVP_PKEY **out, const escrow__json *header,
   if (*out == NULL)
     rc = escrow__err_openssl(ESCROW_E_KEY, "cannot read the certificate's key");
 done:
+  X509_STORE_CTX_free(ctx); /* first: it points at leaf and chain */
   X509_free(root);
   X509_free(leaf);
   sk_X509_pop_free(chain, X509_free);
   X509_STORE_free(store);
-  X509_STORE_CTX_free(ctx);
   BIO_free(bio);
   ERR_clear_error();
   return rc;

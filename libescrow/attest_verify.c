@@ -7,6 +7,7 @@
  * x-escrow-simulated = true from the plugin table - never from the token - and is refused
  * unless the caller explicitly allows simulated evidence.
  */
+#include <stdint.h>
 #include <string.h>
 #include <time.h>
 
@@ -88,6 +89,18 @@ int escrow_attest_runtime_data(char **out, size_t *out_len, const escrow_attest_
   return rc;
 }
 
+int escrow_attest_nonce(char *buf, size_t size) {
+  if (buf == NULL || size < ESCROW_ATTEST_NONCE_SIZE)
+    return escrow__err(ESCROW_E_INVALID, "escrow_attest_nonce: the buffer needs %d bytes",
+                       ESCROW_ATTEST_NONCE_SIZE);
+  if (escrow_init() != 0)
+    return escrow_error_last_code();
+  uint8_t raw[32];
+  randombytes_buf(raw, sizeof raw);
+  sodium_bin2base64(buf, size, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+  return 0;
+}
+
 int escrow_attest_report_data(uint8_t out[ESCROW_ATTEST_REPORT_DATA_BYTES],
                               const uint8_t *runtime_data, size_t len) {
   if (out == NULL || (runtime_data == NULL && len > 0))
@@ -152,6 +165,10 @@ int escrow_attest_sim_issue(char **out_token, size_t *out_len,
     return rc;
   int64_t now = escrow__attest_now(opts->now);
   unsigned life = opts->lifetime != 0 ? opts->lifetime : SIM_DEFAULT_LIFETIME;
+  if (now < 0 || now > INT64_MAX / 2) {
+    escrow__json_free(rt);
+    return escrow__err(ESCROW_E_INVALID, "escrow_attest_sim_issue: now is out of range");
+  }
   uint8_t rd[ESCROW_ATTEST_REPORT_DATA_BYTES];
   escrow_attest_report_data(rd, runtime_data, runtime_data_len);
   char rdhex[2 * ESCROW_ATTEST_REPORT_DATA_BYTES + 1];
@@ -326,16 +343,17 @@ static int check_times(const escrow__json *p, int64_t now, unsigned skew) {
     return escrow__err(ESCROW_E_FORMAT, "the token has no 'nbf' (not before) claim");
   if (rc != 0)
     return rc;
-  if (now > exp && now - exp > (int64_t)skew)
-    return escrow__err(ESCROW_E_CHECK, "the token expired %lld seconds ago",
-                       (long long)(now - exp));
-  if (nbf > now && nbf - now > (int64_t)skew)
-    return escrow__err(ESCROW_E_CHECK, "the token is not valid yet (for another %lld seconds)",
-                       (long long)(nbf - now));
+  /* Compare against now -/+ skew (never subtract token values: they may be any int64). */
+  if (exp < now - (int64_t)skew)
+    return escrow__err(ESCROW_E_CHECK, "the token expired at %lld (now %lld)", (long long)exp,
+                       (long long)now);
+  if (nbf > now + (int64_t)skew)
+    return escrow__err(ESCROW_E_CHECK, "the token is not valid yet: not before %lld (now %lld)",
+                       (long long)nbf, (long long)now);
   rc = escrow__json_get_int(p, "iat", &iat, "the token");
-  if (rc == 0 && iat > now && iat - now > (int64_t)skew)
-    return escrow__err(ESCROW_E_CHECK, "the token was issued %lld seconds in the future",
-                       (long long)(iat - now));
+  if (rc == 0 && iat > now + (int64_t)skew)
+    return escrow__err(ESCROW_E_CHECK, "the token was issued in the future (iat %lld, now %lld)",
+                       (long long)iat, (long long)now);
   if (rc != 0 && rc != ESCROW_E_NOTFOUND)
     return rc;
   return 0;
@@ -457,6 +475,8 @@ int escrow_attest_verify(char **claims, size_t *claims_len, const escrow_attest_
   if (o->version != ESCROW_ATTEST_VERIFY_OPTS_VERSION)
     return escrow__err(ESCROW_E_INVALID, "escrow_attest_verify_opts version %u is not %d",
                        o->version, ESCROW_ATTEST_VERIFY_OPTS_VERSION);
+  if (o->now < 0 || o->now > INT64_MAX / 2)
+    return escrow__err(ESCROW_E_INVALID, "escrow_attest_verify: now is out of range");
   if (o->runtime_data == NULL && o->runtime_data_len != 0)
     return escrow__err(ESCROW_E_INVALID, "escrow_attest_verify: runtime_data is NULL");
   const plugin *pl = find_plugin(format);
@@ -503,6 +523,8 @@ int escrow_attest_check_expect(const uint8_t *claims, size_t claims_len,
   if (e->version != ESCROW_ATTEST_EXPECT_VERSION)
     return escrow__err(ESCROW_E_INVALID, "escrow_attest_expect version %u is not %d",
                        e->version, ESCROW_ATTEST_EXPECT_VERSION);
+  if (e->now < 0 || e->now > INT64_MAX / 2)
+    return escrow__err(ESCROW_E_INVALID, "escrow_attest_check_expect: now is out of range");
   escrow__json *c = NULL;
   int rc = escrow__json_parse(&c, claims, claims_len, "the claims");
   if (rc != 0)
@@ -569,10 +591,10 @@ int escrow_attest_check_expect(const uint8_t *claims, size_t claims_len,
     if (rc != 0)
       goto done;
     int64_t now = escrow__attest_now(e->now);
-    if (now - iat > (int64_t)e->max_age)
-      rc = escrow__err(ESCROW_E_CHECK, "the token was issued %lld seconds ago; at most %u are "
-                                       "accepted",
-                       (long long)(now - iat), e->max_age);
+    if (iat < now - (int64_t)e->max_age)
+      rc = escrow__err(ESCROW_E_CHECK, "the token is too old: issued at %lld, more than %u "
+                                       "seconds before now (%lld)",
+                       (long long)iat, e->max_age, (long long)now);
   }
 done:
   escrow__json_free(c);

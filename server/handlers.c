@@ -7,6 +7,7 @@
 
 #include "accounts.h"
 #include "http.h"
+#include "runs.h"
 
 const char *srv_param(const srv_request *req, const char *name, int *conflict) {
   const srv_field *b = srv_form_get(&req->body, name, NULL);
@@ -102,6 +103,10 @@ static int auth(srv_request *req, srv_response *res, srv_caller *c) {
   return 0;
 }
 
+int srv_authenticate_request(srv_request *req, srv_response *res, srv_caller *c) {
+  return auth(req, res, c);
+}
+
 /* Authenticate a request about the user rather than one project: a session, or a Bearer
  * token (its user). */
 static int auth_user(srv_request *req, srv_response *res, srv_user *u) {
@@ -153,7 +158,8 @@ static int version_fields(srv_request *req, srv_response *res, srv_version_in *v
   return 0;
 }
 
-/* The uploaded file: the part named file_name (the sample's field). */
+/* The uploaded file: the part named file_name (the sample's field). required: 0 optional,
+ * 1 required, 2 required and may be a large stored file (value empty, blob_hex set). */
 static int file_field(srv_request *req, srv_response *res, const srv_field **out, int required) {
   size_t n = 0;
   const srv_field *f = srv_form_get(&req->body, "file_name", &n);
@@ -172,6 +178,14 @@ static int file_field(srv_request *req, srv_response *res, const srv_field **out
                       "file_name: the file name must be a plain name (no folders, no leading "
                       "dot, no control characters)",
                       NULL);
+    return -1;
+  }
+  if (f->blob_hex && f->blob_size > SRV_FILE_INMEM_MAX) {
+    if (required == 2) { /* the caller takes a stored file (the algorithm zip) */
+      *out = f;
+      return 0;
+    }
+    srv_respond_error(res, 413, "file_name: a file of this kind may have at most 64 MiB", NULL);
     return -1;
   }
   if (f->len == 0) {
@@ -307,7 +321,7 @@ static void h_algorithm(srv_request *req, srv_response *res) {
   if (auth(req, res, &c)) return;
   srv_version_in v;
   const srv_field *f;
-  if (version_fields(req, res, &v) || file_field(req, res, &f, 1)) {
+  if (version_fields(req, res, &v) || file_field(req, res, &f, 2)) {
     srv_caller_clear(&c);
     return;
   }
@@ -326,8 +340,11 @@ static void h_algorithm(srv_request *req, srv_response *res) {
   }
   srv_buf out = {0};
   srv_err err = {0};
-  int rc = dom_upload_algorithm(req->ctx, &c, &v, &a, f->filename, (const unsigned char *)f->value,
-                                f->len, &out, &err);
+  int rc = f->blob_hex && f->blob_size > SRV_FILE_INMEM_MAX
+               ? dom_upload_algorithm_stored(req->ctx, &c, &v, &a, f->filename, f->blob_hex,
+                                             f->blob_size, &out, &err)
+               : dom_upload_algorithm(req->ctx, &c, &v, &a, f->filename,
+                                      (const unsigned char *)f->value, f->len, &out, &err);
   finish(res, rc, &err, &out, 201);
   srv_caller_clear(&c);
 }
@@ -355,7 +372,7 @@ static void h_login(srv_request *req, srv_response *res) {
 
 static void h_logout(srv_request *req, srv_response *res) {
   if (!uses_session(req)) {
-    srv_respond_error(res, 400, "logout ends a web session: send the escrow_session cookie", NULL);
+    srv_respond_error(res, 401, "logout ends a web session: send the escrow_session cookie", NULL);
     return;
   }
   srv_user u;
@@ -616,6 +633,9 @@ void srv_dispatch(srv_request *req, srv_response *res) {
   char allow[64];
   const srv_route *r =
       srv_route_find(srv_routes, srv_nroutes, req->method, req->path, &status, allow, sizeof allow);
+  if (!r && status == 404) /* the runs module's routes (runs_http.c) */
+    r = srv_route_find(srv_runs_routes, srv_runs_nroutes, req->method, req->path, &status, allow,
+                       sizeof allow);
   if (!r) {
     srv_respond_error(res, status, status == 404 ? "no such endpoint" : "method not allowed",
                       NULL);

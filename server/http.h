@@ -31,6 +31,12 @@ typedef struct srv_response {
  * bodies). *conflict is set when both hold different values. NULL when absent. */
 const char *srv_param(const srv_request *req, const char *name, int *conflict);
 
+/* Authenticate a project-scoped request: a Bearer JWT (the project is its sub; a project_id
+ * parameter, if sent, must name it) or the web session cookie (the project_id parameter
+ * chooses the project, the user must be a member; unsafe methods need X-CSRF-Token). 0, or -1
+ * with the answer set. */
+int srv_authenticate_request(srv_request *req, srv_response *res, srv_caller *c);
+
 /* Answer {"error": msg} (plus "schema_errors" when detail is JSON text). */
 void srv_respond_error(srv_response *res, int status, const char *msg, const char *detail);
 /* Map a domain error to its status and answer. */

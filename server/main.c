@@ -30,6 +30,7 @@
 #include "blobs.h"
 #include "domain.h"
 #include "http.h"
+#include "runs.h"
 
 #define MAXLIST 32
 
@@ -46,6 +47,8 @@ static int usage(void) {
         "                     [--http-threads N]\n"
         "                     [--web DIR] [--tls-cert PEM --tls-key PEM] [--session-ttl SECONDS]\n"
         "                     [--login-max-failures N] [--kek-bits N]\n"
+        "                     [--allow-simulated-tee] [--runners N] [--enclave PATH]"
+        " [--runner-name NAME]\n"
         "       escrowd admin --data DIR [--database URL] create-org --name NAME\n"
         "       escrowd admin --data DIR create-user --org ORG --email EMAIL [--public-key PEMFILE]"
         " [--password-file FILE] [--operator]\n"
@@ -115,6 +118,7 @@ static int admin(const char *data, int argc, char **argv) {
              *pwfile = NULL,
              *tee = "sandbox", *description = "";
   const char *ds_orgs[MAXLIST], *users[2 * MAXLIST];
+  const char *project = NULL, *ao_may = NULL, *ds_sees = NULL;
   size_t nds = 0, nusers = 0;
   int op = 0, training = 0;
   unsigned kek_bits = 4096;
@@ -130,6 +134,9 @@ static int admin(const char *data, int argc, char **argv) {
     else if (!strcmp(a, "--tee") && has) tee = argv[++i];
     else if (!strcmp(a, "--description") && has) description = argv[++i];
     else if (!strcmp(a, "--ao-org") && has) ao_org = argv[++i];
+    else if (!strcmp(a, "--project") && has) project = argv[++i];
+    else if (!strcmp(a, "--ao-may-initiate") && has) ao_may = argv[++i];
+    else if (!strcmp(a, "--ds-sees-results") && has) ds_sees = argv[++i];
     else if (!strcmp(a, "--kek-bits") && has) kek_bits = (unsigned)strtoul(argv[++i], NULL, 10);
     else if (!strcmp(a, "--database") && has) g_database = argv[++i];
     else if (!strcmp(a, "--ds-org") && has) {
@@ -232,6 +239,12 @@ static int admin(const char *data, int argc, char **argv) {
     if (srv_ctx_open(&ctx, &cfg, e, sizeof e)) goto open_fail;
     rc = dom_create_project(&ctx, name, description, ao_org, ds_orgs, nds, training, tee, users,
                             nusers, &out, &err);
+  } else if (!strcmp(cmd, "run-permissions")) {
+    int am = !ao_may ? -1 : !strcmp(ao_may, "yes") ? 1 : !strcmp(ao_may, "no") ? 0 : -2;
+    int ds = !ds_sees ? -1 : !strcmp(ds_sees, "yes") ? 1 : !strcmp(ds_sees, "no") ? 0 : -2;
+    if (!project || am == -2 || ds == -2) return usage();
+    if (srv_ctx_open(&ctx, &cfg, e, sizeof e)) goto open_fail;
+    rc = srv_runs_set_permissions(&ctx, project, am, ds, &out, &err);
   } else {
     fprintf(stderr, "escrowd: unknown admin command %s\n", cmd);
     return usage();
@@ -252,6 +265,7 @@ static int serve(const char *data, int argc, char **argv) {
   unsigned sas_flags = 0;
   const char *web = NULL, *tls_cert = NULL, *tls_key = NULL;
   long session_ttl = 28800, max_failures = 5, kek_bits = 4096;
+  srv_runs_config rcfg = {.runners = 2};
   for (int i = 0; i < argc; i++) {
     const char *a = argv[i];
     int has = i + 1 < argc;
@@ -269,7 +283,17 @@ static int serve(const char *data, int argc, char **argv) {
     else if (!strcmp(a, "--session-ttl") && has) session_ttl = strtol(argv[++i], NULL, 10);
     else if (!strcmp(a, "--login-max-failures") && has) max_failures = strtol(argv[++i], NULL, 10);
     else if (!strcmp(a, "--kek-bits") && has) kek_bits = strtol(argv[++i], NULL, 10);
-    else if (!strcmp(a, "--allow-simulated-tee")) { /* runs come in the next issue */ }
+    else if (!strcmp(a, "--allow-simulated-tee")) rcfg.allow_simulated_tee = 1;
+    else if (!strcmp(a, "--runners") && has) {
+      char *end = NULL;
+      long n = strtol(argv[++i], &end, 10);
+      if (!end || *end || n < 0 || n > 64) {
+        fprintf(stderr, "escrowd: --runners takes 0 to 64\n");
+        return 2;
+      }
+      rcfg.runners = (unsigned)n;
+    } else if (!strcmp(a, "--enclave") && has) rcfg.enclave_bin = argv[++i];
+    else if (!strcmp(a, "--runner-name") && has) rcfg.runner_name = argv[++i];
     else if (!strcmp(a, "--database") && has) g_database = argv[++i];
     else if (!strcmp(a, "--db-connections") && has) db_conns = strtol(argv[++i], NULL, 10);
     else if (!strcmp(a, "--http-threads") && has) http_threads = strtol(argv[++i], NULL, 10);
@@ -345,6 +369,14 @@ static int serve(const char *data, int argc, char **argv) {
   }
   int swept = srv_blob_sweep(data);
   if (swept > 0) fprintf(stderr, "escrowd: removed %d unfinished upload(s) left by a crash\n", swept);
+  if (srv_runs_start(&ctx, &rcfg, e, sizeof e)) {
+    fprintf(stderr, "escrowd: %s\n", e);
+    srv_runs_stop(&ctx);
+    srv_ctx_close(&ctx);
+    if (cert_pem) sodium_free(cert_pem);
+    if (key_pem) sodium_free(key_pem);
+    return 2;
+  }
   srv_http_options o = {.host = host, .port = (unsigned)port,
                         .max_body = (size_t)max_mib * 1024 * 1024, .web_dir = web,
                         .tls_cert = cert_pem, .tls_key = key_pem,
@@ -353,6 +385,7 @@ static int serve(const char *data, int argc, char **argv) {
   int rc = srv_http_serve(&ctx, &o);
   if (cert_pem) sodium_free(cert_pem);
   if (key_pem) sodium_free(key_pem); /* sodium_free wipes */
+  srv_runs_stop(&ctx);
   srv_ctx_close(&ctx);
   return rc ? 2 : 0;
 }

@@ -96,9 +96,11 @@ int srv_store_schema_version(void) { return (int)srv_store_core_module.nsteps; }
 
 /* Every module's tables, in the order they are created (a module may refer to the tables of
  * the modules before it). Add a module's line at the end. */
+extern const srv_db_module srv_store_runs_module; /* store_runs.c */
 static const srv_db_module *const MODULES[] = {
     &srv_store_core_module,
     &srv_store_accounts_module,
+    &srv_store_runs_module,
 };
 
 /* ---- helpers --------------------------------------------------------------------------- */

@@ -2,7 +2,8 @@
 
 MODE=download: GET /api/v1/data/file?filepath=$FILE, read in 1 MiB pieces, SHA-256 it; reports
 the seconds, the bytes and the digest. MODE=listing: GET /api/v1/data/files $REPEAT times;
-reports every duration in ms and the number of files. The figures leave as the report
+reports every duration in ms and the number of files. MODE=cpu: four busy processes for
+$SECONDS seconds; reports their CPU time and the wall time. The figures leave as the report
 (the bench passes no criteria).
 """
 import hashlib
@@ -46,6 +47,18 @@ elif MODE == "listing":
         ms.append((time.monotonic() - t0) * 1000)
         files = d["totalFiles"]
     out = {"ms": ms, "files": files}
+elif MODE == "cpu":  # 4 busy processes for SECONDS: CPU time used per wall second
+    import resource
+    import subprocess
+    secs = float(os.environ.get("SECONDS", "3"))
+    busy = "import time\nt = time.monotonic() + %f\nwhile time.monotonic() < t: pass\n" % secs
+    t0 = time.monotonic()
+    procs = [subprocess.Popen(["python3", "-c", busy]) for _ in range(4)]
+    for p in procs:
+        p.wait()
+    wall = time.monotonic() - t0
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = {"wall": wall, "cpu": ru.ru_utime + ru.ru_stime}
 req = urllib.request.Request(URL + "/api/v1/report", method="POST",
                              data=json.dumps({"name": "bench", "status": "Completed",
                                               "json_data": {"bench": out}}).encode(),

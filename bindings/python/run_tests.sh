@@ -30,7 +30,7 @@ grep -q 'src/escrow/core.py$' <<<"$listing" || { echo "sdist lacks core.py" >&2;
 "$work/venv/bin/pip" install -q --no-build-isolation --no-index --force-reinstall --no-deps "$sdist"
 
 cd "$work"
-ESCROW_TEST_VECTORS=$repo/tests/vectors \
+ESCROWD_BIN=$build/server/escrowd ESCROW_TEST_VECTORS=$repo/tests/vectors \
   "$work/venv/bin/python" -m pytest -q -p no:cacheprovider "$repo/bindings/python/tests"
 
 # the examples, on the repository's fixtures

@@ -94,6 +94,12 @@ ESCROW_EXTERN int escrow_attest_runtime_data(char **out, size_t *out_len,
                                              const char *project_id, const char *run_id,
                                              const char *role);
 
+/* A fresh challenge nonce for the platform to hand out: 32 random bytes, base64url without
+ * padding (43 characters + NUL). buf holds ESCROW_ATTEST_NONCE_SIZE. Keeping nonces single-use
+ * is the caller's store. Errors: ESCROW_E_INVALID (NULL, buffer too small). */
+#define ESCROW_ATTEST_NONCE_SIZE 44
+ESCROW_EXTERN int escrow_attest_nonce(char *buf, size_t size);
+
 /* report_data for runtime data: SHA-256 of the exact bytes, then 32 zero bytes.
  * Errors: ESCROW_E_INVALID, ESCROW_E_CRYPTO. */
 ESCROW_EXTERN int escrow_attest_report_data(uint8_t out[ESCROW_ATTEST_REPORT_DATA_BYTES],
@@ -179,8 +185,10 @@ ESCROW_EXTERN int escrow_attest_trust_new(escrow_attest_trust **out);
  * '/' on both sides) are verified with the RSA keys of jwks ({"keys":[{kty:"RSA",kid,n,e}]},
  * or keys carrying only x5c, whose first certificate gives the key, as Azure Attestation
  * serves them). Issuers are unique per store. Evidence of format "sim" is always simulated,
- * whatever it claims. Errors: ESCROW_E_INVALID, ESCROW_E_UNSUPPORTED (format),
- * ESCROW_E_FORMAT / ESCROW_E_KEY (JWKS, with the reason), ESCROW_E_EXISTS, ESCROW_E_NOMEM. */
+ * whatever it claims. Keys of another kty, or with a "use" other than "sig", are skipped.
+ * Errors: ESCROW_E_INVALID, ESCROW_E_UNSUPPORTED (format), ESCROW_E_FORMAT / ESCROW_E_KEY
+ * (JWKS, with the reason; ESCROW_E_KEY also when no usable key is left), ESCROW_E_LIMIT (more
+ * than 64 keys), ESCROW_E_EXISTS, ESCROW_E_NOMEM. */
 ESCROW_EXTERN int escrow_attest_trust_add_issuer(escrow_attest_trust *trust, const char *format,
                                                  const char *issuer, const uint8_t *jwks,
                                                  size_t jwks_len);

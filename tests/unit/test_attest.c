@@ -198,6 +198,18 @@ static void test_runtime_data_is_canonical_json_carrying_the_ephemeral_key(void 
   escrow_free(rd);
 }
 
+static void test_nonces_are_fresh_43_character_base64url(void **state) {
+  (void)state;
+  char a[ESCROW_ATTEST_NONCE_SIZE], b[ESCROW_ATTEST_NONCE_SIZE];
+  assert_int_equal(escrow_attest_nonce(a, sizeof a), 0);
+  assert_int_equal(escrow_attest_nonce(b, sizeof b), 0);
+  assert_int_equal(strlen(a), 43);
+  assert_int_equal(strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+                   43);
+  assert_string_not_equal(a, b);
+  assert_int_equal(escrow_attest_nonce(a, 43), ESCROW_E_INVALID);
+}
+
 static void test_runtime_data_refuses_missing_fields(void **state) {
   (void)state;
   char *rd = NULL;
@@ -585,6 +597,34 @@ static void test_trust_store_refuses_bad_jwks_and_duplicate_issuers(void **state
   escrow_attest_trust_free(t);
 }
 
+static void test_issuer_jwks_with_only_x5c_certificates_is_usable(void **state) {
+  (void)state;
+  /* Azure Attestation's /certs keys carry no n/e, only x5c: the first certificate's key. */
+  size_t jl;
+  uint8_t *jwks = tu_read(tu_vector("attest/issuer-x5c.jwks.json"), &jl);
+  escrow_attest_trust *t = NULL;
+  assert_int_equal(escrow_attest_trust_new(&t), 0);
+  assert_int_equal(escrow_attest_trust_add_issuer(t, "sim", ISS, jwks, jl), 0);
+  free(jwks);
+  char *tok = token_for(enc_a, "n-1", "run-1");
+  escrow_attest_verify_opts o = ESCROW_ATTEST_VERIFY_OPTS_INIT;
+  o.now = NOW;
+  o.allow_simulated = 1;
+  char *claims = NULL;
+  assert_int_equal(escrow_attest_verify(&claims, NULL, t, "sim", (uint8_t *)tok, strlen(tok), &o),
+                   0);
+  escrow_free(claims);
+  escrow_free(tok);
+  /* The other issuer's token with the same kid does not verify with this certificate. */
+  char *rd = runtime(enc_a, "n-1", "run-1");
+  tok = issue_with(other_issuer, ISS, rd, NOW, NULL);
+  assert_int_equal(escrow_attest_verify(&claims, NULL, t, "sim", (uint8_t *)tok, strlen(tok), &o),
+                   ESCROW_E_AUTH);
+  escrow_free(tok);
+  escrow_free(rd);
+  escrow_attest_trust_free(t);
+}
+
 /* ---- policy -------------------------------------------------------------------------------- */
 
 static const char claims_doc[] =
@@ -823,7 +863,7 @@ static void test_expected_run_project_role_nonce_and_package(void **state) {
   e.package_digest = "sha256:aa";
   e.now = NOW + 301;
   assert_int_equal(expect(claims, &e), ESCROW_E_CHECK);
-  assert_error_mentions("seconds ago");
+  assert_error_mentions("too old");
   e.now = NOW + 10;
   e.allow_simulated = 0;
   assert_int_equal(expect(claims, &e), ESCROW_E_CHECK);
@@ -1096,14 +1136,32 @@ static void test_recorded_key_vault_release_verifies_at_its_time(void **state) {
   t.now = AKV_TIME;
   t.x5c_host = "attacker.example";
   assert_int_equal(escrow_attest_release_inspect(&payload, NULL, resp, rl, &t), ESCROW_E_AUTH);
-  /* Another root. */
+  /* Another root certificate. */
   size_t ol;
-  uint8_t *other = tu_read(tu_vector("keys/kek3072.pub.pem"), &ol);
+  uint8_t *other = tu_read(tu_vector("attest/other-root.pem"), &ol);
   t.x5c_host = NULL;
+  t.x5c_root = other;
+  t.x5c_root_len = ol;
+  assert_int_equal(escrow_attest_release_inspect(&payload, NULL, resp, rl, &t), ESCROW_E_AUTH);
+  free(other);
+  /* A pinned "root" that is not a certificate. */
+  other = tu_read(tu_vector("keys/kek3072.pub.pem"), &ol);
   t.x5c_root = other;
   t.x5c_root_len = ol;
   assert_int_equal(escrow_attest_release_inspect(&payload, NULL, resp, rl, &t), ESCROW_E_KEY);
   free(other);
+  /* Our own responses carry no x5c chain. */
+  char *tok = token_for(enc_a, "n-1", "run-1");
+  char *claims = verified_claims(tok);
+  char *ours = release_to(claims, ESCROW_ATTEST_ENC_RSA_AES_KEY_WRAP_256);
+  t.x5c_root = root;
+  t.x5c_root_len = pl;
+  assert_int_equal(
+      escrow_attest_release_inspect(&payload, NULL, (uint8_t *)ours, strlen(ours), &t),
+      ESCROW_E_FORMAT);
+  escrow_free(ours);
+  escrow_free(claims);
+  escrow_free(tok);
   escrow__free(raw);
   escrow__json_free(h);
   escrow__free(hsm);
@@ -1130,6 +1188,59 @@ static void test_recorded_key_vault_release_tampered_fails(void **state) {
   assert_int_equal(escrow_attest_release_inspect(&payload, NULL, resp, rl, &t), ESCROW_E_AUTH);
   free(root);
   free(resp);
+}
+
+/* ---- vectors made by Python cryptography (tests/vectors/attest/make_vectors.py) ------------- */
+
+static void test_release_made_by_another_implementation_opens(void **state) {
+  (void)state;
+  static const char *const files[] = {"attest/python-release-256.json",
+                                      "attest/python-release-sha1.json"};
+  size_t pl;
+  uint8_t *pub = tu_read(tu_vector("keys/kek3072.pub.pem"), &pl);
+  escrow_kek *want = NULL;
+  assert_int_equal(escrow_kek_public_from_bytes(&want, pub, pl), 0);
+  free(pub);
+  char want_id[ESCROW_KEY_ID_SIZE], got_id[ESCROW_KEY_ID_SIZE];
+  assert_int_equal(escrow_kek_key_id(want, want_id, sizeof want_id), 0);
+  for (size_t i = 0; i < 2; i++) {
+    size_t rl;
+    uint8_t *resp = tu_read(tu_vector(files[i]), &rl);
+    escrow_attest_release_trust t = platform_trust();
+    escrow_kek *got = NULL;
+    int rc = escrow_attest_release_open(&got, resp, rl, &t, enc_a);
+    if (rc != 0)
+      fail_msg("%s: %s", files[i], escrow_error_last());
+    assert_int_equal(escrow_kek_key_id(got, got_id, sizeof got_id), 0);
+    assert_string_equal(got_id, want_id);
+    assert_int_equal(escrow_kek_has_private(got), 1);
+    escrow_kek_free(got);
+    assert_int_equal(escrow_attest_release_open(&got, resp, rl, &t, enc_b), ESCROW_E_MISMATCH);
+    free(resp);
+  }
+  escrow_kek_free(want);
+}
+
+static void test_sim_token_made_by_another_implementation_verifies(void **state) {
+  (void)state;
+  size_t tl, rl;
+  uint8_t *tok = tu_read(tu_vector("attest/python-sim-token.txt"), &tl);
+  uint8_t *rd = tu_read(tu_vector("attest/python-runtime.json"), &rl);
+  while (tl > 0 && tok[tl - 1] == '\n')
+    tl--;
+  escrow_attest_verify_opts o = ESCROW_ATTEST_VERIFY_OPTS_INIT;
+  o.now = NOW + 1;
+  o.allow_simulated = 1;
+  o.runtime_data = rd;
+  o.runtime_data_len = rl;
+  char *claims = NULL;
+  int rc = escrow_attest_verify(&claims, NULL, trust, "sim", tok, tl, &o);
+  if (rc != 0)
+    fail_msg("verify: %s", escrow_error_last());
+  assert_non_null(strstr(claims, "\"run_id\":\"run-py\""));
+  escrow_free(claims);
+  free(tok);
+  free(rd);
 }
 
 /* ---- AES key wrap with padding -------------------------------------------------------------- */
@@ -1318,6 +1429,7 @@ static void test_allocation_failures_are_reported_as_nomem(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_runtime_data_is_canonical_json_carrying_the_ephemeral_key),
+      cmocka_unit_test(test_nonces_are_fresh_43_character_base64url),
       cmocka_unit_test(test_runtime_data_refuses_missing_fields),
       cmocka_unit_test(test_kid_is_the_rfc7638_thumbprint),
       cmocka_unit_test(test_ephemeral_keys_are_2048_to_4096_bits),
@@ -1340,6 +1452,7 @@ int main(void) {
       cmocka_unit_test(test_crit_header_is_refused),
       cmocka_unit_test(test_only_the_sim_format_is_built),
       cmocka_unit_test(test_trust_store_refuses_bad_jwks_and_duplicate_issuers),
+      cmocka_unit_test(test_issuer_jwks_with_only_x5c_certificates_is_usable),
       cmocka_unit_test(test_policy_equals_compares_canonical_text),
       cmocka_unit_test(test_policy_dot_paths_reach_nested_claims),
       cmocka_unit_test(test_policy_missing_claim_fails),
@@ -1359,6 +1472,8 @@ int main(void) {
       cmocka_unit_test(test_release_needs_an_encryption_key_in_the_claims),
       cmocka_unit_test(test_recorded_key_vault_release_verifies_at_its_time),
       cmocka_unit_test(test_recorded_key_vault_release_tampered_fails),
+      cmocka_unit_test(test_release_made_by_another_implementation_opens),
+      cmocka_unit_test(test_sim_token_made_by_another_implementation_verifies),
       cmocka_unit_test(test_aes_kwp_matches_rfc5649_vectors),
       cmocka_unit_test(test_json_parser_limits),
       cmocka_unit_test(test_allocation_failures_are_reported_as_nomem),

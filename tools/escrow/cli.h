@@ -212,6 +212,7 @@ extern const cli_command cli_cmd_criteria_check;
 extern const cli_command cli_cmd_criteria_validate;
 extern const cli_command cli_cmd_criteria_audit;
 extern const cli_command cli_cmd_sas_check, cli_cmd_sas_sign, cli_cmd_sas_verify, cli_cmd_blob_ls, cli_cmd_blob_get, cli_cmd_blob_put;
+extern const cli_command cli_cmd_attest_sim_issuer, cli_cmd_attest_runtime_data, cli_cmd_attest_sim_token, cli_cmd_attest_verify_token, cli_cmd_attest_policy_eval;
 
 /* A URL argument, or "-" to read it from the first line of standard input (keeps a SAS token,
  * a bearer secret, out of the process list). *buf receives what to free; NULL if stdin was

@@ -1,10 +1,12 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import './styles.css';
-import { api, ApiError, User } from './api';
+import { api, User } from './api';
 import { go, useRoute } from './router';
 import { Home, Login, Project } from './ui/pages';
 import { ToolPage } from './ui/tool';
+import { Bell, QuickActions, RunDetails } from './ui/runs';
+import { Help } from './ui/help';
 import { initials } from './ui/common';
 
 declare const __APP_VERSION__: string;
@@ -12,11 +14,21 @@ declare const __APP_VERSION__: string;
 function App() {
   const route = useRoute();
   const [user, setUser] = useState<User | null | undefined>(undefined);
+  const [projectIds, setProjectIds] = useState<string[]>([]);
   useEffect(() => {
-    api.me().then((m) => setUser(m.user), (e) => setUser(e instanceof ApiError && e.status === 401 ? null : null));
+    if (user === null) return;
+    api.me().then((m) => {
+      setUser(m.user);
+      setProjectIds(m.projects.map((p) => p.id));
+    }, () => setUser(null));
+  }, [user === null || user === undefined ? 0 : user.email]);
+  useEffect(() => {
+    const out = () => setUser(null);
+    addEventListener('escrow:logged-out', out);
+    return () => removeEventListener('escrow:logged-out', out);
   }, []);
-  const [top, arg] = route;
-  const isTool = top === 'tool';
+  const [top, arg, sub, cfg, num] = route;
+  const isTool = top === 'tool' || top === 'help';
   useEffect(() => {
     if (user === null && !isTool && top !== 'login') go('login');
   }, [user, top]);
@@ -29,9 +41,11 @@ function App() {
     }
   };
   let main;
-  if (isTool) main = <ToolPage page={arg} />;
+  if (top === 'help') main = <Help />;
+  else if (isTool) main = <ToolPage page={arg} />;
   else if (top === 'login' || user === null) main = <Login onLogin={setUser} />;
   else if (user === undefined) main = <p>Loading…</p>;
+  else if (top === 'project' && arg && sub === 'run' && cfg && num) main = <RunDetails projectId={arg} configId={cfg} runNumber={Number(num)} />;
   else if (top === 'project' && arg) main = <Project id={arg} />;
   else main = <Home />;
   return (
@@ -45,6 +59,7 @@ function App() {
         </nav>
         {user && (
           <div class="user">
+            <Bell projectIds={projectIds} />
             <span class="org">{user.org}</span>
             <span class="initials" title={user.email} aria-label={`Logged in as ${user.email}`}>{initials(user.email)}</span>
             <button type="button" onClick={logout}>Log out</button>
@@ -52,6 +67,7 @@ function App() {
         )}
       </header>
       <main id="main" tabIndex={-1}>{main}</main>
+      {user && top !== 'project' && <QuickActions />}
       <footer>
         <span>App Version {__APP_VERSION__}</span>
       </footer>

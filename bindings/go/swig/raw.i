@@ -78,6 +78,8 @@ typedef struct escrow_manifest escrow_manifest;
 typedef struct goesc_buf goesc_buf;
 typedef struct escrow_criteria escrow_criteria;
 typedef struct escrow_blob_client escrow_blob_client;
+typedef struct escrow_client escrow_client;
+typedef struct escrow_enclave escrow_enclave;
 
 const char *escrow_version(void);
 int escrow_init(void);
@@ -631,5 +633,284 @@ long long goesc_blob_stat_field(const escrow_blob_client *c, int which) {
   escrow_blob_get_stats(c, &s);
   uint64_t v = which == 0 ? s.requests : which == 1 ? s.retries : which == 2 ? s.bytes_down : s.bytes_up;
   return (long long)v;
+}
+%}
+
+/* ---- callbacks ----
+ * Progress and streamed writes call back into Go through the C trampolines of the cgo package
+ * internal/stream: Go passes their addresses and a runtime/cgo Handle as uintptr_t. 0: none. */
+%inline %{
+#define GOESC_PROGRESS(fn) ((escrow_progress_cb)(uintptr_t)(fn))
+#define GOESC_WRITE(fn) ((escrow_blob_write_fn)(uintptr_t)(fn))
+#define GOESC_PAYLOAD(p) ((void *)(uintptr_t)(p))
+
+int goesc_blob_get_stream(escrow_blob_client *c, const char *name, long long offset,
+                          long long length, uintptr_t write, uintptr_t wpayload,
+                          uintptr_t progress, uintptr_t ppayload) {
+  if (offset < 0 || write == 0) return ESCROW_E_INVALID;
+  return escrow_blob_get(c, name, (uint64_t)offset,
+                         length < 0 ? ESCROW_BLOB_TO_END : (uint64_t)length, GOESC_WRITE(write),
+                         GOESC_PAYLOAD(wpayload), GOESC_PROGRESS(progress),
+                         GOESC_PAYLOAD(ppayload));
+}
+int goesc_blob_get_decrypt_stream(escrow_blob_client *c, const char *name, const escrow_cek *cek,
+                                  const char *expect_path, uintptr_t write, uintptr_t wpayload,
+                                  uintptr_t progress, uintptr_t ppayload) {
+  escrow_decrypt_options o = ESCROW_DECRYPT_OPTIONS_INIT;
+  o.expect_path = goesc_s(expect_path);
+  if (write == 0) return ESCROW_E_INVALID;
+  return escrow_blob_get_decrypt(c, name, cek, &o, GOESC_WRITE(write), GOESC_PAYLOAD(wpayload),
+                                 GOESC_PROGRESS(progress), GOESC_PAYLOAD(ppayload));
+}
+int goesc_blob_get_file_p(escrow_blob_client *c, const char *name, const char *path,
+                          uintptr_t progress, uintptr_t ppayload) {
+  return escrow_blob_get_file(c, name, path, GOESC_PROGRESS(progress), GOESC_PAYLOAD(ppayload));
+}
+int goesc_blob_put_file_p(escrow_blob_client *c, const char *name, const char *path,
+                          unsigned flags, uintptr_t progress, uintptr_t ppayload) {
+  int skipped = 0;
+  int rc = escrow_blob_put_file(c, name, path, flags, &skipped, GOESC_PROGRESS(progress),
+                                GOESC_PAYLOAD(ppayload));
+  return rc < 0 ? rc : skipped;
+}
+
+/* ---- SAS signing ---- */
+/* fields: 21 NUL-terminated strings one after the other (see sas.go); mode 0 token, 1 URL,
+ * 2 string-to-sign */
+goesc_buf *goesc_sas_sign(const uint8_t *IN, size_t IN_LEN, const char *endpoint,
+                          const char *key, int mode) {
+  const char *f[21];
+  size_t at = 0;
+  for (int i = 0; i < 21; i++) {
+    if (at >= IN_LEN) return NULL;
+    f[i] = goesc_s((const char *)IN + at);
+    const uint8_t *z = (const uint8_t *)memchr(IN + at, 0, IN_LEN - at);
+    if (z == NULL) return NULL;
+    at = (size_t)(z - IN) + 1;
+  }
+  escrow_sas_sign_options o = ESCROW_SAS_SIGN_OPTIONS_INIT;
+  o.kind = f[0] && strcmp(f[0], "account") == 0 ? ESCROW_SAS_ACCOUNT : ESCROW_SAS_SERVICE;
+  o.account = f[1]; o.container = f[2]; o.blob = f[3]; o.resource = f[4]; o.snapshot = f[5];
+  o.identifier = f[6]; o.permissions = f[7]; o.start = f[8]; o.expiry = f[9]; o.ip = f[10];
+  o.protocol = f[11]; o.service_version = f[12]; o.services = f[13]; o.resource_types = f[14];
+  o.encryption_scope = f[15]; o.cache_control = f[16]; o.content_disposition = f[17];
+  o.content_encoding = f[18]; o.content_language = f[19]; o.content_type = f[20];
+  char *r = NULL;
+  int rc = mode == 2 ? escrow_sas_string_to_sign(&r, &o)
+           : mode == 1 ? escrow_sas_sign_url(&r, goesc_s(endpoint), &o, key)
+                       : escrow_sas_sign(&r, &o, key);
+  if (rc < 0) return NULL;
+  return goesc_buf_new((uint8_t *)r, strlen(r), 0);
+}
+/* 1 the signature matches, 0 it does not, or a negative code */
+int goesc_sas_verify(const char *url, const char *key, unsigned flags) {
+  escrow_sas *s = NULL;
+  int rc = escrow_sas_parse(&s, url, flags);
+  if (rc < 0) return rc;
+  rc = escrow_sas_verify(s, key);
+  escrow_sas_free(s);
+  return rc == 0 ? 1 : rc == ESCROW_E_AUTH ? 0 : rc;
+}
+
+/* ---- Platform and Enclave API clients: answers as their JSON text ---- */
+#define GOESC_JSON(rc, res, freefn)                                                           \
+  do {                                                                                        \
+    if ((rc) < 0) return NULL;                                                                \
+    char *j_ = (res) ? strdup((res)->json) : strdup("null");                                  \
+    freefn(res);                                                                              \
+    if (j_ == NULL) return NULL;                                                              \
+    return goesc_buf_new((uint8_t *)j_, strlen(j_), 2);                                       \
+  } while (0)
+
+/* n NUL-terminated strings from a []byte (at most max); returns the count or -1 */
+static int goesc_split(const uint8_t *p, size_t n, const char **out, int max) {
+  int k = 0;
+  size_t at = 0;
+  while (at < n) {
+    if (k >= max) return -1;
+    const uint8_t *z = (const uint8_t *)memchr(p + at, 0, n - at);
+    if (z == NULL) return -1;
+    out[k++] = (const char *)p + at;
+    at = (size_t)(z - p) + 1;
+  }
+  return k;
+}
+
+escrow_client *goesc_client_open(const char *url, const uint8_t *IN, size_t IN_LEN,
+                                 const char *email, const char *project, const char *ca_file,
+                                 const char *audience, unsigned timeout_s) {
+  escrow_client_options o = ESCROW_CLIENT_OPTIONS_INIT;
+  escrow_client *c = NULL;
+  o.ca_file = goesc_s(ca_file);
+  o.audience = goesc_s(audience);
+  o.timeout_s = timeout_s;
+  return escrow_client_open(&c, url, (const char *)IN, IN_LEN, email, project, &o) == 0 ? c : NULL;
+}
+void goesc_client_close(escrow_client *c) { escrow_client_close(c); }
+long long goesc_client_last_status(const escrow_client *c) { return escrow_client_last_status(c); }
+goesc_buf *goesc_client_last_body(const escrow_client *c) {
+  char *b = strdup(escrow_client_last_body(c));
+  return b ? goesc_buf_new((uint8_t *)b, strlen(b), 2) : NULL;
+}
+goesc_buf *goesc_client_token(escrow_client *c) {
+  char *t = NULL;
+  if (escrow_client_token(c, &t) < 0) return NULL;
+  return goesc_buf_new((uint8_t *)t, strlen(t), 0);
+}
+goesc_buf *goesc_client_kek(escrow_client *c) {
+  escrow_api_kek *k = NULL;
+  int rc = escrow_client_kek_download(c, &k);
+  GOESC_JSON(rc, k, escrow_api_kek_free);
+}
+goesc_buf *goesc_client_upload(escrow_client *c, int kind, const char *name,
+                               const char *description, const char *tag,
+                               const char *version_description, const char *path,
+                               const char *algorithm_type, const char *criteria_version,
+                               const char *attestation_version, const char *upload_type,
+                               const char *upload_file_name, uintptr_t progress,
+                               uintptr_t ppayload) {
+  escrow_api_version_fields v = {goesc_s(name), description, goesc_s(tag), version_description};
+  escrow_api_artifact *a = NULL;
+  int rc;
+  if (kind == ESCROW_API_ALGORITHM) {
+    escrow_api_algorithm_fields af = {goesc_s(algorithm_type), goesc_s(criteria_version),
+                                      goesc_s(attestation_version), goesc_s(upload_type),
+                                      goesc_s(upload_file_name)};
+    rc = escrow_client_upload_algorithm(c, &v, &af, path, GOESC_PROGRESS(progress),
+                                        GOESC_PAYLOAD(ppayload), &a);
+  } else {
+    rc = escrow_client_upload(c, (escrow_api_upload_kind)kind, &v, path, GOESC_PROGRESS(progress),
+                              GOESC_PAYLOAD(ppayload), &a);
+  }
+  GOESC_JSON(rc, a, escrow_api_artifact_free);
+}
+goesc_buf *goesc_client_dataset(escrow_client *c, const char *name, const char *description,
+                                const char *tag, const char *version_description,
+                                const char *uri, const char *spec, const char *att,
+                                const char *tags) {
+  escrow_api_version_fields v = {goesc_s(name), description, goesc_s(tag), version_description};
+  escrow_api_dataset_fields d = {goesc_s(uri), goesc_s(spec), goesc_s(att), goesc_s(tags)};
+  escrow_api_artifact *a = NULL;
+  int rc = escrow_client_dataset(c, &v, &d, &a);
+  GOESC_JSON(rc, a, escrow_api_artifact_free);
+}
+goesc_buf *goesc_client_accept(escrow_client *c, const char *tag) {
+  escrow_api_answer *a = NULL;
+  int rc = escrow_client_accept_criteria(c, goesc_s(tag), &a);
+  GOESC_JSON(rc, a, escrow_api_answer_free);
+}
+goesc_buf *goesc_client_versions(escrow_client *c, const char *type) {
+  escrow_api_versions *v = NULL;
+  int rc = escrow_client_versions(c, goesc_s(type), &v);
+  GOESC_JSON(rc, v, escrow_api_versions_free);
+}
+goesc_buf *goesc_client_notifications(escrow_client *c) {
+  escrow_api_answer *a = NULL;
+  int rc = escrow_client_notifications(c, &a);
+  GOESC_JSON(rc, a, escrow_api_answer_free);
+}
+goesc_buf *goesc_client_run_configuration(escrow_client *c, const char *name, const char *alg,
+                                          const char *ds, const char *description,
+                                          const char *run_type) {
+  escrow_api_run_ref r = {goesc_s(alg), goesc_s(ds), 0};
+  escrow_api_answer *a = NULL;
+  int rc = escrow_client_run_configuration(c, goesc_s(name), &r, description, goesc_s(run_type), &a);
+  GOESC_JSON(rc, a, escrow_api_answer_free);
+}
+/* op: 0 status, 1 request (arg: machine type; params NUL-separated), 2 initiate, 3 reject
+ * (arg: reason), 4 cancel */
+goesc_buf *goesc_client_run(escrow_client *c, int op, const char *alg, const char *ds,
+                            long long run_number, const char *arg, const uint8_t *IN,
+                            size_t IN_LEN) {
+  escrow_api_run_ref r = {goesc_s(alg), goesc_s(ds), run_number};
+  const char *params[64];
+  int np = goesc_split(IN, IN_LEN, params, 64);
+  if (np < 0) return NULL;
+  escrow_api_run *run = NULL;
+  int rc;
+  switch (op) {
+  case 0: rc = escrow_client_run_status(c, &r, &run); break;
+  case 1: rc = escrow_client_run_request(c, &r, goesc_s(arg), params, (size_t)np, &run); break;
+  case 2: rc = escrow_client_initiate_run(c, &r, &run); break;
+  case 3: rc = escrow_client_run_reject(c, &r, goesc_s(arg), &run); break;
+  case 4: rc = escrow_client_run_cancel(c, &r, &run); break;
+  default: return NULL;
+  }
+  GOESC_JSON(rc, run, escrow_api_run_free);
+}
+goesc_buf *goesc_client_report(escrow_client *c, const char *alg, const char *ds,
+                               long long run_number) {
+  escrow_api_run_ref r = {goesc_s(alg), goesc_s(ds), run_number};
+  escrow_api_report *rep = NULL;
+  int rc = escrow_client_report_download(c, &r, &rep);
+  GOESC_JSON(rc, rep, escrow_api_report_free);
+}
+int goesc_client_download(escrow_client *c, int which, const char *alg, const char *ds,
+                          long long run_number, const char *path, uintptr_t progress,
+                          uintptr_t ppayload) {
+  escrow_api_run_ref r = {goesc_s(alg), goesc_s(ds), run_number};
+  return escrow_client_download(c, (escrow_api_output)which, &r, path, GOESC_PROGRESS(progress),
+                                GOESC_PAYLOAD(ppayload));
+}
+/* kv: name\0value\0name\0value\0... */
+goesc_buf *goesc_client_call(escrow_client *c, const char *method, const char *path,
+                             const uint8_t *IN, size_t IN_LEN) {
+  const char *kv[128];
+  int n = goesc_split(IN, IN_LEN, kv, 128);
+  if (n < 0 || n % 2) return NULL;
+  const char *names[64], *values[64];
+  for (int i = 0; i < n / 2; i++) { names[i] = kv[2 * i]; values[i] = kv[2 * i + 1]; }
+  escrow_api_answer *a = NULL;
+  int rc = escrow_client_call(c, method, path, names, values, (size_t)(n / 2), &a);
+  GOESC_JSON(rc, a, escrow_api_answer_free);
+}
+
+escrow_enclave *goesc_enclave_open(const char *url, const char *ca_file, unsigned timeout_s) {
+  escrow_client_options o = ESCROW_CLIENT_OPTIONS_INIT;
+  escrow_enclave *e = NULL;
+  o.ca_file = goesc_s(ca_file);
+  o.timeout_s = timeout_s;
+  return escrow_enclave_open(&e, goesc_s(url), &o) == 0 ? e : NULL;
+}
+void goesc_enclave_close(escrow_enclave *e) { escrow_enclave_close(e); }
+long long goesc_enclave_last_status(const escrow_enclave *e) { return escrow_enclave_last_status(e); }
+goesc_buf *goesc_enclave_last_body(const escrow_enclave *e) {
+  char *b = strdup(escrow_enclave_last_body(e));
+  return b ? goesc_buf_new((uint8_t *)b, strlen(b), 2) : NULL;
+}
+goesc_buf *goesc_enclave_list(escrow_enclave *e, const char *sas) {
+  escrow_enclave_files *f = NULL;
+  int rc = escrow_enclave_list(e, goesc_s(sas), &f);
+  GOESC_JSON(rc, f, escrow_enclave_files_free);
+}
+int goesc_enclave_get(escrow_enclave *e, const char *name, long long offset, uintptr_t write,
+                      uintptr_t wpayload, uintptr_t progress, uintptr_t ppayload) {
+  if (offset < 0 || write == 0) return ESCROW_E_INVALID;
+  return escrow_enclave_get(e, name, (uint64_t)offset, (escrow_enclave_write_fn)(uintptr_t)write,
+                            GOESC_PAYLOAD(wpayload), GOESC_PROGRESS(progress),
+                            GOESC_PAYLOAD(ppayload));
+}
+int goesc_enclave_get_file(escrow_enclave *e, const char *name, const char *path,
+                           uintptr_t progress, uintptr_t ppayload) {
+  return escrow_enclave_get_file(e, name, path, GOESC_PROGRESS(progress), GOESC_PAYLOAD(ppayload));
+}
+int goesc_enclave_log(escrow_enclave *e, const char *message, const char *status) {
+  return escrow_enclave_log(e, message, goesc_s(status));
+}
+goesc_buf *goesc_enclave_report(escrow_enclave *e, int final, const char *name,
+                                const char *status, const char *json_data, const char *project,
+                                const char *run, const char *run_configuration) {
+  escrow_enclave_report_in r = {goesc_s(name), goesc_s(status), json_data, goesc_s(project),
+                                goesc_s(run), goesc_s(run_configuration)};
+  escrow_enclave_verdict *v = NULL;
+  int rc = final ? escrow_enclave_report(e, &r, &v) : escrow_enclave_validate(e, &r, &v);
+  GOESC_JSON(rc, v, escrow_enclave_verdict_free);
+}
+goesc_buf *goesc_enclave_artifact(escrow_enclave *e, const char *path, const char *file_name,
+                                  uintptr_t progress, uintptr_t ppayload) {
+  escrow_api_answer *a = NULL;
+  int rc = escrow_enclave_artifact(e, path, goesc_s(file_name), GOESC_PROGRESS(progress),
+                                   GOESC_PAYLOAD(ppayload), &a);
+  GOESC_JSON(rc, a, escrow_api_answer_free);
 }
 %}

@@ -72,12 +72,14 @@ export function FileDrop(props: { id: string; label: string; hint?: string; fold
     const items = e.dataTransfer?.items;
     if (props.folder && items && items.length && typeof items[0].webkitGetAsEntry === 'function') {
       const out: InputFile[] = [];
-      for (const it of [...items]) {
-        const entry = it.webkitGetAsEntry();
-        if (entry) await walkEntry(entry, '', out);
+      const entries = [...items].map((it) => it.webkitGetAsEntry());
+      if (entries.every((x) => x !== null)) {
+        for (const entry of entries) await walkEntry(entry!, '', out);
+        props.onFiles(stripTop(out));
+        return;
       }
-      props.onFiles(stripTop(out));
-    } else pick(e.dataTransfer?.files ?? null);
+    }
+    pick(e.dataTransfer?.files ?? null);
   };
   const folderAttrs = props.folder ? { webkitdirectory: true } : {};
   return (

@@ -4,6 +4,7 @@ import { api, ApiError, ProjectPage, ProjectSummary, SearchHit, User, Version } 
 import { go } from '../router';
 import { bytesText, FileDrop, save, Status } from './common';
 import { AlgorithmTool, WcekTool } from './tool';
+import { QuickActions, RunsCard } from './runs';
 import type { InputFile } from '../lib/package';
 import { te } from '../lib/bytes';
 
@@ -164,6 +165,8 @@ export function Project(props: { id: string }) {
   if (!page) return <p>Loading…</p>;
   const role = page.role;
   const p = page.project;
+  // uploads and runs need an Active project (manual §10.4)
+  const active = !p.state || p.state === 'Active';
   return (
     <section aria-labelledby="project-title">
       <nav class="crumbs" aria-label="Breadcrumbs"><a href="#/">Home</a> › {p.name}</nav>
@@ -177,22 +180,46 @@ export function Project(props: { id: string }) {
           {milestones(page).map((m) => <li class={`m-${m.state}`}><span class="dot" aria-hidden="true" />{m.label}<span class="sr"> ({m.state === 'done' ? 'achieved' : m.state === 'failed' ? 'attempted, not achieved' : 'pending'})</span></li>)}
         </ol>
       </div>
+      {!active && <Status kind="info">This project is {p.state}: its artifacts can be viewed and searched, but nothing can be added.</Status>}
       {form && <ArtifactForm kind={form} page={page} onClose={() => setForm(null)} onDone={() => { setForm(null); load(); }} />}
       <div class="grid">
         {KINDS.map(([kind, label, owner, _]) => {
           const vs = page.versions.filter((v) => v.artifact_type === kind).sort((a, b) => b.system_version - a.system_version);
-          const mine = owner === 'any' || owner === role;
+          const mine = (owner === 'any' || owner === role) && active;
           return (
             <article class="card artifact" aria-labelledby={`h-${kind}`}>
               <h2 id={`h-${kind}`}>{label}</h2>
               {vs.length === 0 ? <p class="muted">Not added yet.</p> : <VersionList versions={vs} />}
               {mine && <button type="button" onClick={() => setForm(kind)}>{vs.length ? 'New version' : `New ${label}`}</button>}
+              {kind === 'validation_criteria' && role === 'ds' && vs.length > 0 && <AcceptCriteria projectId={p.id} tag={vs[0].version_tag} />}
             </article>
           );
         })}
-        <KeysCard page={page} onChange={load} />
+        <KeysCard page={page} active={active} onChange={load} />
       </div>
+      <RunsCard page={page} active={active} />
+      <QuickActions projectId={page.project.id} />
     </section>
+  );
+}
+
+/** A data steward accepts the criteria version before any run is initiated (DESIGN §8). */
+function AcceptCriteria(props: { projectId: string; tag: string }) {
+  const [msg, setMsg] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
+  const accept = async () => {
+    try {
+      await api.acceptCriteria(props.projectId, props.tag);
+      setMsg({ kind: 'ok', text: `You accepted criteria version ${props.tag}.` });
+    } catch (e) {
+      const x = e as ApiError;
+      setMsg(x.status === 409 ? { kind: 'ok', text: `Criteria version ${props.tag} is already accepted by your organisation.` } : { kind: 'error', text: x.message });
+    }
+  };
+  return (
+    <div>
+      <button type="button" onClick={accept}>Accept criteria {props.tag}</button>
+      {msg && <Status kind={msg.kind}>{msg.text}</Status>}
+    </div>
   );
 }
 
@@ -246,7 +273,7 @@ export function UploadStages(props: { stages: unknown[] }) {
   );
 }
 
-function KeysCard(props: { page: ProjectPage; onChange: () => void }) {
+function KeysCard(props: { page: ProjectPage; active: boolean; onChange: () => void }) {
   const { page } = props;
   const [err, setErr] = useState('');
   const [mode, setMode] = useState<'none' | 'upload' | 'generate'>('none');
@@ -288,7 +315,7 @@ function KeysCard(props: { page: ProjectPage; onChange: () => void }) {
       <button type="button" onClick={download}>Download key</button>
       <h3>Wrapped Content Encryption Key</h3>
       {wceks.length ? <dl class="meta"><dt>Version Tag</dt><dd>{wceks[0].version_tag}</dd><dt>System Version</dt><dd>{wceks[0].system_version}</dd></dl> : <p class="muted">No WCEK uploaded.</p>}
-      {mode === 'none' && (
+      {mode === 'none' && props.active && (
         <div class="actions">
           <button type="button" onClick={() => setMode('upload')}>{wceks.length ? 'New version' : 'Upload WCEK'}</button>
           <button type="button" onClick={startGenerate}>Generate WCEK</button>

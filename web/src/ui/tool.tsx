@@ -107,14 +107,14 @@ export function WcekTool(props: { kekFile?: { bytes: Uint8Array; name: string };
   );
 }
 
-function FileChecklist(props: { files: InputFile[]; selected: Set<string>; onToggle: (p: string) => void; legend: string }) {
+function FileChecklist(props: { files: InputFile[]; selected: Set<string>; onToggle: (p: string) => void; legend: string; locked?: (p: string) => string | null }) {
   return (
     <fieldset class="checklist">
       <legend>{props.legend}</legend>
       {props.files.map((f, i) => (
         <div class="check">
-          <input type="checkbox" id={`chk-${i}`} checked={props.selected.has(f.path)} onChange={() => props.onToggle(f.path)} />
-          <label for={`chk-${i}`}>{f.path} <span class="muted">({bytesText(f.data instanceof Uint8Array ? f.data.length : f.data.size)})</span></label>
+          <input type="checkbox" id={`chk-${i}`} checked={props.selected.has(f.path)} disabled={!!props.locked?.(f.path)} onChange={() => props.onToggle(f.path)} />
+          <label for={`chk-${i}`}>{f.path} <span class="muted">({bytesText(f.data instanceof Uint8Array ? f.data.length : f.data.size)}{props.locked?.(f.path) ? `; ${props.locked(f.path)}` : ''})</span></label>
         </div>
       ))}
     </fieldset>
@@ -157,7 +157,8 @@ export function AlgorithmTool(props: { onZip?: (zip: Blob, name: string) => void
     <div class="card">
       <h2>Encrypt algorithm</h2>
       <FileDrop id="alg-dir" label="Algorithm directory" folder onFiles={(f) => { setFiles(f.sort((a, b) => (a.path < b.path ? -1 : 1))); setSel(new Set()); }} chosen={files.length ? `${files.length} files` : undefined} />
-      {files.length > 0 && <FileChecklist legend="Algorithm files to encrypt (only the ticked files are encrypted; keep the Dockerfile and run.sh in plaintext)" files={files} selected={sel} onToggle={toggle} />}
+      {files.length > 0 && <FileChecklist legend="Algorithm files to encrypt (only the ticked files are encrypted; keep the Dockerfile and run.sh in plaintext)" files={files} selected={sel} onToggle={toggle}
+        locked={(p) => (p === 'Dockerfile' ? 'stays unencrypted: the platform builds the container from it' : p === 'secrets.yaml' ? 'replaced by the generated list' : null)} />}
       <FileDrop id="alg-cek" label="Content Encryption Key (cek_*.key)" onFiles={setCekFiles} chosen={cekFiles?.[0]?.path} />
       <div class="actions"><button type="button" class="primary" onClick={run}>Encrypt</button></div>
       {prog && <Progress value={prog[0]} max={prog[1]} label="Files encrypted" />}

@@ -164,118 +164,231 @@ typedef _gostring_ swig_type_134;
 typedef _gostring_ swig_type_135;
 typedef _gostring_ swig_type_136;
 typedef long long swig_type_137;
-extern void _wrap_Swig_free_raw_fdaa75c5c5b7c8bc(uintptr_t arg1);
-extern uintptr_t _wrap_Swig_malloc_raw_fdaa75c5c5b7c8bc(swig_intgo arg1);
-extern swig_type_1 _wrap_escrow_version_raw_fdaa75c5c5b7c8bc(void);
-extern swig_intgo _wrap_escrow_init_raw_fdaa75c5c5b7c8bc(void);
-extern swig_type_2 _wrap_escrow_error_last_raw_fdaa75c5c5b7c8bc(void);
-extern swig_intgo _wrap_escrow_error_last_code_raw_fdaa75c5c5b7c8bc(void);
-extern void _wrap_escrow_error_clear_raw_fdaa75c5c5b7c8bc(void);
-extern swig_type_3 _wrap_escrow_strerror_raw_fdaa75c5c5b7c8bc(swig_intgo arg1);
-extern swig_type_4 _wrap_goesc_buf_len_raw_fdaa75c5c5b7c8bc(uintptr_t arg1);
-extern void _wrap_goesc_buf_take_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, swig_type_5 arg2);
-extern uintptr_t _wrap_goesc_cek_generate_raw_fdaa75c5c5b7c8bc(void);
-extern uintptr_t _wrap_goesc_cek_from_bytes_raw_fdaa75c5c5b7c8bc(swig_type_6 arg1);
-extern uintptr_t _wrap_goesc_cek_load_raw_fdaa75c5c5b7c8bc(swig_type_7 arg1);
-extern swig_intgo _wrap_goesc_cek_save_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, swig_type_8 arg2, swig_intgo arg3);
-extern swig_intgo _wrap_goesc_cek_export_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, swig_type_9 arg2);
-extern swig_intgo _wrap_goesc_cek_equal_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, uintptr_t arg2);
-extern void _wrap_goesc_cek_free_raw_fdaa75c5c5b7c8bc(uintptr_t arg1);
-extern uintptr_t _wrap_goesc_cek_filename_raw_fdaa75c5c5b7c8bc(void);
-extern uintptr_t _wrap_goesc_wcek_filename_raw_fdaa75c5c5b7c8bc(void);
-extern uintptr_t _wrap_goesc_kek_generate_raw_fdaa75c5c5b7c8bc(swig_intgo arg1);
-extern uintptr_t _wrap_goesc_kek_public_from_bytes_raw_fdaa75c5c5b7c8bc(swig_type_10 arg1);
-extern uintptr_t _wrap_goesc_kek_private_from_bytes_raw_fdaa75c5c5b7c8bc(swig_type_11 arg1);
-extern uintptr_t _wrap_goesc_kek_public_load_raw_fdaa75c5c5b7c8bc(swig_type_12 arg1);
-extern uintptr_t _wrap_goesc_kek_private_load_raw_fdaa75c5c5b7c8bc(swig_type_13 arg1);
-extern uintptr_t _wrap_goesc_kek_public_export_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, swig_intgo arg2);
-extern uintptr_t _wrap_goesc_kek_private_export_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, swig_intgo arg2);
-extern swig_intgo _wrap_goesc_kek_public_save_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, swig_type_14 arg2, swig_intgo arg3);
-extern swig_intgo _wrap_goesc_kek_private_save_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, swig_type_15 arg2);
-extern swig_intgo _wrap_goesc_kek_has_private_raw_fdaa75c5c5b7c8bc(uintptr_t arg1);
-extern swig_intgo _wrap_goesc_kek_bits_raw_fdaa75c5c5b7c8bc(uintptr_t arg1);
-extern uintptr_t _wrap_goesc_kek_key_id_raw_fdaa75c5c5b7c8bc(uintptr_t arg1);
-extern void _wrap_goesc_kek_free_raw_fdaa75c5c5b7c8bc(uintptr_t arg1);
-extern uintptr_t _wrap_goesc_wcek_wrap_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, uintptr_t arg2, swig_intgo arg3);
-extern uintptr_t _wrap_goesc_wcek_unwrap_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, swig_type_16 arg2, swig_intgo arg3, swig_type_17 arg4);
-extern swig_intgo _wrap_goesc_detect_format_raw_fdaa75c5c5b7c8bc(swig_type_18 arg1);
-extern uintptr_t _wrap_goesc_header_parse_raw_fdaa75c5c5b7c8bc(swig_type_19 arg1);
-extern swig_intgo _wrap_goesc_header_verify_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, uintptr_t arg2);
-extern swig_type_20 _wrap_goesc_header_length_raw_fdaa75c5c5b7c8bc(uintptr_t arg1);
-extern swig_intgo _wrap_goesc_header_log2cs_raw_fdaa75c5c5b7c8bc(uintptr_t arg1);
-extern swig_intgo _wrap_goesc_header_bytes_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, swig_intgo arg2, swig_type_21 arg3);
-extern swig_intgo _wrap_goesc_header_has_context_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, swig_intgo arg2);
-extern swig_type_22 _wrap_goesc_header_context_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, swig_intgo arg2);
-extern void _wrap_goesc_header_free_raw_fdaa75c5c5b7c8bc(uintptr_t arg1);
-extern uintptr_t _wrap_goesc_encryptor_new_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, swig_intgo arg2, swig_type_23 arg3, swig_type_24 arg4, swig_type_25 arg5, swig_type_26 arg6, swig_type_27 arg7);
-extern swig_type_28 _wrap_goesc_encryptor_update_bound_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, swig_type_29 arg2);
-extern swig_type_30 _wrap_goesc_encryptor_final_bound_raw_fdaa75c5c5b7c8bc(uintptr_t arg1);
-extern swig_type_31 _wrap_goesc_encryptor_update_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, swig_type_32 arg2, swig_type_33 arg3);
-extern swig_type_34 _wrap_goesc_encryptor_final_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, swig_type_35 arg2);
-extern swig_intgo _wrap_goesc_encryptor_hdrtag_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, swig_type_36 arg2);
-extern void _wrap_goesc_encryptor_free_raw_fdaa75c5c5b7c8bc(uintptr_t arg1);
-extern uintptr_t _wrap_goesc_decryptor_new_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, swig_type_37 arg2, swig_type_38 arg3);
-extern swig_type_39 _wrap_goesc_decryptor_update_bound_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, swig_type_40 arg2);
-extern swig_type_41 _wrap_goesc_decryptor_final_bound_raw_fdaa75c5c5b7c8bc(uintptr_t arg1);
-extern swig_type_42 _wrap_goesc_decryptor_update_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, swig_type_43 arg2, swig_type_44 arg3);
-extern swig_type_45 _wrap_goesc_decryptor_final_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, swig_type_46 arg2);
-extern uintptr_t _wrap_goesc_decryptor_header_raw_fdaa75c5c5b7c8bc(uintptr_t arg1);
-extern void _wrap_goesc_decryptor_free_raw_fdaa75c5c5b7c8bc(uintptr_t arg1);
-extern uintptr_t _wrap_goesc_reader_open_file_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, swig_type_47 arg2, swig_type_48 arg3, swig_type_49 arg4);
-extern swig_type_50 _wrap_goesc_reader_size_raw_fdaa75c5c5b7c8bc(uintptr_t arg1);
-extern swig_type_51 _wrap_goesc_reader_pread_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, swig_type_52 arg2, swig_type_53 arg3);
-extern uintptr_t _wrap_goesc_reader_header_raw_fdaa75c5c5b7c8bc(uintptr_t arg1);
-extern void _wrap_goesc_reader_free_raw_fdaa75c5c5b7c8bc(uintptr_t arg1);
-extern swig_intgo _wrap_goesc_encrypt_file_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, swig_intgo arg2, swig_intgo arg3, swig_type_54 arg4, swig_type_55 arg5, swig_type_56 arg6, swig_type_57 arg7, swig_type_58 arg8, swig_type_59 arg9, swig_type_60 arg10, swig_type_61 arg11);
-extern swig_intgo _wrap_goesc_decrypt_file_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, swig_type_62 arg2, swig_type_63 arg3, swig_type_64 arg4, swig_type_65 arg5);
-extern uintptr_t _wrap_goesc_legacy_decrypt_mem_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, swig_type_66 arg2);
-extern swig_intgo _wrap_goesc_algorithm_pack_raw_fdaa75c5c5b7c8bc(swig_type_67 arg1, uintptr_t arg2, swig_type_68 arg3, swig_intgo arg4, swig_type_69 arg5, swig_type_70 arg6, swig_type_71 arg7, swig_type_72 arg8, swig_type_73 arg9);
-extern uintptr_t _wrap_goesc_algorithm_open_raw_fdaa75c5c5b7c8bc(swig_type_74 arg1, swig_type_75 arg2, swig_type_76 arg3, swig_type_77 arg4, swig_intgo arg5);
-extern swig_type_78 _wrap_goesc_algorithm_entry_count_raw_fdaa75c5c5b7c8bc(uintptr_t arg1);
-extern swig_type_79 _wrap_goesc_algorithm_entry_name_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, swig_type_80 arg2);
-extern swig_type_81 _wrap_goesc_algorithm_secret_count_raw_fdaa75c5c5b7c8bc(uintptr_t arg1);
-extern swig_type_82 _wrap_goesc_algorithm_secret_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, swig_type_83 arg2, swig_intgo arg3);
-extern uintptr_t _wrap_goesc_algorithm_check_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, swig_intgo arg2);
-extern swig_intgo _wrap_goesc_algorithm_extract_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, uintptr_t arg2, swig_type_84 arg3);
-extern void _wrap_goesc_algorithm_free_raw_fdaa75c5c5b7c8bc(uintptr_t arg1);
-extern swig_intgo _wrap_goesc_dataset_encrypt_raw_fdaa75c5c5b7c8bc(swig_type_85 arg1, swig_type_86 arg2, uintptr_t arg3, swig_intgo arg4, swig_type_87 arg5, swig_type_88 arg6, swig_type_89 arg7, swig_type_90 arg8, swig_type_91 arg9);
-extern swig_intgo _wrap_goesc_dataset_decrypt_raw_fdaa75c5c5b7c8bc(swig_type_92 arg1, swig_type_93 arg2, uintptr_t arg3, swig_intgo arg4, swig_type_94 arg5, swig_type_95 arg6, swig_type_96 arg7, swig_type_97 arg8);
-extern uintptr_t _wrap_goesc_manifest_decode_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, swig_type_98 arg2);
-extern swig_type_99 _wrap_goesc_manifest_count_raw_fdaa75c5c5b7c8bc(uintptr_t arg1);
-extern swig_type_100 _wrap_goesc_manifest_path_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, swig_type_101 arg2);
-extern swig_type_102 _wrap_goesc_manifest_size_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, swig_type_103 arg2);
-extern swig_intgo _wrap_goesc_manifest_hdrtag_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, swig_type_104 arg2, swig_type_105 arg3);
-extern swig_type_106 _wrap_goesc_manifest_find_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, swig_type_107 arg2);
-extern swig_type_108 _wrap_goesc_manifest_dataset_version_raw_fdaa75c5c5b7c8bc(uintptr_t arg1);
-extern void _wrap_goesc_manifest_free_raw_fdaa75c5c5b7c8bc(uintptr_t arg1);
-extern void _wrap_goesc_criteria_opts_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, swig_intgo arg2, swig_intgo arg3);
-extern uintptr_t _wrap_goesc_criteria_compile_raw_fdaa75c5c5b7c8bc(swig_type_109 arg1, swig_intgo arg2, swig_intgo arg3);
-extern uintptr_t _wrap_goesc_criteria_schema_errors_raw_fdaa75c5c5b7c8bc(swig_type_110 arg1, swig_intgo arg2, swig_intgo arg3);
-extern uintptr_t _wrap_goesc_criteria_validate_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, swig_intgo arg2, swig_type_111 arg3, swig_type_112 arg4);
-extern uintptr_t _wrap_goesc_criteria_audit_raw_fdaa75c5c5b7c8bc(uintptr_t arg1);
-extern uintptr_t _wrap_goesc_criteria_check_pair_raw_fdaa75c5c5b7c8bc(swig_type_113 arg1);
-extern void _wrap_goesc_criteria_free_raw_fdaa75c5c5b7c8bc(uintptr_t arg1);
-extern uintptr_t _wrap_goesc_sas_check_raw_fdaa75c5c5b7c8bc(swig_type_114 arg1, swig_type_115 arg2, swig_intgo arg3);
-extern uintptr_t _wrap_goesc_blob_open_raw_fdaa75c5c5b7c8bc(swig_type_116 arg1, swig_intgo arg2, swig_intgo arg3, swig_type_117 arg4);
-extern void _wrap_goesc_blob_close_raw_fdaa75c5c5b7c8bc(uintptr_t arg1);
-extern void _wrap_goesc_grow_p_set_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, swig_voidp arg2);
-extern swig_voidp _wrap_goesc_grow_p_get_raw_fdaa75c5c5b7c8bc(uintptr_t arg1);
-extern void _wrap_goesc_grow_n_set_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, swig_type_118 arg2);
-extern swig_type_119 _wrap_goesc_grow_n_get_raw_fdaa75c5c5b7c8bc(uintptr_t arg1);
-extern void _wrap_goesc_grow_cap_set_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, swig_type_120 arg2);
-extern swig_type_121 _wrap_goesc_grow_cap_get_raw_fdaa75c5c5b7c8bc(uintptr_t arg1);
-extern uintptr_t _wrap_new_goesc_grow_raw_fdaa75c5c5b7c8bc(void);
-extern void _wrap_delete_goesc_grow_raw_fdaa75c5c5b7c8bc(uintptr_t arg1);
-extern swig_intgo _wrap_goesc_grow_put_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, uintptr_t arg2, swig_type_122 arg3);
-extern swig_intgo _wrap_goesc_list_cb_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, uintptr_t arg2);
-extern uintptr_t _wrap_goesc_blob_list_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, swig_type_123 arg2);
-extern uintptr_t _wrap_goesc_blob_stat_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, swig_type_124 arg2);
-extern swig_intgo _wrap_goesc_mem_write_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, swig_voidp arg2, swig_type_125 arg3);
-extern uintptr_t _wrap_goesc_blob_get_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, swig_type_126 arg2, swig_type_127 arg3, swig_type_128 arg4);
-extern swig_intgo _wrap_goesc_blob_get_file_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, swig_type_129 arg2, swig_type_130 arg3);
-extern swig_intgo _wrap_goesc_blob_get_decrypt_file_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, swig_type_131 arg2, uintptr_t arg3, swig_type_132 arg4, swig_type_133 arg5, swig_type_134 arg6);
-extern swig_intgo _wrap_goesc_blob_put_file_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, swig_type_135 arg2, swig_type_136 arg3, swig_intgo arg4);
-extern swig_type_137 _wrap_goesc_blob_stat_field_raw_fdaa75c5c5b7c8bc(uintptr_t arg1, swig_intgo arg2);
+typedef _gostring_ swig_type_138;
+typedef long long swig_type_139;
+typedef long long swig_type_140;
+typedef _gostring_ swig_type_141;
+typedef _gostring_ swig_type_142;
+typedef _gostring_ swig_type_143;
+typedef _gostring_ swig_type_144;
+typedef _gostring_ swig_type_145;
+typedef _gostring_ swig_type_146;
+typedef _goslice_ swig_type_147;
+typedef _gostring_ swig_type_148;
+typedef _gostring_ swig_type_149;
+typedef _gostring_ swig_type_150;
+typedef _gostring_ swig_type_151;
+typedef long long swig_type_152;
+typedef _gostring_ swig_type_153;
+typedef _goslice_ swig_type_154;
+typedef _gostring_ swig_type_155;
+typedef _gostring_ swig_type_156;
+typedef _gostring_ swig_type_157;
+typedef _gostring_ swig_type_158;
+typedef long long swig_type_159;
+typedef _gostring_ swig_type_160;
+typedef _gostring_ swig_type_161;
+typedef _gostring_ swig_type_162;
+typedef _gostring_ swig_type_163;
+typedef _gostring_ swig_type_164;
+typedef _gostring_ swig_type_165;
+typedef _gostring_ swig_type_166;
+typedef _gostring_ swig_type_167;
+typedef _gostring_ swig_type_168;
+typedef _gostring_ swig_type_169;
+typedef _gostring_ swig_type_170;
+typedef _gostring_ swig_type_171;
+typedef _gostring_ swig_type_172;
+typedef _gostring_ swig_type_173;
+typedef _gostring_ swig_type_174;
+typedef _gostring_ swig_type_175;
+typedef _gostring_ swig_type_176;
+typedef _gostring_ swig_type_177;
+typedef _gostring_ swig_type_178;
+typedef _gostring_ swig_type_179;
+typedef _gostring_ swig_type_180;
+typedef _gostring_ swig_type_181;
+typedef _gostring_ swig_type_182;
+typedef _gostring_ swig_type_183;
+typedef _gostring_ swig_type_184;
+typedef _gostring_ swig_type_185;
+typedef _gostring_ swig_type_186;
+typedef long long swig_type_187;
+typedef _gostring_ swig_type_188;
+typedef _goslice_ swig_type_189;
+typedef _gostring_ swig_type_190;
+typedef _gostring_ swig_type_191;
+typedef long long swig_type_192;
+typedef _gostring_ swig_type_193;
+typedef _gostring_ swig_type_194;
+typedef long long swig_type_195;
+typedef _gostring_ swig_type_196;
+typedef _gostring_ swig_type_197;
+typedef _gostring_ swig_type_198;
+typedef _goslice_ swig_type_199;
+typedef _gostring_ swig_type_200;
+typedef _gostring_ swig_type_201;
+typedef long long swig_type_202;
+typedef _gostring_ swig_type_203;
+typedef _gostring_ swig_type_204;
+typedef long long swig_type_205;
+typedef _gostring_ swig_type_206;
+typedef _gostring_ swig_type_207;
+typedef _gostring_ swig_type_208;
+typedef _gostring_ swig_type_209;
+typedef _gostring_ swig_type_210;
+typedef _gostring_ swig_type_211;
+typedef _gostring_ swig_type_212;
+typedef _gostring_ swig_type_213;
+typedef _gostring_ swig_type_214;
+typedef _gostring_ swig_type_215;
+typedef _gostring_ swig_type_216;
+typedef _gostring_ swig_type_217;
+extern void _wrap_Swig_free_raw_c2b9c78d745dc570(uintptr_t arg1);
+extern uintptr_t _wrap_Swig_malloc_raw_c2b9c78d745dc570(swig_intgo arg1);
+extern swig_type_1 _wrap_escrow_version_raw_c2b9c78d745dc570(void);
+extern swig_intgo _wrap_escrow_init_raw_c2b9c78d745dc570(void);
+extern swig_type_2 _wrap_escrow_error_last_raw_c2b9c78d745dc570(void);
+extern swig_intgo _wrap_escrow_error_last_code_raw_c2b9c78d745dc570(void);
+extern void _wrap_escrow_error_clear_raw_c2b9c78d745dc570(void);
+extern swig_type_3 _wrap_escrow_strerror_raw_c2b9c78d745dc570(swig_intgo arg1);
+extern swig_type_4 _wrap_goesc_buf_len_raw_c2b9c78d745dc570(uintptr_t arg1);
+extern void _wrap_goesc_buf_take_raw_c2b9c78d745dc570(uintptr_t arg1, swig_type_5 arg2);
+extern uintptr_t _wrap_goesc_cek_generate_raw_c2b9c78d745dc570(void);
+extern uintptr_t _wrap_goesc_cek_from_bytes_raw_c2b9c78d745dc570(swig_type_6 arg1);
+extern uintptr_t _wrap_goesc_cek_load_raw_c2b9c78d745dc570(swig_type_7 arg1);
+extern swig_intgo _wrap_goesc_cek_save_raw_c2b9c78d745dc570(uintptr_t arg1, swig_type_8 arg2, swig_intgo arg3);
+extern swig_intgo _wrap_goesc_cek_export_raw_c2b9c78d745dc570(uintptr_t arg1, swig_type_9 arg2);
+extern swig_intgo _wrap_goesc_cek_equal_raw_c2b9c78d745dc570(uintptr_t arg1, uintptr_t arg2);
+extern void _wrap_goesc_cek_free_raw_c2b9c78d745dc570(uintptr_t arg1);
+extern uintptr_t _wrap_goesc_cek_filename_raw_c2b9c78d745dc570(void);
+extern uintptr_t _wrap_goesc_wcek_filename_raw_c2b9c78d745dc570(void);
+extern uintptr_t _wrap_goesc_kek_generate_raw_c2b9c78d745dc570(swig_intgo arg1);
+extern uintptr_t _wrap_goesc_kek_public_from_bytes_raw_c2b9c78d745dc570(swig_type_10 arg1);
+extern uintptr_t _wrap_goesc_kek_private_from_bytes_raw_c2b9c78d745dc570(swig_type_11 arg1);
+extern uintptr_t _wrap_goesc_kek_public_load_raw_c2b9c78d745dc570(swig_type_12 arg1);
+extern uintptr_t _wrap_goesc_kek_private_load_raw_c2b9c78d745dc570(swig_type_13 arg1);
+extern uintptr_t _wrap_goesc_kek_public_export_raw_c2b9c78d745dc570(uintptr_t arg1, swig_intgo arg2);
+extern uintptr_t _wrap_goesc_kek_private_export_raw_c2b9c78d745dc570(uintptr_t arg1, swig_intgo arg2);
+extern swig_intgo _wrap_goesc_kek_public_save_raw_c2b9c78d745dc570(uintptr_t arg1, swig_type_14 arg2, swig_intgo arg3);
+extern swig_intgo _wrap_goesc_kek_private_save_raw_c2b9c78d745dc570(uintptr_t arg1, swig_type_15 arg2);
+extern swig_intgo _wrap_goesc_kek_has_private_raw_c2b9c78d745dc570(uintptr_t arg1);
+extern swig_intgo _wrap_goesc_kek_bits_raw_c2b9c78d745dc570(uintptr_t arg1);
+extern uintptr_t _wrap_goesc_kek_key_id_raw_c2b9c78d745dc570(uintptr_t arg1);
+extern void _wrap_goesc_kek_free_raw_c2b9c78d745dc570(uintptr_t arg1);
+extern uintptr_t _wrap_goesc_wcek_wrap_raw_c2b9c78d745dc570(uintptr_t arg1, uintptr_t arg2, swig_intgo arg3);
+extern uintptr_t _wrap_goesc_wcek_unwrap_raw_c2b9c78d745dc570(uintptr_t arg1, swig_type_16 arg2, swig_intgo arg3, swig_type_17 arg4);
+extern swig_intgo _wrap_goesc_detect_format_raw_c2b9c78d745dc570(swig_type_18 arg1);
+extern uintptr_t _wrap_goesc_header_parse_raw_c2b9c78d745dc570(swig_type_19 arg1);
+extern swig_intgo _wrap_goesc_header_verify_raw_c2b9c78d745dc570(uintptr_t arg1, uintptr_t arg2);
+extern swig_type_20 _wrap_goesc_header_length_raw_c2b9c78d745dc570(uintptr_t arg1);
+extern swig_intgo _wrap_goesc_header_log2cs_raw_c2b9c78d745dc570(uintptr_t arg1);
+extern swig_intgo _wrap_goesc_header_bytes_raw_c2b9c78d745dc570(uintptr_t arg1, swig_intgo arg2, swig_type_21 arg3);
+extern swig_intgo _wrap_goesc_header_has_context_raw_c2b9c78d745dc570(uintptr_t arg1, swig_intgo arg2);
+extern swig_type_22 _wrap_goesc_header_context_raw_c2b9c78d745dc570(uintptr_t arg1, swig_intgo arg2);
+extern void _wrap_goesc_header_free_raw_c2b9c78d745dc570(uintptr_t arg1);
+extern uintptr_t _wrap_goesc_encryptor_new_raw_c2b9c78d745dc570(uintptr_t arg1, swig_intgo arg2, swig_type_23 arg3, swig_type_24 arg4, swig_type_25 arg5, swig_type_26 arg6, swig_type_27 arg7);
+extern swig_type_28 _wrap_goesc_encryptor_update_bound_raw_c2b9c78d745dc570(uintptr_t arg1, swig_type_29 arg2);
+extern swig_type_30 _wrap_goesc_encryptor_final_bound_raw_c2b9c78d745dc570(uintptr_t arg1);
+extern swig_type_31 _wrap_goesc_encryptor_update_raw_c2b9c78d745dc570(uintptr_t arg1, swig_type_32 arg2, swig_type_33 arg3);
+extern swig_type_34 _wrap_goesc_encryptor_final_raw_c2b9c78d745dc570(uintptr_t arg1, swig_type_35 arg2);
+extern swig_intgo _wrap_goesc_encryptor_hdrtag_raw_c2b9c78d745dc570(uintptr_t arg1, swig_type_36 arg2);
+extern void _wrap_goesc_encryptor_free_raw_c2b9c78d745dc570(uintptr_t arg1);
+extern uintptr_t _wrap_goesc_decryptor_new_raw_c2b9c78d745dc570(uintptr_t arg1, swig_type_37 arg2, swig_type_38 arg3);
+extern swig_type_39 _wrap_goesc_decryptor_update_bound_raw_c2b9c78d745dc570(uintptr_t arg1, swig_type_40 arg2);
+extern swig_type_41 _wrap_goesc_decryptor_final_bound_raw_c2b9c78d745dc570(uintptr_t arg1);
+extern swig_type_42 _wrap_goesc_decryptor_update_raw_c2b9c78d745dc570(uintptr_t arg1, swig_type_43 arg2, swig_type_44 arg3);
+extern swig_type_45 _wrap_goesc_decryptor_final_raw_c2b9c78d745dc570(uintptr_t arg1, swig_type_46 arg2);
+extern uintptr_t _wrap_goesc_decryptor_header_raw_c2b9c78d745dc570(uintptr_t arg1);
+extern void _wrap_goesc_decryptor_free_raw_c2b9c78d745dc570(uintptr_t arg1);
+extern uintptr_t _wrap_goesc_reader_open_file_raw_c2b9c78d745dc570(uintptr_t arg1, swig_type_47 arg2, swig_type_48 arg3, swig_type_49 arg4);
+extern swig_type_50 _wrap_goesc_reader_size_raw_c2b9c78d745dc570(uintptr_t arg1);
+extern swig_type_51 _wrap_goesc_reader_pread_raw_c2b9c78d745dc570(uintptr_t arg1, swig_type_52 arg2, swig_type_53 arg3);
+extern uintptr_t _wrap_goesc_reader_header_raw_c2b9c78d745dc570(uintptr_t arg1);
+extern void _wrap_goesc_reader_free_raw_c2b9c78d745dc570(uintptr_t arg1);
+extern swig_intgo _wrap_goesc_encrypt_file_raw_c2b9c78d745dc570(uintptr_t arg1, swig_intgo arg2, swig_intgo arg3, swig_type_54 arg4, swig_type_55 arg5, swig_type_56 arg6, swig_type_57 arg7, swig_type_58 arg8, swig_type_59 arg9, swig_type_60 arg10, swig_type_61 arg11);
+extern swig_intgo _wrap_goesc_decrypt_file_raw_c2b9c78d745dc570(uintptr_t arg1, swig_type_62 arg2, swig_type_63 arg3, swig_type_64 arg4, swig_type_65 arg5);
+extern uintptr_t _wrap_goesc_legacy_decrypt_mem_raw_c2b9c78d745dc570(uintptr_t arg1, swig_type_66 arg2);
+extern swig_intgo _wrap_goesc_algorithm_pack_raw_c2b9c78d745dc570(swig_type_67 arg1, uintptr_t arg2, swig_type_68 arg3, swig_intgo arg4, swig_type_69 arg5, swig_type_70 arg6, swig_type_71 arg7, swig_type_72 arg8, swig_type_73 arg9);
+extern uintptr_t _wrap_goesc_algorithm_open_raw_c2b9c78d745dc570(swig_type_74 arg1, swig_type_75 arg2, swig_type_76 arg3, swig_type_77 arg4, swig_intgo arg5);
+extern swig_type_78 _wrap_goesc_algorithm_entry_count_raw_c2b9c78d745dc570(uintptr_t arg1);
+extern swig_type_79 _wrap_goesc_algorithm_entry_name_raw_c2b9c78d745dc570(uintptr_t arg1, swig_type_80 arg2);
+extern swig_type_81 _wrap_goesc_algorithm_secret_count_raw_c2b9c78d745dc570(uintptr_t arg1);
+extern swig_type_82 _wrap_goesc_algorithm_secret_raw_c2b9c78d745dc570(uintptr_t arg1, swig_type_83 arg2, swig_intgo arg3);
+extern uintptr_t _wrap_goesc_algorithm_check_raw_c2b9c78d745dc570(uintptr_t arg1, swig_intgo arg2);
+extern swig_intgo _wrap_goesc_algorithm_extract_raw_c2b9c78d745dc570(uintptr_t arg1, uintptr_t arg2, swig_type_84 arg3);
+extern void _wrap_goesc_algorithm_free_raw_c2b9c78d745dc570(uintptr_t arg1);
+extern swig_intgo _wrap_goesc_dataset_encrypt_raw_c2b9c78d745dc570(swig_type_85 arg1, swig_type_86 arg2, uintptr_t arg3, swig_intgo arg4, swig_type_87 arg5, swig_type_88 arg6, swig_type_89 arg7, swig_type_90 arg8, swig_type_91 arg9);
+extern swig_intgo _wrap_goesc_dataset_decrypt_raw_c2b9c78d745dc570(swig_type_92 arg1, swig_type_93 arg2, uintptr_t arg3, swig_intgo arg4, swig_type_94 arg5, swig_type_95 arg6, swig_type_96 arg7, swig_type_97 arg8);
+extern uintptr_t _wrap_goesc_manifest_decode_raw_c2b9c78d745dc570(uintptr_t arg1, swig_type_98 arg2);
+extern swig_type_99 _wrap_goesc_manifest_count_raw_c2b9c78d745dc570(uintptr_t arg1);
+extern swig_type_100 _wrap_goesc_manifest_path_raw_c2b9c78d745dc570(uintptr_t arg1, swig_type_101 arg2);
+extern swig_type_102 _wrap_goesc_manifest_size_raw_c2b9c78d745dc570(uintptr_t arg1, swig_type_103 arg2);
+extern swig_intgo _wrap_goesc_manifest_hdrtag_raw_c2b9c78d745dc570(uintptr_t arg1, swig_type_104 arg2, swig_type_105 arg3);
+extern swig_type_106 _wrap_goesc_manifest_find_raw_c2b9c78d745dc570(uintptr_t arg1, swig_type_107 arg2);
+extern swig_type_108 _wrap_goesc_manifest_dataset_version_raw_c2b9c78d745dc570(uintptr_t arg1);
+extern void _wrap_goesc_manifest_free_raw_c2b9c78d745dc570(uintptr_t arg1);
+extern void _wrap_goesc_criteria_opts_raw_c2b9c78d745dc570(uintptr_t arg1, swig_intgo arg2, swig_intgo arg3);
+extern uintptr_t _wrap_goesc_criteria_compile_raw_c2b9c78d745dc570(swig_type_109 arg1, swig_intgo arg2, swig_intgo arg3);
+extern uintptr_t _wrap_goesc_criteria_schema_errors_raw_c2b9c78d745dc570(swig_type_110 arg1, swig_intgo arg2, swig_intgo arg3);
+extern uintptr_t _wrap_goesc_criteria_validate_raw_c2b9c78d745dc570(uintptr_t arg1, swig_intgo arg2, swig_type_111 arg3, swig_type_112 arg4);
+extern uintptr_t _wrap_goesc_criteria_audit_raw_c2b9c78d745dc570(uintptr_t arg1);
+extern uintptr_t _wrap_goesc_criteria_check_pair_raw_c2b9c78d745dc570(swig_type_113 arg1);
+extern void _wrap_goesc_criteria_free_raw_c2b9c78d745dc570(uintptr_t arg1);
+extern uintptr_t _wrap_goesc_sas_check_raw_c2b9c78d745dc570(swig_type_114 arg1, swig_type_115 arg2, swig_intgo arg3);
+extern uintptr_t _wrap_goesc_blob_open_raw_c2b9c78d745dc570(swig_type_116 arg1, swig_intgo arg2, swig_intgo arg3, swig_type_117 arg4);
+extern void _wrap_goesc_blob_close_raw_c2b9c78d745dc570(uintptr_t arg1);
+extern void _wrap_goesc_grow_p_set_raw_c2b9c78d745dc570(uintptr_t arg1, swig_voidp arg2);
+extern swig_voidp _wrap_goesc_grow_p_get_raw_c2b9c78d745dc570(uintptr_t arg1);
+extern void _wrap_goesc_grow_n_set_raw_c2b9c78d745dc570(uintptr_t arg1, swig_type_118 arg2);
+extern swig_type_119 _wrap_goesc_grow_n_get_raw_c2b9c78d745dc570(uintptr_t arg1);
+extern void _wrap_goesc_grow_cap_set_raw_c2b9c78d745dc570(uintptr_t arg1, swig_type_120 arg2);
+extern swig_type_121 _wrap_goesc_grow_cap_get_raw_c2b9c78d745dc570(uintptr_t arg1);
+extern uintptr_t _wrap_new_goesc_grow_raw_c2b9c78d745dc570(void);
+extern void _wrap_delete_goesc_grow_raw_c2b9c78d745dc570(uintptr_t arg1);
+extern swig_intgo _wrap_goesc_grow_put_raw_c2b9c78d745dc570(uintptr_t arg1, uintptr_t arg2, swig_type_122 arg3);
+extern swig_intgo _wrap_goesc_list_cb_raw_c2b9c78d745dc570(uintptr_t arg1, uintptr_t arg2);
+extern uintptr_t _wrap_goesc_blob_list_raw_c2b9c78d745dc570(uintptr_t arg1, swig_type_123 arg2);
+extern uintptr_t _wrap_goesc_blob_stat_raw_c2b9c78d745dc570(uintptr_t arg1, swig_type_124 arg2);
+extern swig_intgo _wrap_goesc_mem_write_raw_c2b9c78d745dc570(uintptr_t arg1, swig_voidp arg2, swig_type_125 arg3);
+extern uintptr_t _wrap_goesc_blob_get_raw_c2b9c78d745dc570(uintptr_t arg1, swig_type_126 arg2, swig_type_127 arg3, swig_type_128 arg4);
+extern swig_intgo _wrap_goesc_blob_get_file_raw_c2b9c78d745dc570(uintptr_t arg1, swig_type_129 arg2, swig_type_130 arg3);
+extern swig_intgo _wrap_goesc_blob_get_decrypt_file_raw_c2b9c78d745dc570(uintptr_t arg1, swig_type_131 arg2, uintptr_t arg3, swig_type_132 arg4, swig_type_133 arg5, swig_type_134 arg6);
+extern swig_intgo _wrap_goesc_blob_put_file_raw_c2b9c78d745dc570(uintptr_t arg1, swig_type_135 arg2, swig_type_136 arg3, swig_intgo arg4);
+extern swig_type_137 _wrap_goesc_blob_stat_field_raw_c2b9c78d745dc570(uintptr_t arg1, swig_intgo arg2);
+extern swig_intgo _wrap_goesc_blob_get_stream_raw_c2b9c78d745dc570(uintptr_t arg1, swig_type_138 arg2, swig_type_139 arg3, swig_type_140 arg4, swig_intgo arg5, swig_intgo arg6, swig_intgo arg7, swig_intgo arg8);
+extern swig_intgo _wrap_goesc_blob_get_decrypt_stream_raw_c2b9c78d745dc570(uintptr_t arg1, swig_type_141 arg2, uintptr_t arg3, swig_type_142 arg4, swig_intgo arg5, swig_intgo arg6, swig_intgo arg7, swig_intgo arg8);
+extern swig_intgo _wrap_goesc_blob_get_file_p_raw_c2b9c78d745dc570(uintptr_t arg1, swig_type_143 arg2, swig_type_144 arg3, swig_intgo arg4, swig_intgo arg5);
+extern swig_intgo _wrap_goesc_blob_put_file_p_raw_c2b9c78d745dc570(uintptr_t arg1, swig_type_145 arg2, swig_type_146 arg3, swig_intgo arg4, swig_intgo arg5, swig_intgo arg6);
+extern uintptr_t _wrap_goesc_sas_sign_raw_c2b9c78d745dc570(swig_type_147 arg1, swig_type_148 arg2, swig_type_149 arg3, swig_intgo arg4);
+extern swig_intgo _wrap_goesc_sas_verify_raw_c2b9c78d745dc570(swig_type_150 arg1, swig_type_151 arg2, swig_intgo arg3);
+extern swig_intgo _wrap_goesc_split_raw_c2b9c78d745dc570(swig_voidp arg1, swig_type_152 arg2, swig_voidp arg3, swig_intgo arg4);
+extern uintptr_t _wrap_goesc_client_open_raw_c2b9c78d745dc570(swig_type_153 arg1, swig_type_154 arg2, swig_type_155 arg3, swig_type_156 arg4, swig_type_157 arg5, swig_type_158 arg6, swig_intgo arg7);
+extern void _wrap_goesc_client_close_raw_c2b9c78d745dc570(uintptr_t arg1);
+extern swig_type_159 _wrap_goesc_client_last_status_raw_c2b9c78d745dc570(uintptr_t arg1);
+extern uintptr_t _wrap_goesc_client_last_body_raw_c2b9c78d745dc570(uintptr_t arg1);
+extern uintptr_t _wrap_goesc_client_token_raw_c2b9c78d745dc570(uintptr_t arg1);
+extern uintptr_t _wrap_goesc_client_kek_raw_c2b9c78d745dc570(uintptr_t arg1);
+extern uintptr_t _wrap_goesc_client_upload_raw_c2b9c78d745dc570(uintptr_t arg1, swig_intgo arg2, swig_type_160 arg3, swig_type_161 arg4, swig_type_162 arg5, swig_type_163 arg6, swig_type_164 arg7, swig_type_165 arg8, swig_type_166 arg9, swig_type_167 arg10, swig_type_168 arg11, swig_type_169 arg12, swig_intgo arg13, swig_intgo arg14);
+extern uintptr_t _wrap_goesc_client_dataset_raw_c2b9c78d745dc570(uintptr_t arg1, swig_type_170 arg2, swig_type_171 arg3, swig_type_172 arg4, swig_type_173 arg5, swig_type_174 arg6, swig_type_175 arg7, swig_type_176 arg8, swig_type_177 arg9);
+extern uintptr_t _wrap_goesc_client_accept_raw_c2b9c78d745dc570(uintptr_t arg1, swig_type_178 arg2);
+extern uintptr_t _wrap_goesc_client_versions_raw_c2b9c78d745dc570(uintptr_t arg1, swig_type_179 arg2);
+extern uintptr_t _wrap_goesc_client_notifications_raw_c2b9c78d745dc570(uintptr_t arg1);
+extern uintptr_t _wrap_goesc_client_run_configuration_raw_c2b9c78d745dc570(uintptr_t arg1, swig_type_180 arg2, swig_type_181 arg3, swig_type_182 arg4, swig_type_183 arg5, swig_type_184 arg6);
+extern uintptr_t _wrap_goesc_client_run_raw_c2b9c78d745dc570(uintptr_t arg1, swig_intgo arg2, swig_type_185 arg3, swig_type_186 arg4, swig_type_187 arg5, swig_type_188 arg6, swig_type_189 arg7);
+extern uintptr_t _wrap_goesc_client_report_raw_c2b9c78d745dc570(uintptr_t arg1, swig_type_190 arg2, swig_type_191 arg3, swig_type_192 arg4);
+extern swig_intgo _wrap_goesc_client_download_raw_c2b9c78d745dc570(uintptr_t arg1, swig_intgo arg2, swig_type_193 arg3, swig_type_194 arg4, swig_type_195 arg5, swig_type_196 arg6, swig_intgo arg7, swig_intgo arg8);
+extern uintptr_t _wrap_goesc_client_call_raw_c2b9c78d745dc570(uintptr_t arg1, swig_type_197 arg2, swig_type_198 arg3, swig_type_199 arg4);
+extern uintptr_t _wrap_goesc_enclave_open_raw_c2b9c78d745dc570(swig_type_200 arg1, swig_type_201 arg2, swig_intgo arg3);
+extern void _wrap_goesc_enclave_close_raw_c2b9c78d745dc570(uintptr_t arg1);
+extern swig_type_202 _wrap_goesc_enclave_last_status_raw_c2b9c78d745dc570(uintptr_t arg1);
+extern uintptr_t _wrap_goesc_enclave_last_body_raw_c2b9c78d745dc570(uintptr_t arg1);
+extern uintptr_t _wrap_goesc_enclave_list_raw_c2b9c78d745dc570(uintptr_t arg1, swig_type_203 arg2);
+extern swig_intgo _wrap_goesc_enclave_get_raw_c2b9c78d745dc570(uintptr_t arg1, swig_type_204 arg2, swig_type_205 arg3, swig_intgo arg4, swig_intgo arg5, swig_intgo arg6, swig_intgo arg7);
+extern swig_intgo _wrap_goesc_enclave_get_file_raw_c2b9c78d745dc570(uintptr_t arg1, swig_type_206 arg2, swig_type_207 arg3, swig_intgo arg4, swig_intgo arg5);
+extern swig_intgo _wrap_goesc_enclave_log_raw_c2b9c78d745dc570(uintptr_t arg1, swig_type_208 arg2, swig_type_209 arg3);
+extern uintptr_t _wrap_goesc_enclave_report_raw_c2b9c78d745dc570(uintptr_t arg1, swig_intgo arg2, swig_type_210 arg3, swig_type_211 arg4, swig_type_212 arg5, swig_type_213 arg6, swig_type_214 arg7, swig_type_215 arg8);
+extern uintptr_t _wrap_goesc_enclave_artifact_raw_c2b9c78d745dc570(uintptr_t arg1, swig_type_216 arg2, swig_type_217 arg3, swig_intgo arg4, swig_intgo arg5);
 #undef intgo
 */
 import "C"
@@ -318,19 +431,19 @@ func swigCopyString(s string) string {
 
 func Swig_free(arg1 uintptr) {
 	_swig_i_0 := arg1
-	C._wrap_Swig_free_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0))
+	C._wrap_Swig_free_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0))
 }
 
 func Swig_malloc(arg1 int) (_swig_ret uintptr) {
 	var swig_r uintptr
 	_swig_i_0 := arg1
-	swig_r = (uintptr)(C._wrap_Swig_malloc_raw_fdaa75c5c5b7c8bc(C.swig_intgo(_swig_i_0)))
+	swig_r = (uintptr)(C._wrap_Swig_malloc_raw_c2b9c78d745dc570(C.swig_intgo(_swig_i_0)))
 	return swig_r
 }
 
 func Escrow_version() (_swig_ret string) {
 	var swig_r string
-	swig_r_p := C._wrap_escrow_version_raw_fdaa75c5c5b7c8bc()
+	swig_r_p := C._wrap_escrow_version_raw_c2b9c78d745dc570()
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 
@@ -339,13 +452,13 @@ func Escrow_version() (_swig_ret string) {
 
 func Escrow_init() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_escrow_init_raw_fdaa75c5c5b7c8bc())
+	swig_r = (int)(C._wrap_escrow_init_raw_c2b9c78d745dc570())
 	return swig_r
 }
 
 func Escrow_error_last() (_swig_ret string) {
 	var swig_r string
-	swig_r_p := C._wrap_escrow_error_last_raw_fdaa75c5c5b7c8bc()
+	swig_r_p := C._wrap_escrow_error_last_raw_c2b9c78d745dc570()
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 
@@ -354,18 +467,18 @@ func Escrow_error_last() (_swig_ret string) {
 
 func Escrow_error_last_code() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_escrow_error_last_code_raw_fdaa75c5c5b7c8bc())
+	swig_r = (int)(C._wrap_escrow_error_last_code_raw_c2b9c78d745dc570())
 	return swig_r
 }
 
 func Escrow_error_clear() {
-	C._wrap_escrow_error_clear_raw_fdaa75c5c5b7c8bc()
+	C._wrap_escrow_error_clear_raw_c2b9c78d745dc570()
 }
 
 func Escrow_strerror(arg1 int) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := arg1
-	swig_r_p := C._wrap_escrow_strerror_raw_fdaa75c5c5b7c8bc(C.swig_intgo(_swig_i_0))
+	swig_r_p := C._wrap_escrow_strerror_raw_c2b9c78d745dc570(C.swig_intgo(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 
@@ -375,14 +488,14 @@ func Escrow_strerror(arg1 int) (_swig_ret string) {
 func Goesc_buf_len(arg1 Struct_SS_goesc_buf) (_swig_ret int64) {
 	var swig_r int64
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int64)(C._wrap_goesc_buf_len_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0)))
+	swig_r = (int64)(C._wrap_goesc_buf_len_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func Goesc_buf_take(arg1 Struct_SS_goesc_buf, arg2 []byte) {
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	C._wrap_goesc_buf_take_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), *(*C.swig_type_5)(unsafe.Pointer(&_swig_i_1)))
+	C._wrap_goesc_buf_take_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), *(*C.swig_type_5)(unsafe.Pointer(&_swig_i_1)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -390,14 +503,14 @@ func Goesc_buf_take(arg1 Struct_SS_goesc_buf, arg2 []byte) {
 
 func Goesc_cek_generate() (_swig_ret Struct_SS_escrow_cek) {
 	var swig_r Struct_SS_escrow_cek
-	swig_r = (Struct_SS_escrow_cek)(SwigcptrStruct_SS_escrow_cek(C._wrap_goesc_cek_generate_raw_fdaa75c5c5b7c8bc()))
+	swig_r = (Struct_SS_escrow_cek)(SwigcptrStruct_SS_escrow_cek(C._wrap_goesc_cek_generate_raw_c2b9c78d745dc570()))
 	return swig_r
 }
 
 func Goesc_cek_from_bytes(arg1 []byte) (_swig_ret Struct_SS_escrow_cek) {
 	var swig_r Struct_SS_escrow_cek
 	_swig_i_0 := arg1
-	swig_r = (Struct_SS_escrow_cek)(SwigcptrStruct_SS_escrow_cek(C._wrap_goesc_cek_from_bytes_raw_fdaa75c5c5b7c8bc(*(*C.swig_type_6)(unsafe.Pointer(&_swig_i_0)))))
+	swig_r = (Struct_SS_escrow_cek)(SwigcptrStruct_SS_escrow_cek(C._wrap_goesc_cek_from_bytes_raw_c2b9c78d745dc570(*(*C.swig_type_6)(unsafe.Pointer(&_swig_i_0)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg1
 	}
@@ -407,7 +520,7 @@ func Goesc_cek_from_bytes(arg1 []byte) (_swig_ret Struct_SS_escrow_cek) {
 func Goesc_cek_load(arg1 string) (_swig_ret Struct_SS_escrow_cek) {
 	var swig_r Struct_SS_escrow_cek
 	_swig_i_0 := arg1
-	swig_r = (Struct_SS_escrow_cek)(SwigcptrStruct_SS_escrow_cek(C._wrap_goesc_cek_load_raw_fdaa75c5c5b7c8bc(*(*C.swig_type_7)(unsafe.Pointer(&_swig_i_0)))))
+	swig_r = (Struct_SS_escrow_cek)(SwigcptrStruct_SS_escrow_cek(C._wrap_goesc_cek_load_raw_c2b9c78d745dc570(*(*C.swig_type_7)(unsafe.Pointer(&_swig_i_0)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg1
 	}
@@ -419,7 +532,7 @@ func Goesc_cek_save(arg1 Struct_SS_escrow_cek, arg2 string, arg3 int) (_swig_ret
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_goesc_cek_save_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), *(*C.swig_type_8)(unsafe.Pointer(&_swig_i_1)), C.swig_intgo(_swig_i_2)))
+	swig_r = (int)(C._wrap_goesc_cek_save_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), *(*C.swig_type_8)(unsafe.Pointer(&_swig_i_1)), C.swig_intgo(_swig_i_2)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -430,7 +543,7 @@ func Goesc_cek_export(arg1 Struct_SS_escrow_cek, arg2 []byte) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_goesc_cek_export_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), *(*C.swig_type_9)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_goesc_cek_export_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), *(*C.swig_type_9)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -441,38 +554,38 @@ func Goesc_cek_equal(arg1 Struct_SS_escrow_cek, arg2 Struct_SS_escrow_cek) (_swi
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
-	swig_r = (int)(C._wrap_goesc_cek_equal_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1)))
+	swig_r = (int)(C._wrap_goesc_cek_equal_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1)))
 	return swig_r
 }
 
 func Goesc_cek_free(arg1 Struct_SS_escrow_cek) {
 	_swig_i_0 := getSwigcptr(arg1)
-	C._wrap_goesc_cek_free_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0))
+	C._wrap_goesc_cek_free_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0))
 }
 
 func Goesc_cek_filename() (_swig_ret Struct_SS_goesc_buf) {
 	var swig_r Struct_SS_goesc_buf
-	swig_r = (Struct_SS_goesc_buf)(SwigcptrStruct_SS_goesc_buf(C._wrap_goesc_cek_filename_raw_fdaa75c5c5b7c8bc()))
+	swig_r = (Struct_SS_goesc_buf)(SwigcptrStruct_SS_goesc_buf(C._wrap_goesc_cek_filename_raw_c2b9c78d745dc570()))
 	return swig_r
 }
 
 func Goesc_wcek_filename() (_swig_ret Struct_SS_goesc_buf) {
 	var swig_r Struct_SS_goesc_buf
-	swig_r = (Struct_SS_goesc_buf)(SwigcptrStruct_SS_goesc_buf(C._wrap_goesc_wcek_filename_raw_fdaa75c5c5b7c8bc()))
+	swig_r = (Struct_SS_goesc_buf)(SwigcptrStruct_SS_goesc_buf(C._wrap_goesc_wcek_filename_raw_c2b9c78d745dc570()))
 	return swig_r
 }
 
 func Goesc_kek_generate(arg1 uint) (_swig_ret Struct_SS_escrow_kek) {
 	var swig_r Struct_SS_escrow_kek
 	_swig_i_0 := arg1
-	swig_r = (Struct_SS_escrow_kek)(SwigcptrStruct_SS_escrow_kek(C._wrap_goesc_kek_generate_raw_fdaa75c5c5b7c8bc(C.swig_intgo(_swig_i_0))))
+	swig_r = (Struct_SS_escrow_kek)(SwigcptrStruct_SS_escrow_kek(C._wrap_goesc_kek_generate_raw_c2b9c78d745dc570(C.swig_intgo(_swig_i_0))))
 	return swig_r
 }
 
 func Goesc_kek_public_from_bytes(arg1 []byte) (_swig_ret Struct_SS_escrow_kek) {
 	var swig_r Struct_SS_escrow_kek
 	_swig_i_0 := arg1
-	swig_r = (Struct_SS_escrow_kek)(SwigcptrStruct_SS_escrow_kek(C._wrap_goesc_kek_public_from_bytes_raw_fdaa75c5c5b7c8bc(*(*C.swig_type_10)(unsafe.Pointer(&_swig_i_0)))))
+	swig_r = (Struct_SS_escrow_kek)(SwigcptrStruct_SS_escrow_kek(C._wrap_goesc_kek_public_from_bytes_raw_c2b9c78d745dc570(*(*C.swig_type_10)(unsafe.Pointer(&_swig_i_0)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg1
 	}
@@ -482,7 +595,7 @@ func Goesc_kek_public_from_bytes(arg1 []byte) (_swig_ret Struct_SS_escrow_kek) {
 func Goesc_kek_private_from_bytes(arg1 []byte) (_swig_ret Struct_SS_escrow_kek) {
 	var swig_r Struct_SS_escrow_kek
 	_swig_i_0 := arg1
-	swig_r = (Struct_SS_escrow_kek)(SwigcptrStruct_SS_escrow_kek(C._wrap_goesc_kek_private_from_bytes_raw_fdaa75c5c5b7c8bc(*(*C.swig_type_11)(unsafe.Pointer(&_swig_i_0)))))
+	swig_r = (Struct_SS_escrow_kek)(SwigcptrStruct_SS_escrow_kek(C._wrap_goesc_kek_private_from_bytes_raw_c2b9c78d745dc570(*(*C.swig_type_11)(unsafe.Pointer(&_swig_i_0)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg1
 	}
@@ -492,7 +605,7 @@ func Goesc_kek_private_from_bytes(arg1 []byte) (_swig_ret Struct_SS_escrow_kek) 
 func Goesc_kek_public_load(arg1 string) (_swig_ret Struct_SS_escrow_kek) {
 	var swig_r Struct_SS_escrow_kek
 	_swig_i_0 := arg1
-	swig_r = (Struct_SS_escrow_kek)(SwigcptrStruct_SS_escrow_kek(C._wrap_goesc_kek_public_load_raw_fdaa75c5c5b7c8bc(*(*C.swig_type_12)(unsafe.Pointer(&_swig_i_0)))))
+	swig_r = (Struct_SS_escrow_kek)(SwigcptrStruct_SS_escrow_kek(C._wrap_goesc_kek_public_load_raw_c2b9c78d745dc570(*(*C.swig_type_12)(unsafe.Pointer(&_swig_i_0)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg1
 	}
@@ -502,7 +615,7 @@ func Goesc_kek_public_load(arg1 string) (_swig_ret Struct_SS_escrow_kek) {
 func Goesc_kek_private_load(arg1 string) (_swig_ret Struct_SS_escrow_kek) {
 	var swig_r Struct_SS_escrow_kek
 	_swig_i_0 := arg1
-	swig_r = (Struct_SS_escrow_kek)(SwigcptrStruct_SS_escrow_kek(C._wrap_goesc_kek_private_load_raw_fdaa75c5c5b7c8bc(*(*C.swig_type_13)(unsafe.Pointer(&_swig_i_0)))))
+	swig_r = (Struct_SS_escrow_kek)(SwigcptrStruct_SS_escrow_kek(C._wrap_goesc_kek_private_load_raw_c2b9c78d745dc570(*(*C.swig_type_13)(unsafe.Pointer(&_swig_i_0)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg1
 	}
@@ -513,7 +626,7 @@ func Goesc_kek_public_export(arg1 Struct_SS_escrow_kek, arg2 int) (_swig_ret Str
 	var swig_r Struct_SS_goesc_buf
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_goesc_buf)(SwigcptrStruct_SS_goesc_buf(C._wrap_goesc_kek_public_export_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))))
+	swig_r = (Struct_SS_goesc_buf)(SwigcptrStruct_SS_goesc_buf(C._wrap_goesc_kek_public_export_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))))
 	return swig_r
 }
 
@@ -521,7 +634,7 @@ func Goesc_kek_private_export(arg1 Struct_SS_escrow_kek, arg2 int) (_swig_ret St
 	var swig_r Struct_SS_goesc_buf
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_goesc_buf)(SwigcptrStruct_SS_goesc_buf(C._wrap_goesc_kek_private_export_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))))
+	swig_r = (Struct_SS_goesc_buf)(SwigcptrStruct_SS_goesc_buf(C._wrap_goesc_kek_private_export_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))))
 	return swig_r
 }
 
@@ -530,7 +643,7 @@ func Goesc_kek_public_save(arg1 Struct_SS_escrow_kek, arg2 string, arg3 int) (_s
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_goesc_kek_public_save_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), *(*C.swig_type_14)(unsafe.Pointer(&_swig_i_1)), C.swig_intgo(_swig_i_2)))
+	swig_r = (int)(C._wrap_goesc_kek_public_save_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), *(*C.swig_type_14)(unsafe.Pointer(&_swig_i_1)), C.swig_intgo(_swig_i_2)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -541,7 +654,7 @@ func Goesc_kek_private_save(arg1 Struct_SS_escrow_kek, arg2 string) (_swig_ret i
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_goesc_kek_private_save_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), *(*C.swig_type_15)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_goesc_kek_private_save_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), *(*C.swig_type_15)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -551,27 +664,27 @@ func Goesc_kek_private_save(arg1 Struct_SS_escrow_kek, arg2 string) (_swig_ret i
 func Goesc_kek_has_private(arg1 Struct_SS_escrow_kek) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int)(C._wrap_goesc_kek_has_private_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0)))
+	swig_r = (int)(C._wrap_goesc_kek_has_private_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func Goesc_kek_bits(arg1 Struct_SS_escrow_kek) (_swig_ret uint) {
 	var swig_r uint
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (uint)(C._wrap_goesc_kek_bits_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0)))
+	swig_r = (uint)(C._wrap_goesc_kek_bits_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func Goesc_kek_key_id(arg1 Struct_SS_escrow_kek) (_swig_ret Struct_SS_goesc_buf) {
 	var swig_r Struct_SS_goesc_buf
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (Struct_SS_goesc_buf)(SwigcptrStruct_SS_goesc_buf(C._wrap_goesc_kek_key_id_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0))))
+	swig_r = (Struct_SS_goesc_buf)(SwigcptrStruct_SS_goesc_buf(C._wrap_goesc_kek_key_id_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0))))
 	return swig_r
 }
 
 func Goesc_kek_free(arg1 Struct_SS_escrow_kek) {
 	_swig_i_0 := getSwigcptr(arg1)
-	C._wrap_goesc_kek_free_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0))
+	C._wrap_goesc_kek_free_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0))
 }
 
 func Goesc_wcek_wrap(arg1 Struct_SS_escrow_kek, arg2 Struct_SS_escrow_cek, arg3 int) (_swig_ret Struct_SS_goesc_buf) {
@@ -579,7 +692,7 @@ func Goesc_wcek_wrap(arg1 Struct_SS_escrow_kek, arg2 Struct_SS_escrow_cek, arg3 
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := arg3
-	swig_r = (Struct_SS_goesc_buf)(SwigcptrStruct_SS_goesc_buf(C._wrap_goesc_wcek_wrap_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_intgo(_swig_i_2))))
+	swig_r = (Struct_SS_goesc_buf)(SwigcptrStruct_SS_goesc_buf(C._wrap_goesc_wcek_wrap_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_intgo(_swig_i_2))))
 	return swig_r
 }
 
@@ -589,7 +702,7 @@ func Goesc_wcek_unwrap(arg1 Struct_SS_escrow_kek, arg2 []byte, arg3 int, arg4 []
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
-	swig_r = (Struct_SS_escrow_cek)(SwigcptrStruct_SS_escrow_cek(C._wrap_goesc_wcek_unwrap_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), *(*C.swig_type_16)(unsafe.Pointer(&_swig_i_1)), C.swig_intgo(_swig_i_2), *(*C.swig_type_17)(unsafe.Pointer(&_swig_i_3)))))
+	swig_r = (Struct_SS_escrow_cek)(SwigcptrStruct_SS_escrow_cek(C._wrap_goesc_wcek_unwrap_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), *(*C.swig_type_16)(unsafe.Pointer(&_swig_i_1)), C.swig_intgo(_swig_i_2), *(*C.swig_type_17)(unsafe.Pointer(&_swig_i_3)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -602,7 +715,7 @@ func Goesc_wcek_unwrap(arg1 Struct_SS_escrow_kek, arg2 []byte, arg3 int, arg4 []
 func Goesc_detect_format(arg1 []byte) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := arg1
-	swig_r = (int)(C._wrap_goesc_detect_format_raw_fdaa75c5c5b7c8bc(*(*C.swig_type_18)(unsafe.Pointer(&_swig_i_0))))
+	swig_r = (int)(C._wrap_goesc_detect_format_raw_c2b9c78d745dc570(*(*C.swig_type_18)(unsafe.Pointer(&_swig_i_0))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg1
 	}
@@ -612,7 +725,7 @@ func Goesc_detect_format(arg1 []byte) (_swig_ret int) {
 func Goesc_header_parse(arg1 []byte) (_swig_ret Struct_SS_escrow_header) {
 	var swig_r Struct_SS_escrow_header
 	_swig_i_0 := arg1
-	swig_r = (Struct_SS_escrow_header)(SwigcptrStruct_SS_escrow_header(C._wrap_goesc_header_parse_raw_fdaa75c5c5b7c8bc(*(*C.swig_type_19)(unsafe.Pointer(&_swig_i_0)))))
+	swig_r = (Struct_SS_escrow_header)(SwigcptrStruct_SS_escrow_header(C._wrap_goesc_header_parse_raw_c2b9c78d745dc570(*(*C.swig_type_19)(unsafe.Pointer(&_swig_i_0)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg1
 	}
@@ -623,21 +736,21 @@ func Goesc_header_verify(arg1 Struct_SS_escrow_header, arg2 Struct_SS_escrow_cek
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
-	swig_r = (int)(C._wrap_goesc_header_verify_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1)))
+	swig_r = (int)(C._wrap_goesc_header_verify_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1)))
 	return swig_r
 }
 
 func Goesc_header_length(arg1 Struct_SS_escrow_header) (_swig_ret int64) {
 	var swig_r int64
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int64)(C._wrap_goesc_header_length_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0)))
+	swig_r = (int64)(C._wrap_goesc_header_length_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func Goesc_header_log2cs(arg1 Struct_SS_escrow_header) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int)(C._wrap_goesc_header_log2cs_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0)))
+	swig_r = (int)(C._wrap_goesc_header_log2cs_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
@@ -646,7 +759,7 @@ func Goesc_header_bytes(arg1 Struct_SS_escrow_header, arg2 int, arg3 []byte) (_s
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_goesc_header_bytes_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), *(*C.swig_type_21)(unsafe.Pointer(&_swig_i_2))))
+	swig_r = (int)(C._wrap_goesc_header_bytes_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), *(*C.swig_type_21)(unsafe.Pointer(&_swig_i_2))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg3
 	}
@@ -657,7 +770,7 @@ func Goesc_header_has_context(arg1 Struct_SS_escrow_header, arg2 uint) (_swig_re
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_goesc_header_has_context_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1)))
+	swig_r = (int)(C._wrap_goesc_header_has_context_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1)))
 	return swig_r
 }
 
@@ -665,7 +778,7 @@ func Goesc_header_context(arg1 Struct_SS_escrow_header, arg2 uint) (_swig_ret st
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r_p := C._wrap_goesc_header_context_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))
+	swig_r_p := C._wrap_goesc_header_context_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 
@@ -674,7 +787,7 @@ func Goesc_header_context(arg1 Struct_SS_escrow_header, arg2 uint) (_swig_ret st
 
 func Goesc_header_free(arg1 Struct_SS_escrow_header) {
 	_swig_i_0 := getSwigcptr(arg1)
-	C._wrap_goesc_header_free_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0))
+	C._wrap_goesc_header_free_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0))
 }
 
 func Goesc_encryptor_new(arg1 Struct_SS_escrow_cek, arg2 uint, arg3 string, arg4 string, arg5 string, arg6 string, arg7 string) (_swig_ret Struct_SS_escrow_encryptor) {
@@ -686,7 +799,7 @@ func Goesc_encryptor_new(arg1 Struct_SS_escrow_cek, arg2 uint, arg3 string, arg4
 	_swig_i_4 := arg5
 	_swig_i_5 := arg6
 	_swig_i_6 := arg7
-	swig_r = (Struct_SS_escrow_encryptor)(SwigcptrStruct_SS_escrow_encryptor(C._wrap_goesc_encryptor_new_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), *(*C.swig_type_23)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_24)(unsafe.Pointer(&_swig_i_3)), *(*C.swig_type_25)(unsafe.Pointer(&_swig_i_4)), *(*C.swig_type_26)(unsafe.Pointer(&_swig_i_5)), *(*C.swig_type_27)(unsafe.Pointer(&_swig_i_6)))))
+	swig_r = (Struct_SS_escrow_encryptor)(SwigcptrStruct_SS_escrow_encryptor(C._wrap_goesc_encryptor_new_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), *(*C.swig_type_23)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_24)(unsafe.Pointer(&_swig_i_3)), *(*C.swig_type_25)(unsafe.Pointer(&_swig_i_4)), *(*C.swig_type_26)(unsafe.Pointer(&_swig_i_5)), *(*C.swig_type_27)(unsafe.Pointer(&_swig_i_6)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg3
 	}
@@ -709,14 +822,14 @@ func Goesc_encryptor_update_bound(arg1 Struct_SS_escrow_encryptor, arg2 int64) (
 	var swig_r int64
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int64)(C._wrap_goesc_encryptor_update_bound_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), C.swig_type_29(_swig_i_1)))
+	swig_r = (int64)(C._wrap_goesc_encryptor_update_bound_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), C.swig_type_29(_swig_i_1)))
 	return swig_r
 }
 
 func Goesc_encryptor_final_bound(arg1 Struct_SS_escrow_encryptor) (_swig_ret int64) {
 	var swig_r int64
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int64)(C._wrap_goesc_encryptor_final_bound_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0)))
+	swig_r = (int64)(C._wrap_goesc_encryptor_final_bound_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
@@ -725,7 +838,7 @@ func Goesc_encryptor_update(arg1 Struct_SS_escrow_encryptor, arg2 []byte, arg3 [
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (int64)(C._wrap_goesc_encryptor_update_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), *(*C.swig_type_32)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_33)(unsafe.Pointer(&_swig_i_2))))
+	swig_r = (int64)(C._wrap_goesc_encryptor_update_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), *(*C.swig_type_32)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_33)(unsafe.Pointer(&_swig_i_2))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -739,7 +852,7 @@ func Goesc_encryptor_final(arg1 Struct_SS_escrow_encryptor, arg2 []byte) (_swig_
 	var swig_r int64
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int64)(C._wrap_goesc_encryptor_final_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), *(*C.swig_type_35)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int64)(C._wrap_goesc_encryptor_final_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), *(*C.swig_type_35)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -750,7 +863,7 @@ func Goesc_encryptor_hdrtag(arg1 Struct_SS_escrow_encryptor, arg2 []byte) (_swig
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_goesc_encryptor_hdrtag_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), *(*C.swig_type_36)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_goesc_encryptor_hdrtag_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), *(*C.swig_type_36)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -759,7 +872,7 @@ func Goesc_encryptor_hdrtag(arg1 Struct_SS_escrow_encryptor, arg2 []byte) (_swig
 
 func Goesc_encryptor_free(arg1 Struct_SS_escrow_encryptor) {
 	_swig_i_0 := getSwigcptr(arg1)
-	C._wrap_goesc_encryptor_free_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0))
+	C._wrap_goesc_encryptor_free_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0))
 }
 
 func Goesc_decryptor_new(arg1 Struct_SS_escrow_cek, arg2 string, arg3 []byte) (_swig_ret Struct_SS_escrow_decryptor) {
@@ -767,7 +880,7 @@ func Goesc_decryptor_new(arg1 Struct_SS_escrow_cek, arg2 string, arg3 []byte) (_
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (Struct_SS_escrow_decryptor)(SwigcptrStruct_SS_escrow_decryptor(C._wrap_goesc_decryptor_new_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), *(*C.swig_type_37)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_38)(unsafe.Pointer(&_swig_i_2)))))
+	swig_r = (Struct_SS_escrow_decryptor)(SwigcptrStruct_SS_escrow_decryptor(C._wrap_goesc_decryptor_new_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), *(*C.swig_type_37)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_38)(unsafe.Pointer(&_swig_i_2)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -781,14 +894,14 @@ func Goesc_decryptor_update_bound(arg1 Struct_SS_escrow_decryptor, arg2 int64) (
 	var swig_r int64
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int64)(C._wrap_goesc_decryptor_update_bound_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), C.swig_type_40(_swig_i_1)))
+	swig_r = (int64)(C._wrap_goesc_decryptor_update_bound_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), C.swig_type_40(_swig_i_1)))
 	return swig_r
 }
 
 func Goesc_decryptor_final_bound(arg1 Struct_SS_escrow_decryptor) (_swig_ret int64) {
 	var swig_r int64
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int64)(C._wrap_goesc_decryptor_final_bound_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0)))
+	swig_r = (int64)(C._wrap_goesc_decryptor_final_bound_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
@@ -797,7 +910,7 @@ func Goesc_decryptor_update(arg1 Struct_SS_escrow_decryptor, arg2 []byte, arg3 [
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (int64)(C._wrap_goesc_decryptor_update_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), *(*C.swig_type_43)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_44)(unsafe.Pointer(&_swig_i_2))))
+	swig_r = (int64)(C._wrap_goesc_decryptor_update_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), *(*C.swig_type_43)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_44)(unsafe.Pointer(&_swig_i_2))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -811,7 +924,7 @@ func Goesc_decryptor_final(arg1 Struct_SS_escrow_decryptor, arg2 []byte) (_swig_
 	var swig_r int64
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int64)(C._wrap_goesc_decryptor_final_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), *(*C.swig_type_46)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int64)(C._wrap_goesc_decryptor_final_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), *(*C.swig_type_46)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -821,13 +934,13 @@ func Goesc_decryptor_final(arg1 Struct_SS_escrow_decryptor, arg2 []byte) (_swig_
 func Goesc_decryptor_header(arg1 Struct_SS_escrow_decryptor) (_swig_ret Struct_SS_escrow_header) {
 	var swig_r Struct_SS_escrow_header
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (Struct_SS_escrow_header)(SwigcptrStruct_SS_escrow_header(C._wrap_goesc_decryptor_header_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0))))
+	swig_r = (Struct_SS_escrow_header)(SwigcptrStruct_SS_escrow_header(C._wrap_goesc_decryptor_header_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0))))
 	return swig_r
 }
 
 func Goesc_decryptor_free(arg1 Struct_SS_escrow_decryptor) {
 	_swig_i_0 := getSwigcptr(arg1)
-	C._wrap_goesc_decryptor_free_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0))
+	C._wrap_goesc_decryptor_free_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0))
 }
 
 func Goesc_reader_open_file(arg1 Struct_SS_escrow_cek, arg2 string, arg3 string, arg4 []byte) (_swig_ret Struct_SS_escrow_reader) {
@@ -836,7 +949,7 @@ func Goesc_reader_open_file(arg1 Struct_SS_escrow_cek, arg2 string, arg3 string,
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
-	swig_r = (Struct_SS_escrow_reader)(SwigcptrStruct_SS_escrow_reader(C._wrap_goesc_reader_open_file_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), *(*C.swig_type_47)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_48)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_49)(unsafe.Pointer(&_swig_i_3)))))
+	swig_r = (Struct_SS_escrow_reader)(SwigcptrStruct_SS_escrow_reader(C._wrap_goesc_reader_open_file_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), *(*C.swig_type_47)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_48)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_49)(unsafe.Pointer(&_swig_i_3)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -852,7 +965,7 @@ func Goesc_reader_open_file(arg1 Struct_SS_escrow_cek, arg2 string, arg3 string,
 func Goesc_reader_size(arg1 Struct_SS_escrow_reader) (_swig_ret int64) {
 	var swig_r int64
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int64)(C._wrap_goesc_reader_size_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0)))
+	swig_r = (int64)(C._wrap_goesc_reader_size_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
@@ -861,7 +974,7 @@ func Goesc_reader_pread(arg1 Struct_SS_escrow_reader, arg2 []byte, arg3 int64) (
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (int64)(C._wrap_goesc_reader_pread_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), *(*C.swig_type_52)(unsafe.Pointer(&_swig_i_1)), C.swig_type_53(_swig_i_2)))
+	swig_r = (int64)(C._wrap_goesc_reader_pread_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), *(*C.swig_type_52)(unsafe.Pointer(&_swig_i_1)), C.swig_type_53(_swig_i_2)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -871,13 +984,13 @@ func Goesc_reader_pread(arg1 Struct_SS_escrow_reader, arg2 []byte, arg3 int64) (
 func Goesc_reader_header(arg1 Struct_SS_escrow_reader) (_swig_ret Struct_SS_escrow_header) {
 	var swig_r Struct_SS_escrow_header
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (Struct_SS_escrow_header)(SwigcptrStruct_SS_escrow_header(C._wrap_goesc_reader_header_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0))))
+	swig_r = (Struct_SS_escrow_header)(SwigcptrStruct_SS_escrow_header(C._wrap_goesc_reader_header_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0))))
 	return swig_r
 }
 
 func Goesc_reader_free(arg1 Struct_SS_escrow_reader) {
 	_swig_i_0 := getSwigcptr(arg1)
-	C._wrap_goesc_reader_free_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0))
+	C._wrap_goesc_reader_free_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0))
 }
 
 func Goesc_encrypt_file(arg1 Struct_SS_escrow_cek, arg2 int, arg3 uint, arg4 string, arg5 string, arg6 string, arg7 string, arg8 string, arg9 string, arg10 string, arg11 []byte) (_swig_ret int) {
@@ -893,7 +1006,7 @@ func Goesc_encrypt_file(arg1 Struct_SS_escrow_cek, arg2 int, arg3 uint, arg4 str
 	_swig_i_8 := arg9
 	_swig_i_9 := arg10
 	_swig_i_10 := arg11
-	swig_r = (int)(C._wrap_goesc_encrypt_file_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.swig_intgo(_swig_i_2), *(*C.swig_type_54)(unsafe.Pointer(&_swig_i_3)), *(*C.swig_type_55)(unsafe.Pointer(&_swig_i_4)), *(*C.swig_type_56)(unsafe.Pointer(&_swig_i_5)), *(*C.swig_type_57)(unsafe.Pointer(&_swig_i_6)), *(*C.swig_type_58)(unsafe.Pointer(&_swig_i_7)), *(*C.swig_type_59)(unsafe.Pointer(&_swig_i_8)), *(*C.swig_type_60)(unsafe.Pointer(&_swig_i_9)), *(*C.swig_type_61)(unsafe.Pointer(&_swig_i_10))))
+	swig_r = (int)(C._wrap_goesc_encrypt_file_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.swig_intgo(_swig_i_2), *(*C.swig_type_54)(unsafe.Pointer(&_swig_i_3)), *(*C.swig_type_55)(unsafe.Pointer(&_swig_i_4)), *(*C.swig_type_56)(unsafe.Pointer(&_swig_i_5)), *(*C.swig_type_57)(unsafe.Pointer(&_swig_i_6)), *(*C.swig_type_58)(unsafe.Pointer(&_swig_i_7)), *(*C.swig_type_59)(unsafe.Pointer(&_swig_i_8)), *(*C.swig_type_60)(unsafe.Pointer(&_swig_i_9)), *(*C.swig_type_61)(unsafe.Pointer(&_swig_i_10))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg4
 	}
@@ -928,7 +1041,7 @@ func Goesc_decrypt_file(arg1 Struct_SS_escrow_cek, arg2 string, arg3 string, arg
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
 	_swig_i_4 := arg5
-	swig_r = (int)(C._wrap_goesc_decrypt_file_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), *(*C.swig_type_62)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_63)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_64)(unsafe.Pointer(&_swig_i_3)), *(*C.swig_type_65)(unsafe.Pointer(&_swig_i_4))))
+	swig_r = (int)(C._wrap_goesc_decrypt_file_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), *(*C.swig_type_62)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_63)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_64)(unsafe.Pointer(&_swig_i_3)), *(*C.swig_type_65)(unsafe.Pointer(&_swig_i_4))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -948,7 +1061,7 @@ func Goesc_legacy_decrypt_mem(arg1 Struct_SS_escrow_cek, arg2 []byte) (_swig_ret
 	var swig_r Struct_SS_goesc_buf
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_goesc_buf)(SwigcptrStruct_SS_goesc_buf(C._wrap_goesc_legacy_decrypt_mem_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), *(*C.swig_type_66)(unsafe.Pointer(&_swig_i_1)))))
+	swig_r = (Struct_SS_goesc_buf)(SwigcptrStruct_SS_goesc_buf(C._wrap_goesc_legacy_decrypt_mem_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), *(*C.swig_type_66)(unsafe.Pointer(&_swig_i_1)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -966,7 +1079,7 @@ func Goesc_algorithm_pack(arg1 string, arg2 Struct_SS_escrow_cek, arg3 string, a
 	_swig_i_6 := arg7
 	_swig_i_7 := arg8
 	_swig_i_8 := arg9
-	swig_r = (int)(C._wrap_goesc_algorithm_pack_raw_fdaa75c5c5b7c8bc(*(*C.swig_type_67)(unsafe.Pointer(&_swig_i_0)), C.uintptr_t(_swig_i_1), *(*C.swig_type_68)(unsafe.Pointer(&_swig_i_2)), C.swig_intgo(_swig_i_3), *(*C.swig_type_69)(unsafe.Pointer(&_swig_i_4)), *(*C.swig_type_70)(unsafe.Pointer(&_swig_i_5)), *(*C.swig_type_71)(unsafe.Pointer(&_swig_i_6)), *(*C.swig_type_72)(unsafe.Pointer(&_swig_i_7)), *(*C.swig_type_73)(unsafe.Pointer(&_swig_i_8))))
+	swig_r = (int)(C._wrap_goesc_algorithm_pack_raw_c2b9c78d745dc570(*(*C.swig_type_67)(unsafe.Pointer(&_swig_i_0)), C.uintptr_t(_swig_i_1), *(*C.swig_type_68)(unsafe.Pointer(&_swig_i_2)), C.swig_intgo(_swig_i_3), *(*C.swig_type_69)(unsafe.Pointer(&_swig_i_4)), *(*C.swig_type_70)(unsafe.Pointer(&_swig_i_5)), *(*C.swig_type_71)(unsafe.Pointer(&_swig_i_6)), *(*C.swig_type_72)(unsafe.Pointer(&_swig_i_7)), *(*C.swig_type_73)(unsafe.Pointer(&_swig_i_8))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg1
 	}
@@ -998,7 +1111,7 @@ func Goesc_algorithm_open(arg1 string, arg2 int64, arg3 int64, arg4 int64, arg5 
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
 	_swig_i_4 := arg5
-	swig_r = (Struct_SS_escrow_algorithm)(SwigcptrStruct_SS_escrow_algorithm(C._wrap_goesc_algorithm_open_raw_fdaa75c5c5b7c8bc(*(*C.swig_type_74)(unsafe.Pointer(&_swig_i_0)), C.swig_type_75(_swig_i_1), C.swig_type_76(_swig_i_2), C.swig_type_77(_swig_i_3), C.swig_intgo(_swig_i_4))))
+	swig_r = (Struct_SS_escrow_algorithm)(SwigcptrStruct_SS_escrow_algorithm(C._wrap_goesc_algorithm_open_raw_c2b9c78d745dc570(*(*C.swig_type_74)(unsafe.Pointer(&_swig_i_0)), C.swig_type_75(_swig_i_1), C.swig_type_76(_swig_i_2), C.swig_type_77(_swig_i_3), C.swig_intgo(_swig_i_4))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg1
 	}
@@ -1008,7 +1121,7 @@ func Goesc_algorithm_open(arg1 string, arg2 int64, arg3 int64, arg4 int64, arg5 
 func Goesc_algorithm_entry_count(arg1 Struct_SS_escrow_algorithm) (_swig_ret int64) {
 	var swig_r int64
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int64)(C._wrap_goesc_algorithm_entry_count_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0)))
+	swig_r = (int64)(C._wrap_goesc_algorithm_entry_count_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
@@ -1016,7 +1129,7 @@ func Goesc_algorithm_entry_name(arg1 Struct_SS_escrow_algorithm, arg2 int64) (_s
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r_p := C._wrap_goesc_algorithm_entry_name_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), C.swig_type_80(_swig_i_1))
+	swig_r_p := C._wrap_goesc_algorithm_entry_name_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), C.swig_type_80(_swig_i_1))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 
@@ -1026,7 +1139,7 @@ func Goesc_algorithm_entry_name(arg1 Struct_SS_escrow_algorithm, arg2 int64) (_s
 func Goesc_algorithm_secret_count(arg1 Struct_SS_escrow_algorithm) (_swig_ret int64) {
 	var swig_r int64
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int64)(C._wrap_goesc_algorithm_secret_count_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0)))
+	swig_r = (int64)(C._wrap_goesc_algorithm_secret_count_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
@@ -1035,7 +1148,7 @@ func Goesc_algorithm_secret(arg1 Struct_SS_escrow_algorithm, arg2 int64, arg3 in
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r_p := C._wrap_goesc_algorithm_secret_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), C.swig_type_83(_swig_i_1), C.swig_intgo(_swig_i_2))
+	swig_r_p := C._wrap_goesc_algorithm_secret_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), C.swig_type_83(_swig_i_1), C.swig_intgo(_swig_i_2))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 
@@ -1046,7 +1159,7 @@ func Goesc_algorithm_check(arg1 Struct_SS_escrow_algorithm, arg2 int) (_swig_ret
 	var swig_r Struct_SS_goesc_buf
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_goesc_buf)(SwigcptrStruct_SS_goesc_buf(C._wrap_goesc_algorithm_check_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))))
+	swig_r = (Struct_SS_goesc_buf)(SwigcptrStruct_SS_goesc_buf(C._wrap_goesc_algorithm_check_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))))
 	return swig_r
 }
 
@@ -1055,7 +1168,7 @@ func Goesc_algorithm_extract(arg1 Struct_SS_escrow_algorithm, arg2 Struct_SS_esc
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_goesc_algorithm_extract_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), *(*C.swig_type_84)(unsafe.Pointer(&_swig_i_2))))
+	swig_r = (int)(C._wrap_goesc_algorithm_extract_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), *(*C.swig_type_84)(unsafe.Pointer(&_swig_i_2))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg3
 	}
@@ -1064,7 +1177,7 @@ func Goesc_algorithm_extract(arg1 Struct_SS_escrow_algorithm, arg2 Struct_SS_esc
 
 func Goesc_algorithm_free(arg1 Struct_SS_escrow_algorithm) {
 	_swig_i_0 := getSwigcptr(arg1)
-	C._wrap_goesc_algorithm_free_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0))
+	C._wrap_goesc_algorithm_free_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0))
 }
 
 func Goesc_dataset_encrypt(arg1 string, arg2 string, arg3 Struct_SS_escrow_cek, arg4 int, arg5 string, arg6 string, arg7 string, arg8 string, arg9 string) (_swig_ret int) {
@@ -1078,7 +1191,7 @@ func Goesc_dataset_encrypt(arg1 string, arg2 string, arg3 Struct_SS_escrow_cek, 
 	_swig_i_6 := arg7
 	_swig_i_7 := arg8
 	_swig_i_8 := arg9
-	swig_r = (int)(C._wrap_goesc_dataset_encrypt_raw_fdaa75c5c5b7c8bc(*(*C.swig_type_85)(unsafe.Pointer(&_swig_i_0)), *(*C.swig_type_86)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_intgo(_swig_i_3), *(*C.swig_type_87)(unsafe.Pointer(&_swig_i_4)), *(*C.swig_type_88)(unsafe.Pointer(&_swig_i_5)), *(*C.swig_type_89)(unsafe.Pointer(&_swig_i_6)), *(*C.swig_type_90)(unsafe.Pointer(&_swig_i_7)), *(*C.swig_type_91)(unsafe.Pointer(&_swig_i_8))))
+	swig_r = (int)(C._wrap_goesc_dataset_encrypt_raw_c2b9c78d745dc570(*(*C.swig_type_85)(unsafe.Pointer(&_swig_i_0)), *(*C.swig_type_86)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_intgo(_swig_i_3), *(*C.swig_type_87)(unsafe.Pointer(&_swig_i_4)), *(*C.swig_type_88)(unsafe.Pointer(&_swig_i_5)), *(*C.swig_type_89)(unsafe.Pointer(&_swig_i_6)), *(*C.swig_type_90)(unsafe.Pointer(&_swig_i_7)), *(*C.swig_type_91)(unsafe.Pointer(&_swig_i_8))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg1
 	}
@@ -1113,7 +1226,7 @@ func Goesc_dataset_decrypt(arg1 string, arg2 string, arg3 Struct_SS_escrow_cek, 
 	_swig_i_5 := arg6
 	_swig_i_6 := arg7
 	_swig_i_7 := arg8
-	swig_r = (int)(C._wrap_goesc_dataset_decrypt_raw_fdaa75c5c5b7c8bc(*(*C.swig_type_92)(unsafe.Pointer(&_swig_i_0)), *(*C.swig_type_93)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_intgo(_swig_i_3), *(*C.swig_type_94)(unsafe.Pointer(&_swig_i_4)), *(*C.swig_type_95)(unsafe.Pointer(&_swig_i_5)), *(*C.swig_type_96)(unsafe.Pointer(&_swig_i_6)), *(*C.swig_type_97)(unsafe.Pointer(&_swig_i_7))))
+	swig_r = (int)(C._wrap_goesc_dataset_decrypt_raw_c2b9c78d745dc570(*(*C.swig_type_92)(unsafe.Pointer(&_swig_i_0)), *(*C.swig_type_93)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), C.swig_intgo(_swig_i_3), *(*C.swig_type_94)(unsafe.Pointer(&_swig_i_4)), *(*C.swig_type_95)(unsafe.Pointer(&_swig_i_5)), *(*C.swig_type_96)(unsafe.Pointer(&_swig_i_6)), *(*C.swig_type_97)(unsafe.Pointer(&_swig_i_7))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg1
 	}
@@ -1139,7 +1252,7 @@ func Goesc_manifest_decode(arg1 Struct_SS_escrow_cek, arg2 []byte) (_swig_ret St
 	var swig_r Struct_SS_escrow_manifest
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_escrow_manifest)(SwigcptrStruct_SS_escrow_manifest(C._wrap_goesc_manifest_decode_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), *(*C.swig_type_98)(unsafe.Pointer(&_swig_i_1)))))
+	swig_r = (Struct_SS_escrow_manifest)(SwigcptrStruct_SS_escrow_manifest(C._wrap_goesc_manifest_decode_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), *(*C.swig_type_98)(unsafe.Pointer(&_swig_i_1)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1149,7 +1262,7 @@ func Goesc_manifest_decode(arg1 Struct_SS_escrow_cek, arg2 []byte) (_swig_ret St
 func Goesc_manifest_count(arg1 Struct_SS_escrow_manifest) (_swig_ret int64) {
 	var swig_r int64
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int64)(C._wrap_goesc_manifest_count_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0)))
+	swig_r = (int64)(C._wrap_goesc_manifest_count_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
@@ -1157,7 +1270,7 @@ func Goesc_manifest_path(arg1 Struct_SS_escrow_manifest, arg2 int64) (_swig_ret 
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r_p := C._wrap_goesc_manifest_path_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), C.swig_type_101(_swig_i_1))
+	swig_r_p := C._wrap_goesc_manifest_path_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), C.swig_type_101(_swig_i_1))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 
@@ -1168,7 +1281,7 @@ func Goesc_manifest_size(arg1 Struct_SS_escrow_manifest, arg2 int64) (_swig_ret 
 	var swig_r int64
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int64)(C._wrap_goesc_manifest_size_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), C.swig_type_103(_swig_i_1)))
+	swig_r = (int64)(C._wrap_goesc_manifest_size_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), C.swig_type_103(_swig_i_1)))
 	return swig_r
 }
 
@@ -1177,7 +1290,7 @@ func Goesc_manifest_hdrtag(arg1 Struct_SS_escrow_manifest, arg2 int64, arg3 []by
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_goesc_manifest_hdrtag_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), C.swig_type_104(_swig_i_1), *(*C.swig_type_105)(unsafe.Pointer(&_swig_i_2))))
+	swig_r = (int)(C._wrap_goesc_manifest_hdrtag_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), C.swig_type_104(_swig_i_1), *(*C.swig_type_105)(unsafe.Pointer(&_swig_i_2))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg3
 	}
@@ -1188,7 +1301,7 @@ func Goesc_manifest_find(arg1 Struct_SS_escrow_manifest, arg2 string) (_swig_ret
 	var swig_r int64
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int64)(C._wrap_goesc_manifest_find_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), *(*C.swig_type_107)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int64)(C._wrap_goesc_manifest_find_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), *(*C.swig_type_107)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1198,7 +1311,7 @@ func Goesc_manifest_find(arg1 Struct_SS_escrow_manifest, arg2 string) (_swig_ret
 func Goesc_manifest_dataset_version(arg1 Struct_SS_escrow_manifest) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r_p := C._wrap_goesc_manifest_dataset_version_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0))
+	swig_r_p := C._wrap_goesc_manifest_dataset_version_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 
@@ -1207,14 +1320,14 @@ func Goesc_manifest_dataset_version(arg1 Struct_SS_escrow_manifest) (_swig_ret s
 
 func Goesc_manifest_free(arg1 Struct_SS_escrow_manifest) {
 	_swig_i_0 := getSwigcptr(arg1)
-	C._wrap_goesc_manifest_free_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0))
+	C._wrap_goesc_manifest_free_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0))
 }
 
 func Goesc_criteria_opts(arg1 Escrow_criteria_options, arg2 int, arg3 int) {
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	C._wrap_goesc_criteria_opts_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.swig_intgo(_swig_i_2))
+	C._wrap_goesc_criteria_opts_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.swig_intgo(_swig_i_2))
 }
 
 func Goesc_criteria_compile(arg1 []byte, arg2 int, arg3 int) (_swig_ret Struct_SS_escrow_criteria) {
@@ -1222,7 +1335,7 @@ func Goesc_criteria_compile(arg1 []byte, arg2 int, arg3 int) (_swig_ret Struct_S
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (Struct_SS_escrow_criteria)(SwigcptrStruct_SS_escrow_criteria(C._wrap_goesc_criteria_compile_raw_fdaa75c5c5b7c8bc(*(*C.swig_type_109)(unsafe.Pointer(&_swig_i_0)), C.swig_intgo(_swig_i_1), C.swig_intgo(_swig_i_2))))
+	swig_r = (Struct_SS_escrow_criteria)(SwigcptrStruct_SS_escrow_criteria(C._wrap_goesc_criteria_compile_raw_c2b9c78d745dc570(*(*C.swig_type_109)(unsafe.Pointer(&_swig_i_0)), C.swig_intgo(_swig_i_1), C.swig_intgo(_swig_i_2))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg1
 	}
@@ -1234,7 +1347,7 @@ func Goesc_criteria_schema_errors(arg1 []byte, arg2 int, arg3 int) (_swig_ret St
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (Struct_SS_goesc_buf)(SwigcptrStruct_SS_goesc_buf(C._wrap_goesc_criteria_schema_errors_raw_fdaa75c5c5b7c8bc(*(*C.swig_type_110)(unsafe.Pointer(&_swig_i_0)), C.swig_intgo(_swig_i_1), C.swig_intgo(_swig_i_2))))
+	swig_r = (Struct_SS_goesc_buf)(SwigcptrStruct_SS_goesc_buf(C._wrap_goesc_criteria_schema_errors_raw_c2b9c78d745dc570(*(*C.swig_type_110)(unsafe.Pointer(&_swig_i_0)), C.swig_intgo(_swig_i_1), C.swig_intgo(_swig_i_2))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg1
 	}
@@ -1247,7 +1360,7 @@ func Goesc_criteria_validate(arg1 Struct_SS_escrow_criteria, arg2 int, arg3 []by
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
-	swig_r = (Struct_SS_goesc_buf)(SwigcptrStruct_SS_goesc_buf(C._wrap_goesc_criteria_validate_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), *(*C.swig_type_111)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_112)(unsafe.Pointer(&_swig_i_3)))))
+	swig_r = (Struct_SS_goesc_buf)(SwigcptrStruct_SS_goesc_buf(C._wrap_goesc_criteria_validate_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), *(*C.swig_type_111)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_112)(unsafe.Pointer(&_swig_i_3)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg3
 	}
@@ -1260,14 +1373,14 @@ func Goesc_criteria_validate(arg1 Struct_SS_escrow_criteria, arg2 int, arg3 []by
 func Goesc_criteria_audit(arg1 Struct_SS_escrow_criteria) (_swig_ret Struct_SS_goesc_buf) {
 	var swig_r Struct_SS_goesc_buf
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (Struct_SS_goesc_buf)(SwigcptrStruct_SS_goesc_buf(C._wrap_goesc_criteria_audit_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0))))
+	swig_r = (Struct_SS_goesc_buf)(SwigcptrStruct_SS_goesc_buf(C._wrap_goesc_criteria_audit_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0))))
 	return swig_r
 }
 
 func Goesc_criteria_check_pair(arg1 []byte) (_swig_ret Struct_SS_goesc_buf) {
 	var swig_r Struct_SS_goesc_buf
 	_swig_i_0 := arg1
-	swig_r = (Struct_SS_goesc_buf)(SwigcptrStruct_SS_goesc_buf(C._wrap_goesc_criteria_check_pair_raw_fdaa75c5c5b7c8bc(*(*C.swig_type_113)(unsafe.Pointer(&_swig_i_0)))))
+	swig_r = (Struct_SS_goesc_buf)(SwigcptrStruct_SS_goesc_buf(C._wrap_goesc_criteria_check_pair_raw_c2b9c78d745dc570(*(*C.swig_type_113)(unsafe.Pointer(&_swig_i_0)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg1
 	}
@@ -1276,7 +1389,7 @@ func Goesc_criteria_check_pair(arg1 []byte) (_swig_ret Struct_SS_goesc_buf) {
 
 func Goesc_criteria_free(arg1 Struct_SS_escrow_criteria) {
 	_swig_i_0 := getSwigcptr(arg1)
-	C._wrap_goesc_criteria_free_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0))
+	C._wrap_goesc_criteria_free_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0))
 }
 
 func Goesc_sas_check(arg1 string, arg2 string, arg3 uint) (_swig_ret Struct_SS_goesc_buf) {
@@ -1284,7 +1397,7 @@ func Goesc_sas_check(arg1 string, arg2 string, arg3 uint) (_swig_ret Struct_SS_g
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (Struct_SS_goesc_buf)(SwigcptrStruct_SS_goesc_buf(C._wrap_goesc_sas_check_raw_fdaa75c5c5b7c8bc(*(*C.swig_type_114)(unsafe.Pointer(&_swig_i_0)), *(*C.swig_type_115)(unsafe.Pointer(&_swig_i_1)), C.swig_intgo(_swig_i_2))))
+	swig_r = (Struct_SS_goesc_buf)(SwigcptrStruct_SS_goesc_buf(C._wrap_goesc_sas_check_raw_c2b9c78d745dc570(*(*C.swig_type_114)(unsafe.Pointer(&_swig_i_0)), *(*C.swig_type_115)(unsafe.Pointer(&_swig_i_1)), C.swig_intgo(_swig_i_2))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg1
 	}
@@ -1300,7 +1413,7 @@ func Goesc_blob_open(arg1 string, arg2 uint, arg3 uint, arg4 string) (_swig_ret 
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
-	swig_r = (Struct_SS_escrow_blob_client)(SwigcptrStruct_SS_escrow_blob_client(C._wrap_goesc_blob_open_raw_fdaa75c5c5b7c8bc(*(*C.swig_type_116)(unsafe.Pointer(&_swig_i_0)), C.swig_intgo(_swig_i_1), C.swig_intgo(_swig_i_2), *(*C.swig_type_117)(unsafe.Pointer(&_swig_i_3)))))
+	swig_r = (Struct_SS_escrow_blob_client)(SwigcptrStruct_SS_escrow_blob_client(C._wrap_goesc_blob_open_raw_c2b9c78d745dc570(*(*C.swig_type_116)(unsafe.Pointer(&_swig_i_0)), C.swig_intgo(_swig_i_1), C.swig_intgo(_swig_i_2), *(*C.swig_type_117)(unsafe.Pointer(&_swig_i_3)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg1
 	}
@@ -1312,7 +1425,7 @@ func Goesc_blob_open(arg1 string, arg2 uint, arg3 uint, arg4 string) (_swig_ret 
 
 func Goesc_blob_close(arg1 Struct_SS_escrow_blob_client) {
 	_swig_i_0 := getSwigcptr(arg1)
-	C._wrap_goesc_blob_close_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0))
+	C._wrap_goesc_blob_close_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0))
 }
 
 type SwigcptrGoesc_grow uintptr
@@ -1327,51 +1440,51 @@ func (p SwigcptrGoesc_grow) SwigIsGoesc_grow() {
 func (arg1 SwigcptrGoesc_grow) SetP(arg2 *byte) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_goesc_grow_p_set_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), C.swig_voidp(_swig_i_1))
+	C._wrap_goesc_grow_p_set_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), C.swig_voidp(_swig_i_1))
 }
 
 func (arg1 SwigcptrGoesc_grow) GetP() (_swig_ret *byte) {
 	var swig_r *byte
 	_swig_i_0 := arg1
-	swig_r = (*byte)(C._wrap_goesc_grow_p_get_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0)))
+	swig_r = (*byte)(C._wrap_goesc_grow_p_get_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func (arg1 SwigcptrGoesc_grow) SetN(arg2 int64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_goesc_grow_n_set_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), C.swig_type_118(_swig_i_1))
+	C._wrap_goesc_grow_n_set_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), C.swig_type_118(_swig_i_1))
 }
 
 func (arg1 SwigcptrGoesc_grow) GetN() (_swig_ret int64) {
 	var swig_r int64
 	_swig_i_0 := arg1
-	swig_r = (int64)(C._wrap_goesc_grow_n_get_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0)))
+	swig_r = (int64)(C._wrap_goesc_grow_n_get_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func (arg1 SwigcptrGoesc_grow) SetCap(arg2 int64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_goesc_grow_cap_set_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), C.swig_type_120(_swig_i_1))
+	C._wrap_goesc_grow_cap_set_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), C.swig_type_120(_swig_i_1))
 }
 
 func (arg1 SwigcptrGoesc_grow) GetCap() (_swig_ret int64) {
 	var swig_r int64
 	_swig_i_0 := arg1
-	swig_r = (int64)(C._wrap_goesc_grow_cap_get_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0)))
+	swig_r = (int64)(C._wrap_goesc_grow_cap_get_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func NewGoesc_grow() (_swig_ret Goesc_grow) {
 	var swig_r Goesc_grow
-	swig_r = (Goesc_grow)(SwigcptrGoesc_grow(C._wrap_new_goesc_grow_raw_fdaa75c5c5b7c8bc()))
+	swig_r = (Goesc_grow)(SwigcptrGoesc_grow(C._wrap_new_goesc_grow_raw_c2b9c78d745dc570()))
 	return swig_r
 }
 
 func DeleteGoesc_grow(arg1 Goesc_grow) {
 	_swig_i_0 := getSwigcptr(arg1)
-	C._wrap_delete_goesc_grow_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0))
+	C._wrap_delete_goesc_grow_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0))
 }
 
 type Goesc_grow interface {
@@ -1390,7 +1503,7 @@ func Goesc_grow_put(arg1 Goesc_grow, arg2 uintptr, arg3 int64) (_swig_ret int) {
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_goesc_grow_put_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_122(_swig_i_2)))
+	swig_r = (int)(C._wrap_goesc_grow_put_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_122(_swig_i_2)))
 	return swig_r
 }
 
@@ -1398,7 +1511,7 @@ func Goesc_list_cb(arg1 uintptr, arg2 Escrow_blob_item) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := arg1
 	_swig_i_1 := getSwigcptr(arg2)
-	swig_r = (int)(C._wrap_goesc_list_cb_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1)))
+	swig_r = (int)(C._wrap_goesc_list_cb_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1)))
 	return swig_r
 }
 
@@ -1406,7 +1519,7 @@ func Goesc_blob_list(arg1 Struct_SS_escrow_blob_client, arg2 string) (_swig_ret 
 	var swig_r Struct_SS_goesc_buf
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_goesc_buf)(SwigcptrStruct_SS_goesc_buf(C._wrap_goesc_blob_list_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), *(*C.swig_type_123)(unsafe.Pointer(&_swig_i_1)))))
+	swig_r = (Struct_SS_goesc_buf)(SwigcptrStruct_SS_goesc_buf(C._wrap_goesc_blob_list_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), *(*C.swig_type_123)(unsafe.Pointer(&_swig_i_1)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1417,7 +1530,7 @@ func Goesc_blob_stat(arg1 Struct_SS_escrow_blob_client, arg2 string) (_swig_ret 
 	var swig_r Struct_SS_goesc_buf
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_goesc_buf)(SwigcptrStruct_SS_goesc_buf(C._wrap_goesc_blob_stat_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), *(*C.swig_type_124)(unsafe.Pointer(&_swig_i_1)))))
+	swig_r = (Struct_SS_goesc_buf)(SwigcptrStruct_SS_goesc_buf(C._wrap_goesc_blob_stat_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), *(*C.swig_type_124)(unsafe.Pointer(&_swig_i_1)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1429,7 +1542,7 @@ func Goesc_mem_write(arg1 uintptr, arg2 *byte, arg3 int64) (_swig_ret int) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_goesc_mem_write_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), C.swig_voidp(_swig_i_1), C.swig_type_125(_swig_i_2)))
+	swig_r = (int)(C._wrap_goesc_mem_write_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), C.swig_voidp(_swig_i_1), C.swig_type_125(_swig_i_2)))
 	return swig_r
 }
 
@@ -1439,7 +1552,7 @@ func Goesc_blob_get(arg1 Struct_SS_escrow_blob_client, arg2 string, arg3 int64, 
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
-	swig_r = (Struct_SS_goesc_buf)(SwigcptrStruct_SS_goesc_buf(C._wrap_goesc_blob_get_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), *(*C.swig_type_126)(unsafe.Pointer(&_swig_i_1)), C.swig_type_127(_swig_i_2), C.swig_type_128(_swig_i_3))))
+	swig_r = (Struct_SS_goesc_buf)(SwigcptrStruct_SS_goesc_buf(C._wrap_goesc_blob_get_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), *(*C.swig_type_126)(unsafe.Pointer(&_swig_i_1)), C.swig_type_127(_swig_i_2), C.swig_type_128(_swig_i_3))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1451,7 +1564,7 @@ func Goesc_blob_get_file(arg1 Struct_SS_escrow_blob_client, arg2 string, arg3 st
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_goesc_blob_get_file_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), *(*C.swig_type_129)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_130)(unsafe.Pointer(&_swig_i_2))))
+	swig_r = (int)(C._wrap_goesc_blob_get_file_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), *(*C.swig_type_129)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_130)(unsafe.Pointer(&_swig_i_2))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1469,7 +1582,7 @@ func Goesc_blob_get_decrypt_file(arg1 Struct_SS_escrow_blob_client, arg2 string,
 	_swig_i_3 := arg4
 	_swig_i_4 := arg5
 	_swig_i_5 := arg6
-	swig_r = (int)(C._wrap_goesc_blob_get_decrypt_file_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), *(*C.swig_type_131)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), *(*C.swig_type_132)(unsafe.Pointer(&_swig_i_3)), *(*C.swig_type_133)(unsafe.Pointer(&_swig_i_4)), *(*C.swig_type_134)(unsafe.Pointer(&_swig_i_5))))
+	swig_r = (int)(C._wrap_goesc_blob_get_decrypt_file_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), *(*C.swig_type_131)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), *(*C.swig_type_132)(unsafe.Pointer(&_swig_i_3)), *(*C.swig_type_133)(unsafe.Pointer(&_swig_i_4)), *(*C.swig_type_134)(unsafe.Pointer(&_swig_i_5))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1491,7 +1604,7 @@ func Goesc_blob_put_file(arg1 Struct_SS_escrow_blob_client, arg2 string, arg3 st
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_goesc_blob_put_file_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), *(*C.swig_type_135)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_136)(unsafe.Pointer(&_swig_i_2)), C.swig_intgo(_swig_i_3)))
+	swig_r = (int)(C._wrap_goesc_blob_put_file_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), *(*C.swig_type_135)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_136)(unsafe.Pointer(&_swig_i_2)), C.swig_intgo(_swig_i_3)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1505,7 +1618,557 @@ func Goesc_blob_stat_field(arg1 Struct_SS_escrow_blob_client, arg2 int) (_swig_r
 	var swig_r int64
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int64)(C._wrap_goesc_blob_stat_field_raw_fdaa75c5c5b7c8bc(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1)))
+	swig_r = (int64)(C._wrap_goesc_blob_stat_field_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1)))
+	return swig_r
+}
+
+func Goesc_blob_get_stream(arg1 Struct_SS_escrow_blob_client, arg2 string, arg3 int64, arg4 int64, arg5 uint, arg6 uint, arg7 uint, arg8 uint) (_swig_ret int) {
+	var swig_r int
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := arg2
+	_swig_i_2 := arg3
+	_swig_i_3 := arg4
+	_swig_i_4 := arg5
+	_swig_i_5 := arg6
+	_swig_i_6 := arg7
+	_swig_i_7 := arg8
+	swig_r = (int)(C._wrap_goesc_blob_get_stream_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), *(*C.swig_type_138)(unsafe.Pointer(&_swig_i_1)), C.swig_type_139(_swig_i_2), C.swig_type_140(_swig_i_3), C.swig_intgo(_swig_i_4), C.swig_intgo(_swig_i_5), C.swig_intgo(_swig_i_6), C.swig_intgo(_swig_i_7)))
+	if Swig_escape_always_false {
+		Swig_escape_val = arg2
+	}
+	return swig_r
+}
+
+func Goesc_blob_get_decrypt_stream(arg1 Struct_SS_escrow_blob_client, arg2 string, arg3 Struct_SS_escrow_cek, arg4 string, arg5 uint, arg6 uint, arg7 uint, arg8 uint) (_swig_ret int) {
+	var swig_r int
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := arg2
+	_swig_i_2 := getSwigcptr(arg3)
+	_swig_i_3 := arg4
+	_swig_i_4 := arg5
+	_swig_i_5 := arg6
+	_swig_i_6 := arg7
+	_swig_i_7 := arg8
+	swig_r = (int)(C._wrap_goesc_blob_get_decrypt_stream_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), *(*C.swig_type_141)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2), *(*C.swig_type_142)(unsafe.Pointer(&_swig_i_3)), C.swig_intgo(_swig_i_4), C.swig_intgo(_swig_i_5), C.swig_intgo(_swig_i_6), C.swig_intgo(_swig_i_7)))
+	if Swig_escape_always_false {
+		Swig_escape_val = arg2
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg4
+	}
+	return swig_r
+}
+
+func Goesc_blob_get_file_p(arg1 Struct_SS_escrow_blob_client, arg2 string, arg3 string, arg4 uint, arg5 uint) (_swig_ret int) {
+	var swig_r int
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := arg2
+	_swig_i_2 := arg3
+	_swig_i_3 := arg4
+	_swig_i_4 := arg5
+	swig_r = (int)(C._wrap_goesc_blob_get_file_p_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), *(*C.swig_type_143)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_144)(unsafe.Pointer(&_swig_i_2)), C.swig_intgo(_swig_i_3), C.swig_intgo(_swig_i_4)))
+	if Swig_escape_always_false {
+		Swig_escape_val = arg2
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg3
+	}
+	return swig_r
+}
+
+func Goesc_blob_put_file_p(arg1 Struct_SS_escrow_blob_client, arg2 string, arg3 string, arg4 uint, arg5 uint, arg6 uint) (_swig_ret int) {
+	var swig_r int
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := arg2
+	_swig_i_2 := arg3
+	_swig_i_3 := arg4
+	_swig_i_4 := arg5
+	_swig_i_5 := arg6
+	swig_r = (int)(C._wrap_goesc_blob_put_file_p_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), *(*C.swig_type_145)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_146)(unsafe.Pointer(&_swig_i_2)), C.swig_intgo(_swig_i_3), C.swig_intgo(_swig_i_4), C.swig_intgo(_swig_i_5)))
+	if Swig_escape_always_false {
+		Swig_escape_val = arg2
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg3
+	}
+	return swig_r
+}
+
+func Goesc_sas_sign(arg1 []byte, arg2 string, arg3 string, arg4 int) (_swig_ret Struct_SS_goesc_buf) {
+	var swig_r Struct_SS_goesc_buf
+	_swig_i_0 := arg1
+	_swig_i_1 := arg2
+	_swig_i_2 := arg3
+	_swig_i_3 := arg4
+	swig_r = (Struct_SS_goesc_buf)(SwigcptrStruct_SS_goesc_buf(C._wrap_goesc_sas_sign_raw_c2b9c78d745dc570(*(*C.swig_type_147)(unsafe.Pointer(&_swig_i_0)), *(*C.swig_type_148)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_149)(unsafe.Pointer(&_swig_i_2)), C.swig_intgo(_swig_i_3))))
+	if Swig_escape_always_false {
+		Swig_escape_val = arg1
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg2
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg3
+	}
+	return swig_r
+}
+
+func Goesc_sas_verify(arg1 string, arg2 string, arg3 uint) (_swig_ret int) {
+	var swig_r int
+	_swig_i_0 := arg1
+	_swig_i_1 := arg2
+	_swig_i_2 := arg3
+	swig_r = (int)(C._wrap_goesc_sas_verify_raw_c2b9c78d745dc570(*(*C.swig_type_150)(unsafe.Pointer(&_swig_i_0)), *(*C.swig_type_151)(unsafe.Pointer(&_swig_i_1)), C.swig_intgo(_swig_i_2)))
+	if Swig_escape_always_false {
+		Swig_escape_val = arg1
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg2
+	}
+	return swig_r
+}
+
+func Goesc_split(arg1 *byte, arg2 int64, arg3 *string, arg4 int) (_swig_ret int) {
+	var swig_r int
+	_swig_i_0 := arg1
+	_swig_i_1 := arg2
+	_swig_i_2 := arg3
+	_swig_i_3 := arg4
+	swig_r = (int)(C._wrap_goesc_split_raw_c2b9c78d745dc570(C.swig_voidp(_swig_i_0), C.swig_type_152(_swig_i_1), C.swig_voidp(_swig_i_2), C.swig_intgo(_swig_i_3)))
+	return swig_r
+}
+
+func Goesc_client_open(arg1 string, arg2 []byte, arg3 string, arg4 string, arg5 string, arg6 string, arg7 uint) (_swig_ret Struct_SS_escrow_client) {
+	var swig_r Struct_SS_escrow_client
+	_swig_i_0 := arg1
+	_swig_i_1 := arg2
+	_swig_i_2 := arg3
+	_swig_i_3 := arg4
+	_swig_i_4 := arg5
+	_swig_i_5 := arg6
+	_swig_i_6 := arg7
+	swig_r = (Struct_SS_escrow_client)(SwigcptrStruct_SS_escrow_client(C._wrap_goesc_client_open_raw_c2b9c78d745dc570(*(*C.swig_type_153)(unsafe.Pointer(&_swig_i_0)), *(*C.swig_type_154)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_155)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_156)(unsafe.Pointer(&_swig_i_3)), *(*C.swig_type_157)(unsafe.Pointer(&_swig_i_4)), *(*C.swig_type_158)(unsafe.Pointer(&_swig_i_5)), C.swig_intgo(_swig_i_6))))
+	if Swig_escape_always_false {
+		Swig_escape_val = arg1
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg2
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg3
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg4
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg5
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg6
+	}
+	return swig_r
+}
+
+func Goesc_client_close(arg1 Struct_SS_escrow_client) {
+	_swig_i_0 := getSwigcptr(arg1)
+	C._wrap_goesc_client_close_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0))
+}
+
+func Goesc_client_last_status(arg1 Struct_SS_escrow_client) (_swig_ret int64) {
+	var swig_r int64
+	_swig_i_0 := getSwigcptr(arg1)
+	swig_r = (int64)(C._wrap_goesc_client_last_status_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0)))
+	return swig_r
+}
+
+func Goesc_client_last_body(arg1 Struct_SS_escrow_client) (_swig_ret Struct_SS_goesc_buf) {
+	var swig_r Struct_SS_goesc_buf
+	_swig_i_0 := getSwigcptr(arg1)
+	swig_r = (Struct_SS_goesc_buf)(SwigcptrStruct_SS_goesc_buf(C._wrap_goesc_client_last_body_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0))))
+	return swig_r
+}
+
+func Goesc_client_token(arg1 Struct_SS_escrow_client) (_swig_ret Struct_SS_goesc_buf) {
+	var swig_r Struct_SS_goesc_buf
+	_swig_i_0 := getSwigcptr(arg1)
+	swig_r = (Struct_SS_goesc_buf)(SwigcptrStruct_SS_goesc_buf(C._wrap_goesc_client_token_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0))))
+	return swig_r
+}
+
+func Goesc_client_kek(arg1 Struct_SS_escrow_client) (_swig_ret Struct_SS_goesc_buf) {
+	var swig_r Struct_SS_goesc_buf
+	_swig_i_0 := getSwigcptr(arg1)
+	swig_r = (Struct_SS_goesc_buf)(SwigcptrStruct_SS_goesc_buf(C._wrap_goesc_client_kek_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0))))
+	return swig_r
+}
+
+func Goesc_client_upload(arg1 Struct_SS_escrow_client, arg2 int, arg3 string, arg4 string, arg5 string, arg6 string, arg7 string, arg8 string, arg9 string, arg10 string, arg11 string, arg12 string, arg13 uint, arg14 uint) (_swig_ret Struct_SS_goesc_buf) {
+	var swig_r Struct_SS_goesc_buf
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := arg2
+	_swig_i_2 := arg3
+	_swig_i_3 := arg4
+	_swig_i_4 := arg5
+	_swig_i_5 := arg6
+	_swig_i_6 := arg7
+	_swig_i_7 := arg8
+	_swig_i_8 := arg9
+	_swig_i_9 := arg10
+	_swig_i_10 := arg11
+	_swig_i_11 := arg12
+	_swig_i_12 := arg13
+	_swig_i_13 := arg14
+	swig_r = (Struct_SS_goesc_buf)(SwigcptrStruct_SS_goesc_buf(C._wrap_goesc_client_upload_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), *(*C.swig_type_160)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_161)(unsafe.Pointer(&_swig_i_3)), *(*C.swig_type_162)(unsafe.Pointer(&_swig_i_4)), *(*C.swig_type_163)(unsafe.Pointer(&_swig_i_5)), *(*C.swig_type_164)(unsafe.Pointer(&_swig_i_6)), *(*C.swig_type_165)(unsafe.Pointer(&_swig_i_7)), *(*C.swig_type_166)(unsafe.Pointer(&_swig_i_8)), *(*C.swig_type_167)(unsafe.Pointer(&_swig_i_9)), *(*C.swig_type_168)(unsafe.Pointer(&_swig_i_10)), *(*C.swig_type_169)(unsafe.Pointer(&_swig_i_11)), C.swig_intgo(_swig_i_12), C.swig_intgo(_swig_i_13))))
+	if Swig_escape_always_false {
+		Swig_escape_val = arg3
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg4
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg5
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg6
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg7
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg8
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg9
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg10
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg11
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg12
+	}
+	return swig_r
+}
+
+func Goesc_client_dataset(arg1 Struct_SS_escrow_client, arg2 string, arg3 string, arg4 string, arg5 string, arg6 string, arg7 string, arg8 string, arg9 string) (_swig_ret Struct_SS_goesc_buf) {
+	var swig_r Struct_SS_goesc_buf
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := arg2
+	_swig_i_2 := arg3
+	_swig_i_3 := arg4
+	_swig_i_4 := arg5
+	_swig_i_5 := arg6
+	_swig_i_6 := arg7
+	_swig_i_7 := arg8
+	_swig_i_8 := arg9
+	swig_r = (Struct_SS_goesc_buf)(SwigcptrStruct_SS_goesc_buf(C._wrap_goesc_client_dataset_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), *(*C.swig_type_170)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_171)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_172)(unsafe.Pointer(&_swig_i_3)), *(*C.swig_type_173)(unsafe.Pointer(&_swig_i_4)), *(*C.swig_type_174)(unsafe.Pointer(&_swig_i_5)), *(*C.swig_type_175)(unsafe.Pointer(&_swig_i_6)), *(*C.swig_type_176)(unsafe.Pointer(&_swig_i_7)), *(*C.swig_type_177)(unsafe.Pointer(&_swig_i_8)))))
+	if Swig_escape_always_false {
+		Swig_escape_val = arg2
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg3
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg4
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg5
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg6
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg7
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg8
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg9
+	}
+	return swig_r
+}
+
+func Goesc_client_accept(arg1 Struct_SS_escrow_client, arg2 string) (_swig_ret Struct_SS_goesc_buf) {
+	var swig_r Struct_SS_goesc_buf
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := arg2
+	swig_r = (Struct_SS_goesc_buf)(SwigcptrStruct_SS_goesc_buf(C._wrap_goesc_client_accept_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), *(*C.swig_type_178)(unsafe.Pointer(&_swig_i_1)))))
+	if Swig_escape_always_false {
+		Swig_escape_val = arg2
+	}
+	return swig_r
+}
+
+func Goesc_client_versions(arg1 Struct_SS_escrow_client, arg2 string) (_swig_ret Struct_SS_goesc_buf) {
+	var swig_r Struct_SS_goesc_buf
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := arg2
+	swig_r = (Struct_SS_goesc_buf)(SwigcptrStruct_SS_goesc_buf(C._wrap_goesc_client_versions_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), *(*C.swig_type_179)(unsafe.Pointer(&_swig_i_1)))))
+	if Swig_escape_always_false {
+		Swig_escape_val = arg2
+	}
+	return swig_r
+}
+
+func Goesc_client_notifications(arg1 Struct_SS_escrow_client) (_swig_ret Struct_SS_goesc_buf) {
+	var swig_r Struct_SS_goesc_buf
+	_swig_i_0 := getSwigcptr(arg1)
+	swig_r = (Struct_SS_goesc_buf)(SwigcptrStruct_SS_goesc_buf(C._wrap_goesc_client_notifications_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0))))
+	return swig_r
+}
+
+func Goesc_client_run_configuration(arg1 Struct_SS_escrow_client, arg2 string, arg3 string, arg4 string, arg5 string, arg6 string) (_swig_ret Struct_SS_goesc_buf) {
+	var swig_r Struct_SS_goesc_buf
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := arg2
+	_swig_i_2 := arg3
+	_swig_i_3 := arg4
+	_swig_i_4 := arg5
+	_swig_i_5 := arg6
+	swig_r = (Struct_SS_goesc_buf)(SwigcptrStruct_SS_goesc_buf(C._wrap_goesc_client_run_configuration_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), *(*C.swig_type_180)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_181)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_182)(unsafe.Pointer(&_swig_i_3)), *(*C.swig_type_183)(unsafe.Pointer(&_swig_i_4)), *(*C.swig_type_184)(unsafe.Pointer(&_swig_i_5)))))
+	if Swig_escape_always_false {
+		Swig_escape_val = arg2
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg3
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg4
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg5
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg6
+	}
+	return swig_r
+}
+
+func Goesc_client_run(arg1 Struct_SS_escrow_client, arg2 int, arg3 string, arg4 string, arg5 int64, arg6 string, arg7 []byte) (_swig_ret Struct_SS_goesc_buf) {
+	var swig_r Struct_SS_goesc_buf
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := arg2
+	_swig_i_2 := arg3
+	_swig_i_3 := arg4
+	_swig_i_4 := arg5
+	_swig_i_5 := arg6
+	_swig_i_6 := arg7
+	swig_r = (Struct_SS_goesc_buf)(SwigcptrStruct_SS_goesc_buf(C._wrap_goesc_client_run_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), *(*C.swig_type_185)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_186)(unsafe.Pointer(&_swig_i_3)), C.swig_type_187(_swig_i_4), *(*C.swig_type_188)(unsafe.Pointer(&_swig_i_5)), *(*C.swig_type_189)(unsafe.Pointer(&_swig_i_6)))))
+	if Swig_escape_always_false {
+		Swig_escape_val = arg3
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg4
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg6
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg7
+	}
+	return swig_r
+}
+
+func Goesc_client_report(arg1 Struct_SS_escrow_client, arg2 string, arg3 string, arg4 int64) (_swig_ret Struct_SS_goesc_buf) {
+	var swig_r Struct_SS_goesc_buf
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := arg2
+	_swig_i_2 := arg3
+	_swig_i_3 := arg4
+	swig_r = (Struct_SS_goesc_buf)(SwigcptrStruct_SS_goesc_buf(C._wrap_goesc_client_report_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), *(*C.swig_type_190)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_191)(unsafe.Pointer(&_swig_i_2)), C.swig_type_192(_swig_i_3))))
+	if Swig_escape_always_false {
+		Swig_escape_val = arg2
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg3
+	}
+	return swig_r
+}
+
+func Goesc_client_download(arg1 Struct_SS_escrow_client, arg2 int, arg3 string, arg4 string, arg5 int64, arg6 string, arg7 uint, arg8 uint) (_swig_ret int) {
+	var swig_r int
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := arg2
+	_swig_i_2 := arg3
+	_swig_i_3 := arg4
+	_swig_i_4 := arg5
+	_swig_i_5 := arg6
+	_swig_i_6 := arg7
+	_swig_i_7 := arg8
+	swig_r = (int)(C._wrap_goesc_client_download_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), *(*C.swig_type_193)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_194)(unsafe.Pointer(&_swig_i_3)), C.swig_type_195(_swig_i_4), *(*C.swig_type_196)(unsafe.Pointer(&_swig_i_5)), C.swig_intgo(_swig_i_6), C.swig_intgo(_swig_i_7)))
+	if Swig_escape_always_false {
+		Swig_escape_val = arg3
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg4
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg6
+	}
+	return swig_r
+}
+
+func Goesc_client_call(arg1 Struct_SS_escrow_client, arg2 string, arg3 string, arg4 []byte) (_swig_ret Struct_SS_goesc_buf) {
+	var swig_r Struct_SS_goesc_buf
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := arg2
+	_swig_i_2 := arg3
+	_swig_i_3 := arg4
+	swig_r = (Struct_SS_goesc_buf)(SwigcptrStruct_SS_goesc_buf(C._wrap_goesc_client_call_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), *(*C.swig_type_197)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_198)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_199)(unsafe.Pointer(&_swig_i_3)))))
+	if Swig_escape_always_false {
+		Swig_escape_val = arg2
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg3
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg4
+	}
+	return swig_r
+}
+
+func Goesc_enclave_open(arg1 string, arg2 string, arg3 uint) (_swig_ret Struct_SS_escrow_enclave) {
+	var swig_r Struct_SS_escrow_enclave
+	_swig_i_0 := arg1
+	_swig_i_1 := arg2
+	_swig_i_2 := arg3
+	swig_r = (Struct_SS_escrow_enclave)(SwigcptrStruct_SS_escrow_enclave(C._wrap_goesc_enclave_open_raw_c2b9c78d745dc570(*(*C.swig_type_200)(unsafe.Pointer(&_swig_i_0)), *(*C.swig_type_201)(unsafe.Pointer(&_swig_i_1)), C.swig_intgo(_swig_i_2))))
+	if Swig_escape_always_false {
+		Swig_escape_val = arg1
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg2
+	}
+	return swig_r
+}
+
+func Goesc_enclave_close(arg1 Struct_SS_escrow_enclave) {
+	_swig_i_0 := getSwigcptr(arg1)
+	C._wrap_goesc_enclave_close_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0))
+}
+
+func Goesc_enclave_last_status(arg1 Struct_SS_escrow_enclave) (_swig_ret int64) {
+	var swig_r int64
+	_swig_i_0 := getSwigcptr(arg1)
+	swig_r = (int64)(C._wrap_goesc_enclave_last_status_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0)))
+	return swig_r
+}
+
+func Goesc_enclave_last_body(arg1 Struct_SS_escrow_enclave) (_swig_ret Struct_SS_goesc_buf) {
+	var swig_r Struct_SS_goesc_buf
+	_swig_i_0 := getSwigcptr(arg1)
+	swig_r = (Struct_SS_goesc_buf)(SwigcptrStruct_SS_goesc_buf(C._wrap_goesc_enclave_last_body_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0))))
+	return swig_r
+}
+
+func Goesc_enclave_list(arg1 Struct_SS_escrow_enclave, arg2 string) (_swig_ret Struct_SS_goesc_buf) {
+	var swig_r Struct_SS_goesc_buf
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := arg2
+	swig_r = (Struct_SS_goesc_buf)(SwigcptrStruct_SS_goesc_buf(C._wrap_goesc_enclave_list_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), *(*C.swig_type_203)(unsafe.Pointer(&_swig_i_1)))))
+	if Swig_escape_always_false {
+		Swig_escape_val = arg2
+	}
+	return swig_r
+}
+
+func Goesc_enclave_get(arg1 Struct_SS_escrow_enclave, arg2 string, arg3 int64, arg4 uint, arg5 uint, arg6 uint, arg7 uint) (_swig_ret int) {
+	var swig_r int
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := arg2
+	_swig_i_2 := arg3
+	_swig_i_3 := arg4
+	_swig_i_4 := arg5
+	_swig_i_5 := arg6
+	_swig_i_6 := arg7
+	swig_r = (int)(C._wrap_goesc_enclave_get_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), *(*C.swig_type_204)(unsafe.Pointer(&_swig_i_1)), C.swig_type_205(_swig_i_2), C.swig_intgo(_swig_i_3), C.swig_intgo(_swig_i_4), C.swig_intgo(_swig_i_5), C.swig_intgo(_swig_i_6)))
+	if Swig_escape_always_false {
+		Swig_escape_val = arg2
+	}
+	return swig_r
+}
+
+func Goesc_enclave_get_file(arg1 Struct_SS_escrow_enclave, arg2 string, arg3 string, arg4 uint, arg5 uint) (_swig_ret int) {
+	var swig_r int
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := arg2
+	_swig_i_2 := arg3
+	_swig_i_3 := arg4
+	_swig_i_4 := arg5
+	swig_r = (int)(C._wrap_goesc_enclave_get_file_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), *(*C.swig_type_206)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_207)(unsafe.Pointer(&_swig_i_2)), C.swig_intgo(_swig_i_3), C.swig_intgo(_swig_i_4)))
+	if Swig_escape_always_false {
+		Swig_escape_val = arg2
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg3
+	}
+	return swig_r
+}
+
+func Goesc_enclave_log(arg1 Struct_SS_escrow_enclave, arg2 string, arg3 string) (_swig_ret int) {
+	var swig_r int
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := arg2
+	_swig_i_2 := arg3
+	swig_r = (int)(C._wrap_goesc_enclave_log_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), *(*C.swig_type_208)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_209)(unsafe.Pointer(&_swig_i_2))))
+	if Swig_escape_always_false {
+		Swig_escape_val = arg2
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg3
+	}
+	return swig_r
+}
+
+func Goesc_enclave_report(arg1 Struct_SS_escrow_enclave, arg2 int, arg3 string, arg4 string, arg5 string, arg6 string, arg7 string, arg8 string) (_swig_ret Struct_SS_goesc_buf) {
+	var swig_r Struct_SS_goesc_buf
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := arg2
+	_swig_i_2 := arg3
+	_swig_i_3 := arg4
+	_swig_i_4 := arg5
+	_swig_i_5 := arg6
+	_swig_i_6 := arg7
+	_swig_i_7 := arg8
+	swig_r = (Struct_SS_goesc_buf)(SwigcptrStruct_SS_goesc_buf(C._wrap_goesc_enclave_report_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), *(*C.swig_type_210)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_211)(unsafe.Pointer(&_swig_i_3)), *(*C.swig_type_212)(unsafe.Pointer(&_swig_i_4)), *(*C.swig_type_213)(unsafe.Pointer(&_swig_i_5)), *(*C.swig_type_214)(unsafe.Pointer(&_swig_i_6)), *(*C.swig_type_215)(unsafe.Pointer(&_swig_i_7)))))
+	if Swig_escape_always_false {
+		Swig_escape_val = arg3
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg4
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg5
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg6
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg7
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg8
+	}
+	return swig_r
+}
+
+func Goesc_enclave_artifact(arg1 Struct_SS_escrow_enclave, arg2 string, arg3 string, arg4 uint, arg5 uint) (_swig_ret Struct_SS_goesc_buf) {
+	var swig_r Struct_SS_goesc_buf
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := arg2
+	_swig_i_2 := arg3
+	_swig_i_3 := arg4
+	_swig_i_4 := arg5
+	swig_r = (Struct_SS_goesc_buf)(SwigcptrStruct_SS_goesc_buf(C._wrap_goesc_enclave_artifact_raw_c2b9c78d745dc570(C.uintptr_t(_swig_i_0), *(*C.swig_type_216)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_217)(unsafe.Pointer(&_swig_i_2)), C.swig_intgo(_swig_i_3), C.swig_intgo(_swig_i_4))))
+	if Swig_escape_always_false {
+		Swig_escape_val = arg2
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg3
+	}
 	return swig_r
 }
 
@@ -1558,6 +2221,14 @@ func (p SwigcptrStruct_SS_escrow_criteria) Swigcptr() uintptr {
 	return uintptr(p)
 }
 
+type SwigcptrStruct_SS_escrow_client uintptr
+type Struct_SS_escrow_client interface {
+	Swigcptr() uintptr;
+}
+func (p SwigcptrStruct_SS_escrow_client) Swigcptr() uintptr {
+	return uintptr(p)
+}
+
 type SwigcptrStruct_SS_escrow_blob_client uintptr
 type Struct_SS_escrow_blob_client interface {
 	Swigcptr() uintptr;
@@ -1595,6 +2266,14 @@ type Struct_SS_escrow_decryptor interface {
 	Swigcptr() uintptr;
 }
 func (p SwigcptrStruct_SS_escrow_decryptor) Swigcptr() uintptr {
+	return uintptr(p)
+}
+
+type SwigcptrStruct_SS_escrow_enclave uintptr
+type Struct_SS_escrow_enclave interface {
+	Swigcptr() uintptr;
+}
+func (p SwigcptrStruct_SS_escrow_enclave) Swigcptr() uintptr {
 	return uintptr(p)
 }
 

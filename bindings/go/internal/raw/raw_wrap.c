@@ -767,11 +767,286 @@ long long goesc_blob_stat_field(const escrow_blob_client *c, int which) {
   return (long long)v;
 }
 
+
+#define GOESC_PROGRESS(fn) ((escrow_progress_cb)(uintptr_t)(fn))
+#define GOESC_WRITE(fn) ((escrow_blob_write_fn)(uintptr_t)(fn))
+#define GOESC_PAYLOAD(p) ((void *)(uintptr_t)(p))
+
+int goesc_blob_get_stream(escrow_blob_client *c, const char *name, long long offset,
+                          long long length, uintptr_t write, uintptr_t wpayload,
+                          uintptr_t progress, uintptr_t ppayload) {
+  if (offset < 0 || write == 0) return ESCROW_E_INVALID;
+  return escrow_blob_get(c, name, (uint64_t)offset,
+                         length < 0 ? ESCROW_BLOB_TO_END : (uint64_t)length, GOESC_WRITE(write),
+                         GOESC_PAYLOAD(wpayload), GOESC_PROGRESS(progress),
+                         GOESC_PAYLOAD(ppayload));
+}
+int goesc_blob_get_decrypt_stream(escrow_blob_client *c, const char *name, const escrow_cek *cek,
+                                  const char *expect_path, uintptr_t write, uintptr_t wpayload,
+                                  uintptr_t progress, uintptr_t ppayload) {
+  escrow_decrypt_options o = ESCROW_DECRYPT_OPTIONS_INIT;
+  o.expect_path = goesc_s(expect_path);
+  if (write == 0) return ESCROW_E_INVALID;
+  return escrow_blob_get_decrypt(c, name, cek, &o, GOESC_WRITE(write), GOESC_PAYLOAD(wpayload),
+                                 GOESC_PROGRESS(progress), GOESC_PAYLOAD(ppayload));
+}
+int goesc_blob_get_file_p(escrow_blob_client *c, const char *name, const char *path,
+                          uintptr_t progress, uintptr_t ppayload) {
+  return escrow_blob_get_file(c, name, path, GOESC_PROGRESS(progress), GOESC_PAYLOAD(ppayload));
+}
+int goesc_blob_put_file_p(escrow_blob_client *c, const char *name, const char *path,
+                          unsigned flags, uintptr_t progress, uintptr_t ppayload) {
+  int skipped = 0;
+  int rc = escrow_blob_put_file(c, name, path, flags, &skipped, GOESC_PROGRESS(progress),
+                                GOESC_PAYLOAD(ppayload));
+  return rc < 0 ? rc : skipped;
+}
+
+/* ---- SAS signing ---- */
+/* fields: 21 NUL-terminated strings one after the other (see sas.go); mode 0 token, 1 URL,
+ * 2 string-to-sign */
+goesc_buf *goesc_sas_sign(const uint8_t *IN, size_t IN_LEN, const char *endpoint,
+                          const char *key, int mode) {
+  const char *f[21];
+  size_t at = 0;
+  for (int i = 0; i < 21; i++) {
+    if (at >= IN_LEN) return NULL;
+    f[i] = goesc_s((const char *)IN + at);
+    const uint8_t *z = (const uint8_t *)memchr(IN + at, 0, IN_LEN - at);
+    if (z == NULL) return NULL;
+    at = (size_t)(z - IN) + 1;
+  }
+  escrow_sas_sign_options o = ESCROW_SAS_SIGN_OPTIONS_INIT;
+  o.kind = f[0] && strcmp(f[0], "account") == 0 ? ESCROW_SAS_ACCOUNT : ESCROW_SAS_SERVICE;
+  o.account = f[1]; o.container = f[2]; o.blob = f[3]; o.resource = f[4]; o.snapshot = f[5];
+  o.identifier = f[6]; o.permissions = f[7]; o.start = f[8]; o.expiry = f[9]; o.ip = f[10];
+  o.protocol = f[11]; o.service_version = f[12]; o.services = f[13]; o.resource_types = f[14];
+  o.encryption_scope = f[15]; o.cache_control = f[16]; o.content_disposition = f[17];
+  o.content_encoding = f[18]; o.content_language = f[19]; o.content_type = f[20];
+  char *r = NULL;
+  int rc = mode == 2 ? escrow_sas_string_to_sign(&r, &o)
+           : mode == 1 ? escrow_sas_sign_url(&r, goesc_s(endpoint), &o, key)
+                       : escrow_sas_sign(&r, &o, key);
+  if (rc < 0) return NULL;
+  return goesc_buf_new((uint8_t *)r, strlen(r), 0);
+}
+/* 1 the signature matches, 0 it does not, or a negative code */
+int goesc_sas_verify(const char *url, const char *key, unsigned flags) {
+  escrow_sas *s = NULL;
+  int rc = escrow_sas_parse(&s, url, flags);
+  if (rc < 0) return rc;
+  rc = escrow_sas_verify(s, key);
+  escrow_sas_free(s);
+  return rc == 0 ? 1 : rc == ESCROW_E_AUTH ? 0 : rc;
+}
+
+/* ---- Platform and Enclave API clients: answers as their JSON text ---- */
+#define GOESC_JSON(rc, res, freefn)                                                           \
+  do {                                                                                        \
+    if ((rc) < 0) return NULL;                                                                \
+    char *j_ = (res) ? strdup((res)->json) : strdup("null");                                  \
+    freefn(res);                                                                              \
+    if (j_ == NULL) return NULL;                                                              \
+    return goesc_buf_new((uint8_t *)j_, strlen(j_), 2);                                       \
+  } while (0)
+
+/* n NUL-terminated strings from a []byte (at most max); returns the count or -1 */
+static int goesc_split(const uint8_t *p, size_t n, const char **out, int max) {
+  int k = 0;
+  size_t at = 0;
+  while (at < n) {
+    if (k >= max) return -1;
+    const uint8_t *z = (const uint8_t *)memchr(p + at, 0, n - at);
+    if (z == NULL) return -1;
+    out[k++] = (const char *)p + at;
+    at = (size_t)(z - p) + 1;
+  }
+  return k;
+}
+
+escrow_client *goesc_client_open(const char *url, const uint8_t *IN, size_t IN_LEN,
+                                 const char *email, const char *project, const char *ca_file,
+                                 const char *audience, unsigned timeout_s) {
+  escrow_client_options o = ESCROW_CLIENT_OPTIONS_INIT;
+  escrow_client *c = NULL;
+  o.ca_file = goesc_s(ca_file);
+  o.audience = goesc_s(audience);
+  o.timeout_s = timeout_s;
+  return escrow_client_open(&c, url, (const char *)IN, IN_LEN, email, project, &o) == 0 ? c : NULL;
+}
+void goesc_client_close(escrow_client *c) { escrow_client_close(c); }
+long long goesc_client_last_status(const escrow_client *c) { return escrow_client_last_status(c); }
+goesc_buf *goesc_client_last_body(const escrow_client *c) {
+  char *b = strdup(escrow_client_last_body(c));
+  return b ? goesc_buf_new((uint8_t *)b, strlen(b), 2) : NULL;
+}
+goesc_buf *goesc_client_token(escrow_client *c) {
+  char *t = NULL;
+  if (escrow_client_token(c, &t) < 0) return NULL;
+  return goesc_buf_new((uint8_t *)t, strlen(t), 0);
+}
+goesc_buf *goesc_client_kek(escrow_client *c) {
+  escrow_api_kek *k = NULL;
+  int rc = escrow_client_kek_download(c, &k);
+  GOESC_JSON(rc, k, escrow_api_kek_free);
+}
+goesc_buf *goesc_client_upload(escrow_client *c, int kind, const char *name,
+                               const char *description, const char *tag,
+                               const char *version_description, const char *path,
+                               const char *algorithm_type, const char *criteria_version,
+                               const char *attestation_version, const char *upload_type,
+                               const char *upload_file_name, uintptr_t progress,
+                               uintptr_t ppayload) {
+  escrow_api_version_fields v = {goesc_s(name), description, goesc_s(tag), version_description};
+  escrow_api_artifact *a = NULL;
+  int rc;
+  if (kind == ESCROW_API_ALGORITHM) {
+    escrow_api_algorithm_fields af = {goesc_s(algorithm_type), goesc_s(criteria_version),
+                                      goesc_s(attestation_version), goesc_s(upload_type),
+                                      goesc_s(upload_file_name)};
+    rc = escrow_client_upload_algorithm(c, &v, &af, path, GOESC_PROGRESS(progress),
+                                        GOESC_PAYLOAD(ppayload), &a);
+  } else {
+    rc = escrow_client_upload(c, (escrow_api_upload_kind)kind, &v, path, GOESC_PROGRESS(progress),
+                              GOESC_PAYLOAD(ppayload), &a);
+  }
+  GOESC_JSON(rc, a, escrow_api_artifact_free);
+}
+goesc_buf *goesc_client_dataset(escrow_client *c, const char *name, const char *description,
+                                const char *tag, const char *version_description,
+                                const char *uri, const char *spec, const char *att,
+                                const char *tags) {
+  escrow_api_version_fields v = {goesc_s(name), description, goesc_s(tag), version_description};
+  escrow_api_dataset_fields d = {goesc_s(uri), goesc_s(spec), goesc_s(att), goesc_s(tags)};
+  escrow_api_artifact *a = NULL;
+  int rc = escrow_client_dataset(c, &v, &d, &a);
+  GOESC_JSON(rc, a, escrow_api_artifact_free);
+}
+goesc_buf *goesc_client_accept(escrow_client *c, const char *tag) {
+  escrow_api_answer *a = NULL;
+  int rc = escrow_client_accept_criteria(c, goesc_s(tag), &a);
+  GOESC_JSON(rc, a, escrow_api_answer_free);
+}
+goesc_buf *goesc_client_versions(escrow_client *c, const char *type) {
+  escrow_api_versions *v = NULL;
+  int rc = escrow_client_versions(c, goesc_s(type), &v);
+  GOESC_JSON(rc, v, escrow_api_versions_free);
+}
+goesc_buf *goesc_client_notifications(escrow_client *c) {
+  escrow_api_answer *a = NULL;
+  int rc = escrow_client_notifications(c, &a);
+  GOESC_JSON(rc, a, escrow_api_answer_free);
+}
+goesc_buf *goesc_client_run_configuration(escrow_client *c, const char *name, const char *alg,
+                                          const char *ds, const char *description,
+                                          const char *run_type) {
+  escrow_api_run_ref r = {goesc_s(alg), goesc_s(ds), 0};
+  escrow_api_answer *a = NULL;
+  int rc = escrow_client_run_configuration(c, goesc_s(name), &r, description, goesc_s(run_type), &a);
+  GOESC_JSON(rc, a, escrow_api_answer_free);
+}
+/* op: 0 status, 1 request (arg: machine type; params NUL-separated), 2 initiate, 3 reject
+ * (arg: reason), 4 cancel */
+goesc_buf *goesc_client_run(escrow_client *c, int op, const char *alg, const char *ds,
+                            long long run_number, const char *arg, const uint8_t *IN,
+                            size_t IN_LEN) {
+  escrow_api_run_ref r = {goesc_s(alg), goesc_s(ds), run_number};
+  const char *params[64];
+  int np = goesc_split(IN, IN_LEN, params, 64);
+  if (np < 0) return NULL;
+  escrow_api_run *run = NULL;
+  int rc;
+  switch (op) {
+  case 0: rc = escrow_client_run_status(c, &r, &run); break;
+  case 1: rc = escrow_client_run_request(c, &r, goesc_s(arg), params, (size_t)np, &run); break;
+  case 2: rc = escrow_client_initiate_run(c, &r, &run); break;
+  case 3: rc = escrow_client_run_reject(c, &r, goesc_s(arg), &run); break;
+  case 4: rc = escrow_client_run_cancel(c, &r, &run); break;
+  default: return NULL;
+  }
+  GOESC_JSON(rc, run, escrow_api_run_free);
+}
+goesc_buf *goesc_client_report(escrow_client *c, const char *alg, const char *ds,
+                               long long run_number) {
+  escrow_api_run_ref r = {goesc_s(alg), goesc_s(ds), run_number};
+  escrow_api_report *rep = NULL;
+  int rc = escrow_client_report_download(c, &r, &rep);
+  GOESC_JSON(rc, rep, escrow_api_report_free);
+}
+int goesc_client_download(escrow_client *c, int which, const char *alg, const char *ds,
+                          long long run_number, const char *path, uintptr_t progress,
+                          uintptr_t ppayload) {
+  escrow_api_run_ref r = {goesc_s(alg), goesc_s(ds), run_number};
+  return escrow_client_download(c, (escrow_api_output)which, &r, path, GOESC_PROGRESS(progress),
+                                GOESC_PAYLOAD(ppayload));
+}
+/* kv: name\0value\0name\0value\0... */
+goesc_buf *goesc_client_call(escrow_client *c, const char *method, const char *path,
+                             const uint8_t *IN, size_t IN_LEN) {
+  const char *kv[128];
+  int n = goesc_split(IN, IN_LEN, kv, 128);
+  if (n < 0 || n % 2) return NULL;
+  const char *names[64], *values[64];
+  for (int i = 0; i < n / 2; i++) { names[i] = kv[2 * i]; values[i] = kv[2 * i + 1]; }
+  escrow_api_answer *a = NULL;
+  int rc = escrow_client_call(c, method, path, names, values, (size_t)(n / 2), &a);
+  GOESC_JSON(rc, a, escrow_api_answer_free);
+}
+
+escrow_enclave *goesc_enclave_open(const char *url, const char *ca_file, unsigned timeout_s) {
+  escrow_client_options o = ESCROW_CLIENT_OPTIONS_INIT;
+  escrow_enclave *e = NULL;
+  o.ca_file = goesc_s(ca_file);
+  o.timeout_s = timeout_s;
+  return escrow_enclave_open(&e, goesc_s(url), &o) == 0 ? e : NULL;
+}
+void goesc_enclave_close(escrow_enclave *e) { escrow_enclave_close(e); }
+long long goesc_enclave_last_status(const escrow_enclave *e) { return escrow_enclave_last_status(e); }
+goesc_buf *goesc_enclave_last_body(const escrow_enclave *e) {
+  char *b = strdup(escrow_enclave_last_body(e));
+  return b ? goesc_buf_new((uint8_t *)b, strlen(b), 2) : NULL;
+}
+goesc_buf *goesc_enclave_list(escrow_enclave *e, const char *sas) {
+  escrow_enclave_files *f = NULL;
+  int rc = escrow_enclave_list(e, goesc_s(sas), &f);
+  GOESC_JSON(rc, f, escrow_enclave_files_free);
+}
+int goesc_enclave_get(escrow_enclave *e, const char *name, long long offset, uintptr_t write,
+                      uintptr_t wpayload, uintptr_t progress, uintptr_t ppayload) {
+  if (offset < 0 || write == 0) return ESCROW_E_INVALID;
+  return escrow_enclave_get(e, name, (uint64_t)offset, (escrow_enclave_write_fn)(uintptr_t)write,
+                            GOESC_PAYLOAD(wpayload), GOESC_PROGRESS(progress),
+                            GOESC_PAYLOAD(ppayload));
+}
+int goesc_enclave_get_file(escrow_enclave *e, const char *name, const char *path,
+                           uintptr_t progress, uintptr_t ppayload) {
+  return escrow_enclave_get_file(e, name, path, GOESC_PROGRESS(progress), GOESC_PAYLOAD(ppayload));
+}
+int goesc_enclave_log(escrow_enclave *e, const char *message, const char *status) {
+  return escrow_enclave_log(e, message, goesc_s(status));
+}
+goesc_buf *goesc_enclave_report(escrow_enclave *e, int final, const char *name,
+                                const char *status, const char *json_data, const char *project,
+                                const char *run, const char *run_configuration) {
+  escrow_enclave_report_in r = {goesc_s(name), goesc_s(status), json_data, goesc_s(project),
+                                goesc_s(run), goesc_s(run_configuration)};
+  escrow_enclave_verdict *v = NULL;
+  int rc = final ? escrow_enclave_report(e, &r, &v) : escrow_enclave_validate(e, &r, &v);
+  GOESC_JSON(rc, v, escrow_enclave_verdict_free);
+}
+goesc_buf *goesc_enclave_artifact(escrow_enclave *e, const char *path, const char *file_name,
+                                  uintptr_t progress, uintptr_t ppayload) {
+  escrow_api_answer *a = NULL;
+  int rc = escrow_enclave_artifact(e, path, goesc_s(file_name), GOESC_PROGRESS(progress),
+                                   GOESC_PAYLOAD(ppayload), &a);
+  GOESC_JSON(rc, a, escrow_api_answer_free);
+}
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-void _wrap_Swig_free_raw_fdaa75c5c5b7c8bc(void *_swig_go_0) {
+void _wrap_Swig_free_raw_c2b9c78d745dc570(void *_swig_go_0) {
   void *arg1 = (void *) 0 ;
   
   arg1 = *(void **)&_swig_go_0; 
@@ -781,7 +1056,7 @@ void _wrap_Swig_free_raw_fdaa75c5c5b7c8bc(void *_swig_go_0) {
 }
 
 
-void *_wrap_Swig_malloc_raw_fdaa75c5c5b7c8bc(intgo _swig_go_0) {
+void *_wrap_Swig_malloc_raw_c2b9c78d745dc570(intgo _swig_go_0) {
   int arg1 ;
   void *result = 0 ;
   void *_swig_go_result;
@@ -794,7 +1069,7 @@ void *_wrap_Swig_malloc_raw_fdaa75c5c5b7c8bc(intgo _swig_go_0) {
 }
 
 
-_gostring_ _wrap_escrow_version_raw_fdaa75c5c5b7c8bc() {
+_gostring_ _wrap_escrow_version_raw_c2b9c78d745dc570() {
   char *result = 0 ;
   _gostring_ _swig_go_result;
   
@@ -805,7 +1080,7 @@ _gostring_ _wrap_escrow_version_raw_fdaa75c5c5b7c8bc() {
 }
 
 
-intgo _wrap_escrow_init_raw_fdaa75c5c5b7c8bc() {
+intgo _wrap_escrow_init_raw_c2b9c78d745dc570() {
   int result;
   intgo _swig_go_result;
   
@@ -816,7 +1091,7 @@ intgo _wrap_escrow_init_raw_fdaa75c5c5b7c8bc() {
 }
 
 
-_gostring_ _wrap_escrow_error_last_raw_fdaa75c5c5b7c8bc() {
+_gostring_ _wrap_escrow_error_last_raw_c2b9c78d745dc570() {
   char *result = 0 ;
   _gostring_ _swig_go_result;
   
@@ -827,7 +1102,7 @@ _gostring_ _wrap_escrow_error_last_raw_fdaa75c5c5b7c8bc() {
 }
 
 
-intgo _wrap_escrow_error_last_code_raw_fdaa75c5c5b7c8bc() {
+intgo _wrap_escrow_error_last_code_raw_c2b9c78d745dc570() {
   int result;
   intgo _swig_go_result;
   
@@ -838,13 +1113,13 @@ intgo _wrap_escrow_error_last_code_raw_fdaa75c5c5b7c8bc() {
 }
 
 
-void _wrap_escrow_error_clear_raw_fdaa75c5c5b7c8bc() {
+void _wrap_escrow_error_clear_raw_c2b9c78d745dc570() {
   escrow_error_clear();
   
 }
 
 
-_gostring_ _wrap_escrow_strerror_raw_fdaa75c5c5b7c8bc(intgo _swig_go_0) {
+_gostring_ _wrap_escrow_strerror_raw_c2b9c78d745dc570(intgo _swig_go_0) {
   int arg1 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -857,7 +1132,7 @@ _gostring_ _wrap_escrow_strerror_raw_fdaa75c5c5b7c8bc(intgo _swig_go_0) {
 }
 
 
-long long _wrap_goesc_buf_len_raw_fdaa75c5c5b7c8bc(struct goesc_buf *_swig_go_0) {
+long long _wrap_goesc_buf_len_raw_c2b9c78d745dc570(struct goesc_buf *_swig_go_0) {
   goesc_buf *arg1 = (goesc_buf *) 0 ;
   size_t result;
   long long _swig_go_result;
@@ -870,7 +1145,7 @@ long long _wrap_goesc_buf_len_raw_fdaa75c5c5b7c8bc(struct goesc_buf *_swig_go_0)
 }
 
 
-void _wrap_goesc_buf_take_raw_fdaa75c5c5b7c8bc(struct goesc_buf *_swig_go_0, _goslice_ _swig_go_1) {
+void _wrap_goesc_buf_take_raw_c2b9c78d745dc570(struct goesc_buf *_swig_go_0, _goslice_ _swig_go_1) {
   goesc_buf *arg1 = (goesc_buf *) 0 ;
   uint8_t *arg2 = (uint8_t *) 0 ;
   size_t arg3 ;
@@ -886,7 +1161,7 @@ void _wrap_goesc_buf_take_raw_fdaa75c5c5b7c8bc(struct goesc_buf *_swig_go_0, _go
 }
 
 
-struct escrow_cek *_wrap_goesc_cek_generate_raw_fdaa75c5c5b7c8bc() {
+struct escrow_cek *_wrap_goesc_cek_generate_raw_c2b9c78d745dc570() {
   escrow_cek *result = 0 ;
   struct escrow_cek *_swig_go_result;
   
@@ -897,7 +1172,7 @@ struct escrow_cek *_wrap_goesc_cek_generate_raw_fdaa75c5c5b7c8bc() {
 }
 
 
-struct escrow_cek *_wrap_goesc_cek_from_bytes_raw_fdaa75c5c5b7c8bc(_goslice_ _swig_go_0) {
+struct escrow_cek *_wrap_goesc_cek_from_bytes_raw_c2b9c78d745dc570(_goslice_ _swig_go_0) {
   uint8_t *arg1 = (uint8_t *) 0 ;
   size_t arg2 ;
   escrow_cek *result = 0 ;
@@ -914,7 +1189,7 @@ struct escrow_cek *_wrap_goesc_cek_from_bytes_raw_fdaa75c5c5b7c8bc(_goslice_ _sw
 }
 
 
-struct escrow_cek *_wrap_goesc_cek_load_raw_fdaa75c5c5b7c8bc(_gostring_ _swig_go_0) {
+struct escrow_cek *_wrap_goesc_cek_load_raw_c2b9c78d745dc570(_gostring_ _swig_go_0) {
   char *arg1 = (char *) 0 ;
   escrow_cek *result = 0 ;
   struct escrow_cek *_swig_go_result;
@@ -932,7 +1207,7 @@ struct escrow_cek *_wrap_goesc_cek_load_raw_fdaa75c5c5b7c8bc(_gostring_ _swig_go
 }
 
 
-intgo _wrap_goesc_cek_save_raw_fdaa75c5c5b7c8bc(struct escrow_cek *_swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2) {
+intgo _wrap_goesc_cek_save_raw_c2b9c78d745dc570(struct escrow_cek *_swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2) {
   escrow_cek *arg1 = (escrow_cek *) 0 ;
   char *arg2 = (char *) 0 ;
   int arg3 ;
@@ -954,7 +1229,7 @@ intgo _wrap_goesc_cek_save_raw_fdaa75c5c5b7c8bc(struct escrow_cek *_swig_go_0, _
 }
 
 
-intgo _wrap_goesc_cek_export_raw_fdaa75c5c5b7c8bc(struct escrow_cek *_swig_go_0, _goslice_ _swig_go_1) {
+intgo _wrap_goesc_cek_export_raw_c2b9c78d745dc570(struct escrow_cek *_swig_go_0, _goslice_ _swig_go_1) {
   escrow_cek *arg1 = (escrow_cek *) 0 ;
   uint8_t *arg2 = (uint8_t *) 0 ;
   size_t arg3 ;
@@ -973,7 +1248,7 @@ intgo _wrap_goesc_cek_export_raw_fdaa75c5c5b7c8bc(struct escrow_cek *_swig_go_0,
 }
 
 
-intgo _wrap_goesc_cek_equal_raw_fdaa75c5c5b7c8bc(struct escrow_cek *_swig_go_0, struct escrow_cek *_swig_go_1) {
+intgo _wrap_goesc_cek_equal_raw_c2b9c78d745dc570(struct escrow_cek *_swig_go_0, struct escrow_cek *_swig_go_1) {
   escrow_cek *arg1 = (escrow_cek *) 0 ;
   escrow_cek *arg2 = (escrow_cek *) 0 ;
   int result;
@@ -988,7 +1263,7 @@ intgo _wrap_goesc_cek_equal_raw_fdaa75c5c5b7c8bc(struct escrow_cek *_swig_go_0, 
 }
 
 
-void _wrap_goesc_cek_free_raw_fdaa75c5c5b7c8bc(struct escrow_cek *_swig_go_0) {
+void _wrap_goesc_cek_free_raw_c2b9c78d745dc570(struct escrow_cek *_swig_go_0) {
   escrow_cek *arg1 = (escrow_cek *) 0 ;
   
   arg1 = *(escrow_cek **)&_swig_go_0; 
@@ -998,7 +1273,7 @@ void _wrap_goesc_cek_free_raw_fdaa75c5c5b7c8bc(struct escrow_cek *_swig_go_0) {
 }
 
 
-struct goesc_buf *_wrap_goesc_cek_filename_raw_fdaa75c5c5b7c8bc() {
+struct goesc_buf *_wrap_goesc_cek_filename_raw_c2b9c78d745dc570() {
   goesc_buf *result = 0 ;
   struct goesc_buf *_swig_go_result;
   
@@ -1009,7 +1284,7 @@ struct goesc_buf *_wrap_goesc_cek_filename_raw_fdaa75c5c5b7c8bc() {
 }
 
 
-struct goesc_buf *_wrap_goesc_wcek_filename_raw_fdaa75c5c5b7c8bc() {
+struct goesc_buf *_wrap_goesc_wcek_filename_raw_c2b9c78d745dc570() {
   goesc_buf *result = 0 ;
   struct goesc_buf *_swig_go_result;
   
@@ -1020,7 +1295,7 @@ struct goesc_buf *_wrap_goesc_wcek_filename_raw_fdaa75c5c5b7c8bc() {
 }
 
 
-struct escrow_kek *_wrap_goesc_kek_generate_raw_fdaa75c5c5b7c8bc(intgo _swig_go_0) {
+struct escrow_kek *_wrap_goesc_kek_generate_raw_c2b9c78d745dc570(intgo _swig_go_0) {
   unsigned int arg1 ;
   escrow_kek *result = 0 ;
   struct escrow_kek *_swig_go_result;
@@ -1033,7 +1308,7 @@ struct escrow_kek *_wrap_goesc_kek_generate_raw_fdaa75c5c5b7c8bc(intgo _swig_go_
 }
 
 
-struct escrow_kek *_wrap_goesc_kek_public_from_bytes_raw_fdaa75c5c5b7c8bc(_goslice_ _swig_go_0) {
+struct escrow_kek *_wrap_goesc_kek_public_from_bytes_raw_c2b9c78d745dc570(_goslice_ _swig_go_0) {
   uint8_t *arg1 = (uint8_t *) 0 ;
   size_t arg2 ;
   escrow_kek *result = 0 ;
@@ -1050,7 +1325,7 @@ struct escrow_kek *_wrap_goesc_kek_public_from_bytes_raw_fdaa75c5c5b7c8bc(_gosli
 }
 
 
-struct escrow_kek *_wrap_goesc_kek_private_from_bytes_raw_fdaa75c5c5b7c8bc(_goslice_ _swig_go_0) {
+struct escrow_kek *_wrap_goesc_kek_private_from_bytes_raw_c2b9c78d745dc570(_goslice_ _swig_go_0) {
   uint8_t *arg1 = (uint8_t *) 0 ;
   size_t arg2 ;
   escrow_kek *result = 0 ;
@@ -1067,7 +1342,7 @@ struct escrow_kek *_wrap_goesc_kek_private_from_bytes_raw_fdaa75c5c5b7c8bc(_gosl
 }
 
 
-struct escrow_kek *_wrap_goesc_kek_public_load_raw_fdaa75c5c5b7c8bc(_gostring_ _swig_go_0) {
+struct escrow_kek *_wrap_goesc_kek_public_load_raw_c2b9c78d745dc570(_gostring_ _swig_go_0) {
   char *arg1 = (char *) 0 ;
   escrow_kek *result = 0 ;
   struct escrow_kek *_swig_go_result;
@@ -1085,7 +1360,7 @@ struct escrow_kek *_wrap_goesc_kek_public_load_raw_fdaa75c5c5b7c8bc(_gostring_ _
 }
 
 
-struct escrow_kek *_wrap_goesc_kek_private_load_raw_fdaa75c5c5b7c8bc(_gostring_ _swig_go_0) {
+struct escrow_kek *_wrap_goesc_kek_private_load_raw_c2b9c78d745dc570(_gostring_ _swig_go_0) {
   char *arg1 = (char *) 0 ;
   escrow_kek *result = 0 ;
   struct escrow_kek *_swig_go_result;
@@ -1103,7 +1378,7 @@ struct escrow_kek *_wrap_goesc_kek_private_load_raw_fdaa75c5c5b7c8bc(_gostring_ 
 }
 
 
-struct goesc_buf *_wrap_goesc_kek_public_export_raw_fdaa75c5c5b7c8bc(struct escrow_kek *_swig_go_0, intgo _swig_go_1) {
+struct goesc_buf *_wrap_goesc_kek_public_export_raw_c2b9c78d745dc570(struct escrow_kek *_swig_go_0, intgo _swig_go_1) {
   escrow_kek *arg1 = (escrow_kek *) 0 ;
   int arg2 ;
   goesc_buf *result = 0 ;
@@ -1118,7 +1393,7 @@ struct goesc_buf *_wrap_goesc_kek_public_export_raw_fdaa75c5c5b7c8bc(struct escr
 }
 
 
-struct goesc_buf *_wrap_goesc_kek_private_export_raw_fdaa75c5c5b7c8bc(struct escrow_kek *_swig_go_0, intgo _swig_go_1) {
+struct goesc_buf *_wrap_goesc_kek_private_export_raw_c2b9c78d745dc570(struct escrow_kek *_swig_go_0, intgo _swig_go_1) {
   escrow_kek *arg1 = (escrow_kek *) 0 ;
   int arg2 ;
   goesc_buf *result = 0 ;
@@ -1133,7 +1408,7 @@ struct goesc_buf *_wrap_goesc_kek_private_export_raw_fdaa75c5c5b7c8bc(struct esc
 }
 
 
-intgo _wrap_goesc_kek_public_save_raw_fdaa75c5c5b7c8bc(struct escrow_kek *_swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2) {
+intgo _wrap_goesc_kek_public_save_raw_c2b9c78d745dc570(struct escrow_kek *_swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2) {
   escrow_kek *arg1 = (escrow_kek *) 0 ;
   char *arg2 = (char *) 0 ;
   int arg3 ;
@@ -1155,7 +1430,7 @@ intgo _wrap_goesc_kek_public_save_raw_fdaa75c5c5b7c8bc(struct escrow_kek *_swig_
 }
 
 
-intgo _wrap_goesc_kek_private_save_raw_fdaa75c5c5b7c8bc(struct escrow_kek *_swig_go_0, _gostring_ _swig_go_1) {
+intgo _wrap_goesc_kek_private_save_raw_c2b9c78d745dc570(struct escrow_kek *_swig_go_0, _gostring_ _swig_go_1) {
   escrow_kek *arg1 = (escrow_kek *) 0 ;
   char *arg2 = (char *) 0 ;
   int result;
@@ -1175,7 +1450,7 @@ intgo _wrap_goesc_kek_private_save_raw_fdaa75c5c5b7c8bc(struct escrow_kek *_swig
 }
 
 
-intgo _wrap_goesc_kek_has_private_raw_fdaa75c5c5b7c8bc(struct escrow_kek *_swig_go_0) {
+intgo _wrap_goesc_kek_has_private_raw_c2b9c78d745dc570(struct escrow_kek *_swig_go_0) {
   escrow_kek *arg1 = (escrow_kek *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -1188,7 +1463,7 @@ intgo _wrap_goesc_kek_has_private_raw_fdaa75c5c5b7c8bc(struct escrow_kek *_swig_
 }
 
 
-intgo _wrap_goesc_kek_bits_raw_fdaa75c5c5b7c8bc(struct escrow_kek *_swig_go_0) {
+intgo _wrap_goesc_kek_bits_raw_c2b9c78d745dc570(struct escrow_kek *_swig_go_0) {
   escrow_kek *arg1 = (escrow_kek *) 0 ;
   unsigned int result;
   intgo _swig_go_result;
@@ -1201,7 +1476,7 @@ intgo _wrap_goesc_kek_bits_raw_fdaa75c5c5b7c8bc(struct escrow_kek *_swig_go_0) {
 }
 
 
-struct goesc_buf *_wrap_goesc_kek_key_id_raw_fdaa75c5c5b7c8bc(struct escrow_kek *_swig_go_0) {
+struct goesc_buf *_wrap_goesc_kek_key_id_raw_c2b9c78d745dc570(struct escrow_kek *_swig_go_0) {
   escrow_kek *arg1 = (escrow_kek *) 0 ;
   goesc_buf *result = 0 ;
   struct goesc_buf *_swig_go_result;
@@ -1214,7 +1489,7 @@ struct goesc_buf *_wrap_goesc_kek_key_id_raw_fdaa75c5c5b7c8bc(struct escrow_kek 
 }
 
 
-void _wrap_goesc_kek_free_raw_fdaa75c5c5b7c8bc(struct escrow_kek *_swig_go_0) {
+void _wrap_goesc_kek_free_raw_c2b9c78d745dc570(struct escrow_kek *_swig_go_0) {
   escrow_kek *arg1 = (escrow_kek *) 0 ;
   
   arg1 = *(escrow_kek **)&_swig_go_0; 
@@ -1224,7 +1499,7 @@ void _wrap_goesc_kek_free_raw_fdaa75c5c5b7c8bc(struct escrow_kek *_swig_go_0) {
 }
 
 
-struct goesc_buf *_wrap_goesc_wcek_wrap_raw_fdaa75c5c5b7c8bc(struct escrow_kek *_swig_go_0, struct escrow_cek *_swig_go_1, intgo _swig_go_2) {
+struct goesc_buf *_wrap_goesc_wcek_wrap_raw_c2b9c78d745dc570(struct escrow_kek *_swig_go_0, struct escrow_cek *_swig_go_1, intgo _swig_go_2) {
   escrow_kek *arg1 = (escrow_kek *) 0 ;
   escrow_cek *arg2 = (escrow_cek *) 0 ;
   int arg3 ;
@@ -1241,7 +1516,7 @@ struct goesc_buf *_wrap_goesc_wcek_wrap_raw_fdaa75c5c5b7c8bc(struct escrow_kek *
 }
 
 
-struct escrow_cek *_wrap_goesc_wcek_unwrap_raw_fdaa75c5c5b7c8bc(struct escrow_kek *_swig_go_0, _goslice_ _swig_go_1, intgo _swig_go_2, _goslice_ _swig_go_3) {
+struct escrow_cek *_wrap_goesc_wcek_unwrap_raw_c2b9c78d745dc570(struct escrow_kek *_swig_go_0, _goslice_ _swig_go_1, intgo _swig_go_2, _goslice_ _swig_go_3) {
   escrow_kek *arg1 = (escrow_kek *) 0 ;
   uint8_t *arg2 = (uint8_t *) 0 ;
   size_t arg3 ;
@@ -1268,7 +1543,7 @@ struct escrow_cek *_wrap_goesc_wcek_unwrap_raw_fdaa75c5c5b7c8bc(struct escrow_ke
 }
 
 
-intgo _wrap_goesc_detect_format_raw_fdaa75c5c5b7c8bc(_goslice_ _swig_go_0) {
+intgo _wrap_goesc_detect_format_raw_c2b9c78d745dc570(_goslice_ _swig_go_0) {
   uint8_t *arg1 = (uint8_t *) 0 ;
   size_t arg2 ;
   int result;
@@ -1285,7 +1560,7 @@ intgo _wrap_goesc_detect_format_raw_fdaa75c5c5b7c8bc(_goslice_ _swig_go_0) {
 }
 
 
-struct escrow_header *_wrap_goesc_header_parse_raw_fdaa75c5c5b7c8bc(_goslice_ _swig_go_0) {
+struct escrow_header *_wrap_goesc_header_parse_raw_c2b9c78d745dc570(_goslice_ _swig_go_0) {
   uint8_t *arg1 = (uint8_t *) 0 ;
   size_t arg2 ;
   escrow_header *result = 0 ;
@@ -1302,7 +1577,7 @@ struct escrow_header *_wrap_goesc_header_parse_raw_fdaa75c5c5b7c8bc(_goslice_ _s
 }
 
 
-intgo _wrap_goesc_header_verify_raw_fdaa75c5c5b7c8bc(struct escrow_header *_swig_go_0, struct escrow_cek *_swig_go_1) {
+intgo _wrap_goesc_header_verify_raw_c2b9c78d745dc570(struct escrow_header *_swig_go_0, struct escrow_cek *_swig_go_1) {
   escrow_header *arg1 = (escrow_header *) 0 ;
   escrow_cek *arg2 = (escrow_cek *) 0 ;
   int result;
@@ -1317,7 +1592,7 @@ intgo _wrap_goesc_header_verify_raw_fdaa75c5c5b7c8bc(struct escrow_header *_swig
 }
 
 
-long long _wrap_goesc_header_length_raw_fdaa75c5c5b7c8bc(struct escrow_header *_swig_go_0) {
+long long _wrap_goesc_header_length_raw_c2b9c78d745dc570(struct escrow_header *_swig_go_0) {
   escrow_header *arg1 = (escrow_header *) 0 ;
   long long result;
   long long _swig_go_result;
@@ -1330,7 +1605,7 @@ long long _wrap_goesc_header_length_raw_fdaa75c5c5b7c8bc(struct escrow_header *_
 }
 
 
-intgo _wrap_goesc_header_log2cs_raw_fdaa75c5c5b7c8bc(struct escrow_header *_swig_go_0) {
+intgo _wrap_goesc_header_log2cs_raw_c2b9c78d745dc570(struct escrow_header *_swig_go_0) {
   escrow_header *arg1 = (escrow_header *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -1343,7 +1618,7 @@ intgo _wrap_goesc_header_log2cs_raw_fdaa75c5c5b7c8bc(struct escrow_header *_swig
 }
 
 
-intgo _wrap_goesc_header_bytes_raw_fdaa75c5c5b7c8bc(struct escrow_header *_swig_go_0, intgo _swig_go_1, _goslice_ _swig_go_2) {
+intgo _wrap_goesc_header_bytes_raw_c2b9c78d745dc570(struct escrow_header *_swig_go_0, intgo _swig_go_1, _goslice_ _swig_go_2) {
   escrow_header *arg1 = (escrow_header *) 0 ;
   int arg2 ;
   uint8_t *arg3 = (uint8_t *) 0 ;
@@ -1364,7 +1639,7 @@ intgo _wrap_goesc_header_bytes_raw_fdaa75c5c5b7c8bc(struct escrow_header *_swig_
 }
 
 
-intgo _wrap_goesc_header_has_context_raw_fdaa75c5c5b7c8bc(struct escrow_header *_swig_go_0, intgo _swig_go_1) {
+intgo _wrap_goesc_header_has_context_raw_c2b9c78d745dc570(struct escrow_header *_swig_go_0, intgo _swig_go_1) {
   escrow_header *arg1 = (escrow_header *) 0 ;
   unsigned int arg2 ;
   int result;
@@ -1379,7 +1654,7 @@ intgo _wrap_goesc_header_has_context_raw_fdaa75c5c5b7c8bc(struct escrow_header *
 }
 
 
-_gostring_ _wrap_goesc_header_context_raw_fdaa75c5c5b7c8bc(struct escrow_header *_swig_go_0, intgo _swig_go_1) {
+_gostring_ _wrap_goesc_header_context_raw_c2b9c78d745dc570(struct escrow_header *_swig_go_0, intgo _swig_go_1) {
   escrow_header *arg1 = (escrow_header *) 0 ;
   unsigned int arg2 ;
   char *result = 0 ;
@@ -1394,7 +1669,7 @@ _gostring_ _wrap_goesc_header_context_raw_fdaa75c5c5b7c8bc(struct escrow_header 
 }
 
 
-void _wrap_goesc_header_free_raw_fdaa75c5c5b7c8bc(struct escrow_header *_swig_go_0) {
+void _wrap_goesc_header_free_raw_c2b9c78d745dc570(struct escrow_header *_swig_go_0) {
   escrow_header *arg1 = (escrow_header *) 0 ;
   
   arg1 = *(escrow_header **)&_swig_go_0; 
@@ -1404,7 +1679,7 @@ void _wrap_goesc_header_free_raw_fdaa75c5c5b7c8bc(struct escrow_header *_swig_go
 }
 
 
-struct escrow_encryptor *_wrap_goesc_encryptor_new_raw_fdaa75c5c5b7c8bc(struct escrow_cek *_swig_go_0, intgo _swig_go_1, _gostring_ _swig_go_2, _gostring_ _swig_go_3, _gostring_ _swig_go_4, _gostring_ _swig_go_5, _gostring_ _swig_go_6) {
+struct escrow_encryptor *_wrap_goesc_encryptor_new_raw_c2b9c78d745dc570(struct escrow_cek *_swig_go_0, intgo _swig_go_1, _gostring_ _swig_go_2, _gostring_ _swig_go_3, _gostring_ _swig_go_4, _gostring_ _swig_go_5, _gostring_ _swig_go_6) {
   escrow_cek *arg1 = (escrow_cek *) 0 ;
   unsigned int arg2 ;
   char *arg3 = (char *) 0 ;
@@ -1454,7 +1729,7 @@ struct escrow_encryptor *_wrap_goesc_encryptor_new_raw_fdaa75c5c5b7c8bc(struct e
 }
 
 
-long long _wrap_goesc_encryptor_update_bound_raw_fdaa75c5c5b7c8bc(struct escrow_encryptor *_swig_go_0, long long _swig_go_1) {
+long long _wrap_goesc_encryptor_update_bound_raw_c2b9c78d745dc570(struct escrow_encryptor *_swig_go_0, long long _swig_go_1) {
   escrow_encryptor *arg1 = (escrow_encryptor *) 0 ;
   long long arg2 ;
   long long result;
@@ -1469,7 +1744,7 @@ long long _wrap_goesc_encryptor_update_bound_raw_fdaa75c5c5b7c8bc(struct escrow_
 }
 
 
-long long _wrap_goesc_encryptor_final_bound_raw_fdaa75c5c5b7c8bc(struct escrow_encryptor *_swig_go_0) {
+long long _wrap_goesc_encryptor_final_bound_raw_c2b9c78d745dc570(struct escrow_encryptor *_swig_go_0) {
   escrow_encryptor *arg1 = (escrow_encryptor *) 0 ;
   long long result;
   long long _swig_go_result;
@@ -1482,7 +1757,7 @@ long long _wrap_goesc_encryptor_final_bound_raw_fdaa75c5c5b7c8bc(struct escrow_e
 }
 
 
-long long _wrap_goesc_encryptor_update_raw_fdaa75c5c5b7c8bc(struct escrow_encryptor *_swig_go_0, _goslice_ _swig_go_1, _goslice_ _swig_go_2) {
+long long _wrap_goesc_encryptor_update_raw_c2b9c78d745dc570(struct escrow_encryptor *_swig_go_0, _goslice_ _swig_go_1, _goslice_ _swig_go_2) {
   escrow_encryptor *arg1 = (escrow_encryptor *) 0 ;
   uint8_t *arg2 = (uint8_t *) 0 ;
   size_t arg3 ;
@@ -1507,7 +1782,7 @@ long long _wrap_goesc_encryptor_update_raw_fdaa75c5c5b7c8bc(struct escrow_encryp
 }
 
 
-long long _wrap_goesc_encryptor_final_raw_fdaa75c5c5b7c8bc(struct escrow_encryptor *_swig_go_0, _goslice_ _swig_go_1) {
+long long _wrap_goesc_encryptor_final_raw_c2b9c78d745dc570(struct escrow_encryptor *_swig_go_0, _goslice_ _swig_go_1) {
   escrow_encryptor *arg1 = (escrow_encryptor *) 0 ;
   uint8_t *arg2 = (uint8_t *) 0 ;
   size_t arg3 ;
@@ -1526,7 +1801,7 @@ long long _wrap_goesc_encryptor_final_raw_fdaa75c5c5b7c8bc(struct escrow_encrypt
 }
 
 
-intgo _wrap_goesc_encryptor_hdrtag_raw_fdaa75c5c5b7c8bc(struct escrow_encryptor *_swig_go_0, _goslice_ _swig_go_1) {
+intgo _wrap_goesc_encryptor_hdrtag_raw_c2b9c78d745dc570(struct escrow_encryptor *_swig_go_0, _goslice_ _swig_go_1) {
   escrow_encryptor *arg1 = (escrow_encryptor *) 0 ;
   uint8_t *arg2 = (uint8_t *) 0 ;
   size_t arg3 ;
@@ -1545,7 +1820,7 @@ intgo _wrap_goesc_encryptor_hdrtag_raw_fdaa75c5c5b7c8bc(struct escrow_encryptor 
 }
 
 
-void _wrap_goesc_encryptor_free_raw_fdaa75c5c5b7c8bc(struct escrow_encryptor *_swig_go_0) {
+void _wrap_goesc_encryptor_free_raw_c2b9c78d745dc570(struct escrow_encryptor *_swig_go_0) {
   escrow_encryptor *arg1 = (escrow_encryptor *) 0 ;
   
   arg1 = *(escrow_encryptor **)&_swig_go_0; 
@@ -1555,7 +1830,7 @@ void _wrap_goesc_encryptor_free_raw_fdaa75c5c5b7c8bc(struct escrow_encryptor *_s
 }
 
 
-struct escrow_decryptor *_wrap_goesc_decryptor_new_raw_fdaa75c5c5b7c8bc(struct escrow_cek *_swig_go_0, _gostring_ _swig_go_1, _goslice_ _swig_go_2) {
+struct escrow_decryptor *_wrap_goesc_decryptor_new_raw_c2b9c78d745dc570(struct escrow_cek *_swig_go_0, _gostring_ _swig_go_1, _goslice_ _swig_go_2) {
   escrow_cek *arg1 = (escrow_cek *) 0 ;
   char *arg2 = (char *) 0 ;
   uint8_t *arg3 = (uint8_t *) 0 ;
@@ -1581,7 +1856,7 @@ struct escrow_decryptor *_wrap_goesc_decryptor_new_raw_fdaa75c5c5b7c8bc(struct e
 }
 
 
-long long _wrap_goesc_decryptor_update_bound_raw_fdaa75c5c5b7c8bc(struct escrow_decryptor *_swig_go_0, long long _swig_go_1) {
+long long _wrap_goesc_decryptor_update_bound_raw_c2b9c78d745dc570(struct escrow_decryptor *_swig_go_0, long long _swig_go_1) {
   escrow_decryptor *arg1 = (escrow_decryptor *) 0 ;
   long long arg2 ;
   long long result;
@@ -1596,7 +1871,7 @@ long long _wrap_goesc_decryptor_update_bound_raw_fdaa75c5c5b7c8bc(struct escrow_
 }
 
 
-long long _wrap_goesc_decryptor_final_bound_raw_fdaa75c5c5b7c8bc(struct escrow_decryptor *_swig_go_0) {
+long long _wrap_goesc_decryptor_final_bound_raw_c2b9c78d745dc570(struct escrow_decryptor *_swig_go_0) {
   escrow_decryptor *arg1 = (escrow_decryptor *) 0 ;
   long long result;
   long long _swig_go_result;
@@ -1609,7 +1884,7 @@ long long _wrap_goesc_decryptor_final_bound_raw_fdaa75c5c5b7c8bc(struct escrow_d
 }
 
 
-long long _wrap_goesc_decryptor_update_raw_fdaa75c5c5b7c8bc(struct escrow_decryptor *_swig_go_0, _goslice_ _swig_go_1, _goslice_ _swig_go_2) {
+long long _wrap_goesc_decryptor_update_raw_c2b9c78d745dc570(struct escrow_decryptor *_swig_go_0, _goslice_ _swig_go_1, _goslice_ _swig_go_2) {
   escrow_decryptor *arg1 = (escrow_decryptor *) 0 ;
   uint8_t *arg2 = (uint8_t *) 0 ;
   size_t arg3 ;
@@ -1634,7 +1909,7 @@ long long _wrap_goesc_decryptor_update_raw_fdaa75c5c5b7c8bc(struct escrow_decryp
 }
 
 
-long long _wrap_goesc_decryptor_final_raw_fdaa75c5c5b7c8bc(struct escrow_decryptor *_swig_go_0, _goslice_ _swig_go_1) {
+long long _wrap_goesc_decryptor_final_raw_c2b9c78d745dc570(struct escrow_decryptor *_swig_go_0, _goslice_ _swig_go_1) {
   escrow_decryptor *arg1 = (escrow_decryptor *) 0 ;
   uint8_t *arg2 = (uint8_t *) 0 ;
   size_t arg3 ;
@@ -1653,7 +1928,7 @@ long long _wrap_goesc_decryptor_final_raw_fdaa75c5c5b7c8bc(struct escrow_decrypt
 }
 
 
-struct escrow_header *_wrap_goesc_decryptor_header_raw_fdaa75c5c5b7c8bc(struct escrow_decryptor *_swig_go_0) {
+struct escrow_header *_wrap_goesc_decryptor_header_raw_c2b9c78d745dc570(struct escrow_decryptor *_swig_go_0) {
   escrow_decryptor *arg1 = (escrow_decryptor *) 0 ;
   escrow_header *result = 0 ;
   struct escrow_header *_swig_go_result;
@@ -1666,7 +1941,7 @@ struct escrow_header *_wrap_goesc_decryptor_header_raw_fdaa75c5c5b7c8bc(struct e
 }
 
 
-void _wrap_goesc_decryptor_free_raw_fdaa75c5c5b7c8bc(struct escrow_decryptor *_swig_go_0) {
+void _wrap_goesc_decryptor_free_raw_c2b9c78d745dc570(struct escrow_decryptor *_swig_go_0) {
   escrow_decryptor *arg1 = (escrow_decryptor *) 0 ;
   
   arg1 = *(escrow_decryptor **)&_swig_go_0; 
@@ -1676,7 +1951,7 @@ void _wrap_goesc_decryptor_free_raw_fdaa75c5c5b7c8bc(struct escrow_decryptor *_s
 }
 
 
-struct escrow_reader *_wrap_goesc_reader_open_file_raw_fdaa75c5c5b7c8bc(struct escrow_cek *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, _goslice_ _swig_go_3) {
+struct escrow_reader *_wrap_goesc_reader_open_file_raw_c2b9c78d745dc570(struct escrow_cek *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, _goslice_ _swig_go_3) {
   escrow_cek *arg1 = (escrow_cek *) 0 ;
   char *arg2 = (char *) 0 ;
   char *arg3 = (char *) 0 ;
@@ -1709,7 +1984,7 @@ struct escrow_reader *_wrap_goesc_reader_open_file_raw_fdaa75c5c5b7c8bc(struct e
 }
 
 
-long long _wrap_goesc_reader_size_raw_fdaa75c5c5b7c8bc(struct escrow_reader *_swig_go_0) {
+long long _wrap_goesc_reader_size_raw_c2b9c78d745dc570(struct escrow_reader *_swig_go_0) {
   escrow_reader *arg1 = (escrow_reader *) 0 ;
   long long result;
   long long _swig_go_result;
@@ -1722,7 +1997,7 @@ long long _wrap_goesc_reader_size_raw_fdaa75c5c5b7c8bc(struct escrow_reader *_sw
 }
 
 
-long long _wrap_goesc_reader_pread_raw_fdaa75c5c5b7c8bc(struct escrow_reader *_swig_go_0, _goslice_ _swig_go_1, long long _swig_go_2) {
+long long _wrap_goesc_reader_pread_raw_c2b9c78d745dc570(struct escrow_reader *_swig_go_0, _goslice_ _swig_go_1, long long _swig_go_2) {
   escrow_reader *arg1 = (escrow_reader *) 0 ;
   uint8_t *arg2 = (uint8_t *) 0 ;
   size_t arg3 ;
@@ -1743,7 +2018,7 @@ long long _wrap_goesc_reader_pread_raw_fdaa75c5c5b7c8bc(struct escrow_reader *_s
 }
 
 
-struct escrow_header *_wrap_goesc_reader_header_raw_fdaa75c5c5b7c8bc(struct escrow_reader *_swig_go_0) {
+struct escrow_header *_wrap_goesc_reader_header_raw_c2b9c78d745dc570(struct escrow_reader *_swig_go_0) {
   escrow_reader *arg1 = (escrow_reader *) 0 ;
   escrow_header *result = 0 ;
   struct escrow_header *_swig_go_result;
@@ -1756,7 +2031,7 @@ struct escrow_header *_wrap_goesc_reader_header_raw_fdaa75c5c5b7c8bc(struct escr
 }
 
 
-void _wrap_goesc_reader_free_raw_fdaa75c5c5b7c8bc(struct escrow_reader *_swig_go_0) {
+void _wrap_goesc_reader_free_raw_c2b9c78d745dc570(struct escrow_reader *_swig_go_0) {
   escrow_reader *arg1 = (escrow_reader *) 0 ;
   
   arg1 = *(escrow_reader **)&_swig_go_0; 
@@ -1766,7 +2041,7 @@ void _wrap_goesc_reader_free_raw_fdaa75c5c5b7c8bc(struct escrow_reader *_swig_go
 }
 
 
-intgo _wrap_goesc_encrypt_file_raw_fdaa75c5c5b7c8bc(struct escrow_cek *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2, _gostring_ _swig_go_3, _gostring_ _swig_go_4, _gostring_ _swig_go_5, _gostring_ _swig_go_6, _gostring_ _swig_go_7, _gostring_ _swig_go_8, _gostring_ _swig_go_9, _goslice_ _swig_go_10) {
+intgo _wrap_goesc_encrypt_file_raw_c2b9c78d745dc570(struct escrow_cek *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2, _gostring_ _swig_go_3, _gostring_ _swig_go_4, _gostring_ _swig_go_5, _gostring_ _swig_go_6, _gostring_ _swig_go_7, _gostring_ _swig_go_8, _gostring_ _swig_go_9, _goslice_ _swig_go_10) {
   escrow_cek *arg1 = (escrow_cek *) 0 ;
   int arg2 ;
   unsigned int arg3 ;
@@ -1838,7 +2113,7 @@ intgo _wrap_goesc_encrypt_file_raw_fdaa75c5c5b7c8bc(struct escrow_cek *_swig_go_
 }
 
 
-intgo _wrap_goesc_decrypt_file_raw_fdaa75c5c5b7c8bc(struct escrow_cek *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, _gostring_ _swig_go_3, _goslice_ _swig_go_4) {
+intgo _wrap_goesc_decrypt_file_raw_c2b9c78d745dc570(struct escrow_cek *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, _gostring_ _swig_go_3, _goslice_ _swig_go_4) {
   escrow_cek *arg1 = (escrow_cek *) 0 ;
   char *arg2 = (char *) 0 ;
   char *arg3 = (char *) 0 ;
@@ -1878,7 +2153,7 @@ intgo _wrap_goesc_decrypt_file_raw_fdaa75c5c5b7c8bc(struct escrow_cek *_swig_go_
 }
 
 
-struct goesc_buf *_wrap_goesc_legacy_decrypt_mem_raw_fdaa75c5c5b7c8bc(struct escrow_cek *_swig_go_0, _goslice_ _swig_go_1) {
+struct goesc_buf *_wrap_goesc_legacy_decrypt_mem_raw_c2b9c78d745dc570(struct escrow_cek *_swig_go_0, _goslice_ _swig_go_1) {
   escrow_cek *arg1 = (escrow_cek *) 0 ;
   uint8_t *arg2 = (uint8_t *) 0 ;
   size_t arg3 ;
@@ -1897,7 +2172,7 @@ struct goesc_buf *_wrap_goesc_legacy_decrypt_mem_raw_fdaa75c5c5b7c8bc(struct esc
 }
 
 
-intgo _wrap_goesc_algorithm_pack_raw_fdaa75c5c5b7c8bc(_gostring_ _swig_go_0, struct escrow_cek *_swig_go_1, _gostring_ _swig_go_2, intgo _swig_go_3, _gostring_ _swig_go_4, _gostring_ _swig_go_5, _gostring_ _swig_go_6, _gostring_ _swig_go_7, _gostring_ _swig_go_8) {
+intgo _wrap_goesc_algorithm_pack_raw_c2b9c78d745dc570(_gostring_ _swig_go_0, struct escrow_cek *_swig_go_1, _gostring_ _swig_go_2, intgo _swig_go_3, _gostring_ _swig_go_4, _gostring_ _swig_go_5, _gostring_ _swig_go_6, _gostring_ _swig_go_7, _gostring_ _swig_go_8) {
   char *arg1 = (char *) 0 ;
   escrow_cek *arg2 = (escrow_cek *) 0 ;
   char *arg3 = (char *) 0 ;
@@ -1961,7 +2236,7 @@ intgo _wrap_goesc_algorithm_pack_raw_fdaa75c5c5b7c8bc(_gostring_ _swig_go_0, str
 }
 
 
-struct escrow_algorithm *_wrap_goesc_algorithm_open_raw_fdaa75c5c5b7c8bc(_gostring_ _swig_go_0, long long _swig_go_1, long long _swig_go_2, long long _swig_go_3, intgo _swig_go_4) {
+struct escrow_algorithm *_wrap_goesc_algorithm_open_raw_c2b9c78d745dc570(_gostring_ _swig_go_0, long long _swig_go_1, long long _swig_go_2, long long _swig_go_3, intgo _swig_go_4) {
   char *arg1 = (char *) 0 ;
   long long arg2 ;
   long long arg3 ;
@@ -1987,7 +2262,7 @@ struct escrow_algorithm *_wrap_goesc_algorithm_open_raw_fdaa75c5c5b7c8bc(_gostri
 }
 
 
-long long _wrap_goesc_algorithm_entry_count_raw_fdaa75c5c5b7c8bc(struct escrow_algorithm *_swig_go_0) {
+long long _wrap_goesc_algorithm_entry_count_raw_c2b9c78d745dc570(struct escrow_algorithm *_swig_go_0) {
   escrow_algorithm *arg1 = (escrow_algorithm *) 0 ;
   long long result;
   long long _swig_go_result;
@@ -2000,7 +2275,7 @@ long long _wrap_goesc_algorithm_entry_count_raw_fdaa75c5c5b7c8bc(struct escrow_a
 }
 
 
-_gostring_ _wrap_goesc_algorithm_entry_name_raw_fdaa75c5c5b7c8bc(struct escrow_algorithm *_swig_go_0, long long _swig_go_1) {
+_gostring_ _wrap_goesc_algorithm_entry_name_raw_c2b9c78d745dc570(struct escrow_algorithm *_swig_go_0, long long _swig_go_1) {
   escrow_algorithm *arg1 = (escrow_algorithm *) 0 ;
   long long arg2 ;
   char *result = 0 ;
@@ -2015,7 +2290,7 @@ _gostring_ _wrap_goesc_algorithm_entry_name_raw_fdaa75c5c5b7c8bc(struct escrow_a
 }
 
 
-long long _wrap_goesc_algorithm_secret_count_raw_fdaa75c5c5b7c8bc(struct escrow_algorithm *_swig_go_0) {
+long long _wrap_goesc_algorithm_secret_count_raw_c2b9c78d745dc570(struct escrow_algorithm *_swig_go_0) {
   escrow_algorithm *arg1 = (escrow_algorithm *) 0 ;
   long long result;
   long long _swig_go_result;
@@ -2028,7 +2303,7 @@ long long _wrap_goesc_algorithm_secret_count_raw_fdaa75c5c5b7c8bc(struct escrow_
 }
 
 
-_gostring_ _wrap_goesc_algorithm_secret_raw_fdaa75c5c5b7c8bc(struct escrow_algorithm *_swig_go_0, long long _swig_go_1, intgo _swig_go_2) {
+_gostring_ _wrap_goesc_algorithm_secret_raw_c2b9c78d745dc570(struct escrow_algorithm *_swig_go_0, long long _swig_go_1, intgo _swig_go_2) {
   escrow_algorithm *arg1 = (escrow_algorithm *) 0 ;
   long long arg2 ;
   int arg3 ;
@@ -2045,7 +2320,7 @@ _gostring_ _wrap_goesc_algorithm_secret_raw_fdaa75c5c5b7c8bc(struct escrow_algor
 }
 
 
-struct goesc_buf *_wrap_goesc_algorithm_check_raw_fdaa75c5c5b7c8bc(struct escrow_algorithm *_swig_go_0, intgo _swig_go_1) {
+struct goesc_buf *_wrap_goesc_algorithm_check_raw_c2b9c78d745dc570(struct escrow_algorithm *_swig_go_0, intgo _swig_go_1) {
   escrow_algorithm *arg1 = (escrow_algorithm *) 0 ;
   int arg2 ;
   goesc_buf *result = 0 ;
@@ -2060,7 +2335,7 @@ struct goesc_buf *_wrap_goesc_algorithm_check_raw_fdaa75c5c5b7c8bc(struct escrow
 }
 
 
-intgo _wrap_goesc_algorithm_extract_raw_fdaa75c5c5b7c8bc(struct escrow_algorithm *_swig_go_0, struct escrow_cek *_swig_go_1, _gostring_ _swig_go_2) {
+intgo _wrap_goesc_algorithm_extract_raw_c2b9c78d745dc570(struct escrow_algorithm *_swig_go_0, struct escrow_cek *_swig_go_1, _gostring_ _swig_go_2) {
   escrow_algorithm *arg1 = (escrow_algorithm *) 0 ;
   escrow_cek *arg2 = (escrow_cek *) 0 ;
   char *arg3 = (char *) 0 ;
@@ -2082,7 +2357,7 @@ intgo _wrap_goesc_algorithm_extract_raw_fdaa75c5c5b7c8bc(struct escrow_algorithm
 }
 
 
-void _wrap_goesc_algorithm_free_raw_fdaa75c5c5b7c8bc(struct escrow_algorithm *_swig_go_0) {
+void _wrap_goesc_algorithm_free_raw_c2b9c78d745dc570(struct escrow_algorithm *_swig_go_0) {
   escrow_algorithm *arg1 = (escrow_algorithm *) 0 ;
   
   arg1 = *(escrow_algorithm **)&_swig_go_0; 
@@ -2092,7 +2367,7 @@ void _wrap_goesc_algorithm_free_raw_fdaa75c5c5b7c8bc(struct escrow_algorithm *_s
 }
 
 
-intgo _wrap_goesc_dataset_encrypt_raw_fdaa75c5c5b7c8bc(_gostring_ _swig_go_0, _gostring_ _swig_go_1, struct escrow_cek *_swig_go_2, intgo _swig_go_3, _gostring_ _swig_go_4, _gostring_ _swig_go_5, _gostring_ _swig_go_6, _gostring_ _swig_go_7, _gostring_ _swig_go_8) {
+intgo _wrap_goesc_dataset_encrypt_raw_c2b9c78d745dc570(_gostring_ _swig_go_0, _gostring_ _swig_go_1, struct escrow_cek *_swig_go_2, intgo _swig_go_3, _gostring_ _swig_go_4, _gostring_ _swig_go_5, _gostring_ _swig_go_6, _gostring_ _swig_go_7, _gostring_ _swig_go_8) {
   char *arg1 = (char *) 0 ;
   char *arg2 = (char *) 0 ;
   escrow_cek *arg3 = (escrow_cek *) 0 ;
@@ -2156,7 +2431,7 @@ intgo _wrap_goesc_dataset_encrypt_raw_fdaa75c5c5b7c8bc(_gostring_ _swig_go_0, _g
 }
 
 
-intgo _wrap_goesc_dataset_decrypt_raw_fdaa75c5c5b7c8bc(_gostring_ _swig_go_0, _gostring_ _swig_go_1, struct escrow_cek *_swig_go_2, intgo _swig_go_3, _gostring_ _swig_go_4, _gostring_ _swig_go_5, _gostring_ _swig_go_6, _gostring_ _swig_go_7) {
+intgo _wrap_goesc_dataset_decrypt_raw_c2b9c78d745dc570(_gostring_ _swig_go_0, _gostring_ _swig_go_1, struct escrow_cek *_swig_go_2, intgo _swig_go_3, _gostring_ _swig_go_4, _gostring_ _swig_go_5, _gostring_ _swig_go_6, _gostring_ _swig_go_7) {
   char *arg1 = (char *) 0 ;
   char *arg2 = (char *) 0 ;
   escrow_cek *arg3 = (escrow_cek *) 0 ;
@@ -2213,7 +2488,7 @@ intgo _wrap_goesc_dataset_decrypt_raw_fdaa75c5c5b7c8bc(_gostring_ _swig_go_0, _g
 }
 
 
-struct escrow_manifest *_wrap_goesc_manifest_decode_raw_fdaa75c5c5b7c8bc(struct escrow_cek *_swig_go_0, _goslice_ _swig_go_1) {
+struct escrow_manifest *_wrap_goesc_manifest_decode_raw_c2b9c78d745dc570(struct escrow_cek *_swig_go_0, _goslice_ _swig_go_1) {
   escrow_cek *arg1 = (escrow_cek *) 0 ;
   uint8_t *arg2 = (uint8_t *) 0 ;
   size_t arg3 ;
@@ -2232,7 +2507,7 @@ struct escrow_manifest *_wrap_goesc_manifest_decode_raw_fdaa75c5c5b7c8bc(struct 
 }
 
 
-long long _wrap_goesc_manifest_count_raw_fdaa75c5c5b7c8bc(struct escrow_manifest *_swig_go_0) {
+long long _wrap_goesc_manifest_count_raw_c2b9c78d745dc570(struct escrow_manifest *_swig_go_0) {
   escrow_manifest *arg1 = (escrow_manifest *) 0 ;
   long long result;
   long long _swig_go_result;
@@ -2245,7 +2520,7 @@ long long _wrap_goesc_manifest_count_raw_fdaa75c5c5b7c8bc(struct escrow_manifest
 }
 
 
-_gostring_ _wrap_goesc_manifest_path_raw_fdaa75c5c5b7c8bc(struct escrow_manifest *_swig_go_0, long long _swig_go_1) {
+_gostring_ _wrap_goesc_manifest_path_raw_c2b9c78d745dc570(struct escrow_manifest *_swig_go_0, long long _swig_go_1) {
   escrow_manifest *arg1 = (escrow_manifest *) 0 ;
   long long arg2 ;
   char *result = 0 ;
@@ -2260,7 +2535,7 @@ _gostring_ _wrap_goesc_manifest_path_raw_fdaa75c5c5b7c8bc(struct escrow_manifest
 }
 
 
-long long _wrap_goesc_manifest_size_raw_fdaa75c5c5b7c8bc(struct escrow_manifest *_swig_go_0, long long _swig_go_1) {
+long long _wrap_goesc_manifest_size_raw_c2b9c78d745dc570(struct escrow_manifest *_swig_go_0, long long _swig_go_1) {
   escrow_manifest *arg1 = (escrow_manifest *) 0 ;
   long long arg2 ;
   long long result;
@@ -2275,7 +2550,7 @@ long long _wrap_goesc_manifest_size_raw_fdaa75c5c5b7c8bc(struct escrow_manifest 
 }
 
 
-intgo _wrap_goesc_manifest_hdrtag_raw_fdaa75c5c5b7c8bc(struct escrow_manifest *_swig_go_0, long long _swig_go_1, _goslice_ _swig_go_2) {
+intgo _wrap_goesc_manifest_hdrtag_raw_c2b9c78d745dc570(struct escrow_manifest *_swig_go_0, long long _swig_go_1, _goslice_ _swig_go_2) {
   escrow_manifest *arg1 = (escrow_manifest *) 0 ;
   long long arg2 ;
   uint8_t *arg3 = (uint8_t *) 0 ;
@@ -2296,7 +2571,7 @@ intgo _wrap_goesc_manifest_hdrtag_raw_fdaa75c5c5b7c8bc(struct escrow_manifest *_
 }
 
 
-long long _wrap_goesc_manifest_find_raw_fdaa75c5c5b7c8bc(struct escrow_manifest *_swig_go_0, _gostring_ _swig_go_1) {
+long long _wrap_goesc_manifest_find_raw_c2b9c78d745dc570(struct escrow_manifest *_swig_go_0, _gostring_ _swig_go_1) {
   escrow_manifest *arg1 = (escrow_manifest *) 0 ;
   char *arg2 = (char *) 0 ;
   long long result;
@@ -2316,7 +2591,7 @@ long long _wrap_goesc_manifest_find_raw_fdaa75c5c5b7c8bc(struct escrow_manifest 
 }
 
 
-_gostring_ _wrap_goesc_manifest_dataset_version_raw_fdaa75c5c5b7c8bc(struct escrow_manifest *_swig_go_0) {
+_gostring_ _wrap_goesc_manifest_dataset_version_raw_c2b9c78d745dc570(struct escrow_manifest *_swig_go_0) {
   escrow_manifest *arg1 = (escrow_manifest *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -2329,7 +2604,7 @@ _gostring_ _wrap_goesc_manifest_dataset_version_raw_fdaa75c5c5b7c8bc(struct escr
 }
 
 
-void _wrap_goesc_manifest_free_raw_fdaa75c5c5b7c8bc(struct escrow_manifest *_swig_go_0) {
+void _wrap_goesc_manifest_free_raw_c2b9c78d745dc570(struct escrow_manifest *_swig_go_0) {
   escrow_manifest *arg1 = (escrow_manifest *) 0 ;
   
   arg1 = *(escrow_manifest **)&_swig_go_0; 
@@ -2339,7 +2614,7 @@ void _wrap_goesc_manifest_free_raw_fdaa75c5c5b7c8bc(struct escrow_manifest *_swi
 }
 
 
-void _wrap_goesc_criteria_opts_raw_fdaa75c5c5b7c8bc(escrow_criteria_options *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2) {
+void _wrap_goesc_criteria_opts_raw_c2b9c78d745dc570(escrow_criteria_options *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2) {
   escrow_criteria_options *arg1 = (escrow_criteria_options *) 0 ;
   int arg2 ;
   int arg3 ;
@@ -2353,7 +2628,7 @@ void _wrap_goesc_criteria_opts_raw_fdaa75c5c5b7c8bc(escrow_criteria_options *_sw
 }
 
 
-struct escrow_criteria *_wrap_goesc_criteria_compile_raw_fdaa75c5c5b7c8bc(_goslice_ _swig_go_0, intgo _swig_go_1, intgo _swig_go_2) {
+struct escrow_criteria *_wrap_goesc_criteria_compile_raw_c2b9c78d745dc570(_goslice_ _swig_go_0, intgo _swig_go_1, intgo _swig_go_2) {
   uint8_t *arg1 = (uint8_t *) 0 ;
   size_t arg2 ;
   int arg3 ;
@@ -2374,7 +2649,7 @@ struct escrow_criteria *_wrap_goesc_criteria_compile_raw_fdaa75c5c5b7c8bc(_gosli
 }
 
 
-struct goesc_buf *_wrap_goesc_criteria_schema_errors_raw_fdaa75c5c5b7c8bc(_goslice_ _swig_go_0, intgo _swig_go_1, intgo _swig_go_2) {
+struct goesc_buf *_wrap_goesc_criteria_schema_errors_raw_c2b9c78d745dc570(_goslice_ _swig_go_0, intgo _swig_go_1, intgo _swig_go_2) {
   uint8_t *arg1 = (uint8_t *) 0 ;
   size_t arg2 ;
   int arg3 ;
@@ -2395,7 +2670,7 @@ struct goesc_buf *_wrap_goesc_criteria_schema_errors_raw_fdaa75c5c5b7c8bc(_gosli
 }
 
 
-struct goesc_buf *_wrap_goesc_criteria_validate_raw_fdaa75c5c5b7c8bc(struct escrow_criteria *_swig_go_0, intgo _swig_go_1, _goslice_ _swig_go_2, _goslice_ _swig_go_3) {
+struct goesc_buf *_wrap_goesc_criteria_validate_raw_c2b9c78d745dc570(struct escrow_criteria *_swig_go_0, intgo _swig_go_1, _goslice_ _swig_go_2, _goslice_ _swig_go_3) {
   escrow_criteria *arg1 = (escrow_criteria *) 0 ;
   int arg2 ;
   uint8_t *arg3 = (uint8_t *) 0 ;
@@ -2422,7 +2697,7 @@ struct goesc_buf *_wrap_goesc_criteria_validate_raw_fdaa75c5c5b7c8bc(struct escr
 }
 
 
-struct goesc_buf *_wrap_goesc_criteria_audit_raw_fdaa75c5c5b7c8bc(struct escrow_criteria *_swig_go_0) {
+struct goesc_buf *_wrap_goesc_criteria_audit_raw_c2b9c78d745dc570(struct escrow_criteria *_swig_go_0) {
   escrow_criteria *arg1 = (escrow_criteria *) 0 ;
   goesc_buf *result = 0 ;
   struct goesc_buf *_swig_go_result;
@@ -2435,7 +2710,7 @@ struct goesc_buf *_wrap_goesc_criteria_audit_raw_fdaa75c5c5b7c8bc(struct escrow_
 }
 
 
-struct goesc_buf *_wrap_goesc_criteria_check_pair_raw_fdaa75c5c5b7c8bc(_goslice_ _swig_go_0) {
+struct goesc_buf *_wrap_goesc_criteria_check_pair_raw_c2b9c78d745dc570(_goslice_ _swig_go_0) {
   uint8_t *arg1 = (uint8_t *) 0 ;
   size_t arg2 ;
   goesc_buf *result = 0 ;
@@ -2452,7 +2727,7 @@ struct goesc_buf *_wrap_goesc_criteria_check_pair_raw_fdaa75c5c5b7c8bc(_goslice_
 }
 
 
-void _wrap_goesc_criteria_free_raw_fdaa75c5c5b7c8bc(struct escrow_criteria *_swig_go_0) {
+void _wrap_goesc_criteria_free_raw_c2b9c78d745dc570(struct escrow_criteria *_swig_go_0) {
   escrow_criteria *arg1 = (escrow_criteria *) 0 ;
   
   arg1 = *(escrow_criteria **)&_swig_go_0; 
@@ -2462,7 +2737,7 @@ void _wrap_goesc_criteria_free_raw_fdaa75c5c5b7c8bc(struct escrow_criteria *_swi
 }
 
 
-struct goesc_buf *_wrap_goesc_sas_check_raw_fdaa75c5c5b7c8bc(_gostring_ _swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2) {
+struct goesc_buf *_wrap_goesc_sas_check_raw_c2b9c78d745dc570(_gostring_ _swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2) {
   char *arg1 = (char *) 0 ;
   char *arg2 = (char *) 0 ;
   unsigned int arg3 ;
@@ -2489,7 +2764,7 @@ struct goesc_buf *_wrap_goesc_sas_check_raw_fdaa75c5c5b7c8bc(_gostring_ _swig_go
 }
 
 
-struct escrow_blob_client *_wrap_goesc_blob_open_raw_fdaa75c5c5b7c8bc(_gostring_ _swig_go_0, intgo _swig_go_1, intgo _swig_go_2, _gostring_ _swig_go_3) {
+struct escrow_blob_client *_wrap_goesc_blob_open_raw_c2b9c78d745dc570(_gostring_ _swig_go_0, intgo _swig_go_1, intgo _swig_go_2, _gostring_ _swig_go_3) {
   char *arg1 = (char *) 0 ;
   unsigned int arg2 ;
   unsigned int arg3 ;
@@ -2518,7 +2793,7 @@ struct escrow_blob_client *_wrap_goesc_blob_open_raw_fdaa75c5c5b7c8bc(_gostring_
 }
 
 
-void _wrap_goesc_blob_close_raw_fdaa75c5c5b7c8bc(struct escrow_blob_client *_swig_go_0) {
+void _wrap_goesc_blob_close_raw_c2b9c78d745dc570(struct escrow_blob_client *_swig_go_0) {
   escrow_blob_client *arg1 = (escrow_blob_client *) 0 ;
   
   arg1 = *(escrow_blob_client **)&_swig_go_0; 
@@ -2528,7 +2803,7 @@ void _wrap_goesc_blob_close_raw_fdaa75c5c5b7c8bc(struct escrow_blob_client *_swi
 }
 
 
-void _wrap_goesc_grow_p_set_raw_fdaa75c5c5b7c8bc(struct goesc_grow *_swig_go_0, char *_swig_go_1) {
+void _wrap_goesc_grow_p_set_raw_c2b9c78d745dc570(struct goesc_grow *_swig_go_0, char *_swig_go_1) {
   struct goesc_grow *arg1 = (struct goesc_grow *) 0 ;
   uint8_t *arg2 = (uint8_t *) 0 ;
   
@@ -2540,7 +2815,7 @@ void _wrap_goesc_grow_p_set_raw_fdaa75c5c5b7c8bc(struct goesc_grow *_swig_go_0, 
 }
 
 
-char *_wrap_goesc_grow_p_get_raw_fdaa75c5c5b7c8bc(struct goesc_grow *_swig_go_0) {
+char *_wrap_goesc_grow_p_get_raw_c2b9c78d745dc570(struct goesc_grow *_swig_go_0) {
   struct goesc_grow *arg1 = (struct goesc_grow *) 0 ;
   uint8_t *result = 0 ;
   char *_swig_go_result;
@@ -2553,7 +2828,7 @@ char *_wrap_goesc_grow_p_get_raw_fdaa75c5c5b7c8bc(struct goesc_grow *_swig_go_0)
 }
 
 
-void _wrap_goesc_grow_n_set_raw_fdaa75c5c5b7c8bc(struct goesc_grow *_swig_go_0, long long _swig_go_1) {
+void _wrap_goesc_grow_n_set_raw_c2b9c78d745dc570(struct goesc_grow *_swig_go_0, long long _swig_go_1) {
   struct goesc_grow *arg1 = (struct goesc_grow *) 0 ;
   size_t arg2 ;
   
@@ -2565,7 +2840,7 @@ void _wrap_goesc_grow_n_set_raw_fdaa75c5c5b7c8bc(struct goesc_grow *_swig_go_0, 
 }
 
 
-long long _wrap_goesc_grow_n_get_raw_fdaa75c5c5b7c8bc(struct goesc_grow *_swig_go_0) {
+long long _wrap_goesc_grow_n_get_raw_c2b9c78d745dc570(struct goesc_grow *_swig_go_0) {
   struct goesc_grow *arg1 = (struct goesc_grow *) 0 ;
   size_t result;
   long long _swig_go_result;
@@ -2578,7 +2853,7 @@ long long _wrap_goesc_grow_n_get_raw_fdaa75c5c5b7c8bc(struct goesc_grow *_swig_g
 }
 
 
-void _wrap_goesc_grow_cap_set_raw_fdaa75c5c5b7c8bc(struct goesc_grow *_swig_go_0, long long _swig_go_1) {
+void _wrap_goesc_grow_cap_set_raw_c2b9c78d745dc570(struct goesc_grow *_swig_go_0, long long _swig_go_1) {
   struct goesc_grow *arg1 = (struct goesc_grow *) 0 ;
   size_t arg2 ;
   
@@ -2590,7 +2865,7 @@ void _wrap_goesc_grow_cap_set_raw_fdaa75c5c5b7c8bc(struct goesc_grow *_swig_go_0
 }
 
 
-long long _wrap_goesc_grow_cap_get_raw_fdaa75c5c5b7c8bc(struct goesc_grow *_swig_go_0) {
+long long _wrap_goesc_grow_cap_get_raw_c2b9c78d745dc570(struct goesc_grow *_swig_go_0) {
   struct goesc_grow *arg1 = (struct goesc_grow *) 0 ;
   size_t result;
   long long _swig_go_result;
@@ -2603,7 +2878,7 @@ long long _wrap_goesc_grow_cap_get_raw_fdaa75c5c5b7c8bc(struct goesc_grow *_swig
 }
 
 
-struct goesc_grow *_wrap_new_goesc_grow_raw_fdaa75c5c5b7c8bc() {
+struct goesc_grow *_wrap_new_goesc_grow_raw_c2b9c78d745dc570() {
   struct goesc_grow *result = 0 ;
   struct goesc_grow *_swig_go_result;
   
@@ -2614,7 +2889,7 @@ struct goesc_grow *_wrap_new_goesc_grow_raw_fdaa75c5c5b7c8bc() {
 }
 
 
-void _wrap_delete_goesc_grow_raw_fdaa75c5c5b7c8bc(struct goesc_grow *_swig_go_0) {
+void _wrap_delete_goesc_grow_raw_c2b9c78d745dc570(struct goesc_grow *_swig_go_0) {
   struct goesc_grow *arg1 = (struct goesc_grow *) 0 ;
   
   arg1 = *(struct goesc_grow **)&_swig_go_0; 
@@ -2624,7 +2899,7 @@ void _wrap_delete_goesc_grow_raw_fdaa75c5c5b7c8bc(struct goesc_grow *_swig_go_0)
 }
 
 
-intgo _wrap_goesc_grow_put_raw_fdaa75c5c5b7c8bc(struct goesc_grow *_swig_go_0, void *_swig_go_1, long long _swig_go_2) {
+intgo _wrap_goesc_grow_put_raw_c2b9c78d745dc570(struct goesc_grow *_swig_go_0, void *_swig_go_1, long long _swig_go_2) {
   goesc_grow *arg1 = (goesc_grow *) 0 ;
   void *arg2 = (void *) 0 ;
   size_t arg3 ;
@@ -2641,7 +2916,7 @@ intgo _wrap_goesc_grow_put_raw_fdaa75c5c5b7c8bc(struct goesc_grow *_swig_go_0, v
 }
 
 
-intgo _wrap_goesc_list_cb_raw_fdaa75c5c5b7c8bc(void *_swig_go_0, escrow_blob_item *_swig_go_1) {
+intgo _wrap_goesc_list_cb_raw_c2b9c78d745dc570(void *_swig_go_0, escrow_blob_item *_swig_go_1) {
   void *arg1 = (void *) 0 ;
   escrow_blob_item *arg2 = (escrow_blob_item *) 0 ;
   int result;
@@ -2656,7 +2931,7 @@ intgo _wrap_goesc_list_cb_raw_fdaa75c5c5b7c8bc(void *_swig_go_0, escrow_blob_ite
 }
 
 
-struct goesc_buf *_wrap_goesc_blob_list_raw_fdaa75c5c5b7c8bc(struct escrow_blob_client *_swig_go_0, _gostring_ _swig_go_1) {
+struct goesc_buf *_wrap_goesc_blob_list_raw_c2b9c78d745dc570(struct escrow_blob_client *_swig_go_0, _gostring_ _swig_go_1) {
   escrow_blob_client *arg1 = (escrow_blob_client *) 0 ;
   char *arg2 = (char *) 0 ;
   goesc_buf *result = 0 ;
@@ -2676,7 +2951,7 @@ struct goesc_buf *_wrap_goesc_blob_list_raw_fdaa75c5c5b7c8bc(struct escrow_blob_
 }
 
 
-struct goesc_buf *_wrap_goesc_blob_stat_raw_fdaa75c5c5b7c8bc(struct escrow_blob_client *_swig_go_0, _gostring_ _swig_go_1) {
+struct goesc_buf *_wrap_goesc_blob_stat_raw_c2b9c78d745dc570(struct escrow_blob_client *_swig_go_0, _gostring_ _swig_go_1) {
   escrow_blob_client *arg1 = (escrow_blob_client *) 0 ;
   char *arg2 = (char *) 0 ;
   goesc_buf *result = 0 ;
@@ -2696,7 +2971,7 @@ struct goesc_buf *_wrap_goesc_blob_stat_raw_fdaa75c5c5b7c8bc(struct escrow_blob_
 }
 
 
-intgo _wrap_goesc_mem_write_raw_fdaa75c5c5b7c8bc(void *_swig_go_0, char *_swig_go_1, long long _swig_go_2) {
+intgo _wrap_goesc_mem_write_raw_c2b9c78d745dc570(void *_swig_go_0, char *_swig_go_1, long long _swig_go_2) {
   void *arg1 = (void *) 0 ;
   uint8_t *arg2 = (uint8_t *) 0 ;
   size_t arg3 ;
@@ -2713,7 +2988,7 @@ intgo _wrap_goesc_mem_write_raw_fdaa75c5c5b7c8bc(void *_swig_go_0, char *_swig_g
 }
 
 
-struct goesc_buf *_wrap_goesc_blob_get_raw_fdaa75c5c5b7c8bc(struct escrow_blob_client *_swig_go_0, _gostring_ _swig_go_1, long long _swig_go_2, long long _swig_go_3) {
+struct goesc_buf *_wrap_goesc_blob_get_raw_c2b9c78d745dc570(struct escrow_blob_client *_swig_go_0, _gostring_ _swig_go_1, long long _swig_go_2, long long _swig_go_3) {
   escrow_blob_client *arg1 = (escrow_blob_client *) 0 ;
   char *arg2 = (char *) 0 ;
   long long arg3 ;
@@ -2737,7 +3012,7 @@ struct goesc_buf *_wrap_goesc_blob_get_raw_fdaa75c5c5b7c8bc(struct escrow_blob_c
 }
 
 
-intgo _wrap_goesc_blob_get_file_raw_fdaa75c5c5b7c8bc(struct escrow_blob_client *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2) {
+intgo _wrap_goesc_blob_get_file_raw_c2b9c78d745dc570(struct escrow_blob_client *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2) {
   escrow_blob_client *arg1 = (escrow_blob_client *) 0 ;
   char *arg2 = (char *) 0 ;
   char *arg3 = (char *) 0 ;
@@ -2764,7 +3039,7 @@ intgo _wrap_goesc_blob_get_file_raw_fdaa75c5c5b7c8bc(struct escrow_blob_client *
 }
 
 
-intgo _wrap_goesc_blob_get_decrypt_file_raw_fdaa75c5c5b7c8bc(struct escrow_blob_client *_swig_go_0, _gostring_ _swig_go_1, struct escrow_cek *_swig_go_2, _gostring_ _swig_go_3, _goslice_ _swig_go_4, _gostring_ _swig_go_5) {
+intgo _wrap_goesc_blob_get_decrypt_file_raw_c2b9c78d745dc570(struct escrow_blob_client *_swig_go_0, _gostring_ _swig_go_1, struct escrow_cek *_swig_go_2, _gostring_ _swig_go_3, _goslice_ _swig_go_4, _gostring_ _swig_go_5) {
   escrow_blob_client *arg1 = (escrow_blob_client *) 0 ;
   char *arg2 = (char *) 0 ;
   escrow_cek *arg3 = (escrow_cek *) 0 ;
@@ -2806,7 +3081,7 @@ intgo _wrap_goesc_blob_get_decrypt_file_raw_fdaa75c5c5b7c8bc(struct escrow_blob_
 }
 
 
-intgo _wrap_goesc_blob_put_file_raw_fdaa75c5c5b7c8bc(struct escrow_blob_client *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, intgo _swig_go_3) {
+intgo _wrap_goesc_blob_put_file_raw_c2b9c78d745dc570(struct escrow_blob_client *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, intgo _swig_go_3) {
   escrow_blob_client *arg1 = (escrow_blob_client *) 0 ;
   char *arg2 = (char *) 0 ;
   char *arg3 = (char *) 0 ;
@@ -2835,7 +3110,7 @@ intgo _wrap_goesc_blob_put_file_raw_fdaa75c5c5b7c8bc(struct escrow_blob_client *
 }
 
 
-long long _wrap_goesc_blob_stat_field_raw_fdaa75c5c5b7c8bc(struct escrow_blob_client *_swig_go_0, intgo _swig_go_1) {
+long long _wrap_goesc_blob_stat_field_raw_c2b9c78d745dc570(struct escrow_blob_client *_swig_go_0, intgo _swig_go_1) {
   escrow_blob_client *arg1 = (escrow_blob_client *) 0 ;
   int arg2 ;
   long long result;
@@ -2846,6 +3121,1000 @@ long long _wrap_goesc_blob_stat_field_raw_fdaa75c5c5b7c8bc(struct escrow_blob_cl
   
   result = (long long)goesc_blob_stat_field((struct escrow_blob_client const *)arg1,arg2);
   _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_goesc_blob_get_stream_raw_c2b9c78d745dc570(struct escrow_blob_client *_swig_go_0, _gostring_ _swig_go_1, long long _swig_go_2, long long _swig_go_3, intgo _swig_go_4, intgo _swig_go_5, intgo _swig_go_6, intgo _swig_go_7) {
+  escrow_blob_client *arg1 = (escrow_blob_client *) 0 ;
+  char *arg2 = (char *) 0 ;
+  long long arg3 ;
+  long long arg4 ;
+  uintptr_t arg5 ;
+  uintptr_t arg6 ;
+  uintptr_t arg7 ;
+  uintptr_t arg8 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(escrow_blob_client **)&_swig_go_0; 
+  
+  arg2 = (char *)malloc(_swig_go_1.n + 1);
+  memcpy(arg2, _swig_go_1.p, _swig_go_1.n);
+  arg2[_swig_go_1.n] = '\0';
+  
+  arg3 = (long long)_swig_go_2; 
+  arg4 = (long long)_swig_go_3; 
+  arg5 = (uintptr_t)_swig_go_4; 
+  arg6 = (uintptr_t)_swig_go_5; 
+  arg7 = (uintptr_t)_swig_go_6; 
+  arg8 = (uintptr_t)_swig_go_7; 
+  
+  result = (int)goesc_blob_get_stream(arg1,(char const *)arg2,arg3,arg4,arg5,arg6,arg7,arg8);
+  _swig_go_result = result; 
+  free(arg2); 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_goesc_blob_get_decrypt_stream_raw_c2b9c78d745dc570(struct escrow_blob_client *_swig_go_0, _gostring_ _swig_go_1, struct escrow_cek *_swig_go_2, _gostring_ _swig_go_3, intgo _swig_go_4, intgo _swig_go_5, intgo _swig_go_6, intgo _swig_go_7) {
+  escrow_blob_client *arg1 = (escrow_blob_client *) 0 ;
+  char *arg2 = (char *) 0 ;
+  escrow_cek *arg3 = (escrow_cek *) 0 ;
+  char *arg4 = (char *) 0 ;
+  uintptr_t arg5 ;
+  uintptr_t arg6 ;
+  uintptr_t arg7 ;
+  uintptr_t arg8 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(escrow_blob_client **)&_swig_go_0; 
+  
+  arg2 = (char *)malloc(_swig_go_1.n + 1);
+  memcpy(arg2, _swig_go_1.p, _swig_go_1.n);
+  arg2[_swig_go_1.n] = '\0';
+  
+  arg3 = *(escrow_cek **)&_swig_go_2; 
+  
+  arg4 = (char *)malloc(_swig_go_3.n + 1);
+  memcpy(arg4, _swig_go_3.p, _swig_go_3.n);
+  arg4[_swig_go_3.n] = '\0';
+  
+  arg5 = (uintptr_t)_swig_go_4; 
+  arg6 = (uintptr_t)_swig_go_5; 
+  arg7 = (uintptr_t)_swig_go_6; 
+  arg8 = (uintptr_t)_swig_go_7; 
+  
+  result = (int)goesc_blob_get_decrypt_stream(arg1,(char const *)arg2,(struct escrow_cek const *)arg3,(char const *)arg4,arg5,arg6,arg7,arg8);
+  _swig_go_result = result; 
+  free(arg2); 
+  free(arg4); 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_goesc_blob_get_file_p_raw_c2b9c78d745dc570(struct escrow_blob_client *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, intgo _swig_go_3, intgo _swig_go_4) {
+  escrow_blob_client *arg1 = (escrow_blob_client *) 0 ;
+  char *arg2 = (char *) 0 ;
+  char *arg3 = (char *) 0 ;
+  uintptr_t arg4 ;
+  uintptr_t arg5 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(escrow_blob_client **)&_swig_go_0; 
+  
+  arg2 = (char *)malloc(_swig_go_1.n + 1);
+  memcpy(arg2, _swig_go_1.p, _swig_go_1.n);
+  arg2[_swig_go_1.n] = '\0';
+  
+  
+  arg3 = (char *)malloc(_swig_go_2.n + 1);
+  memcpy(arg3, _swig_go_2.p, _swig_go_2.n);
+  arg3[_swig_go_2.n] = '\0';
+  
+  arg4 = (uintptr_t)_swig_go_3; 
+  arg5 = (uintptr_t)_swig_go_4; 
+  
+  result = (int)goesc_blob_get_file_p(arg1,(char const *)arg2,(char const *)arg3,arg4,arg5);
+  _swig_go_result = result; 
+  free(arg2); 
+  free(arg3); 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_goesc_blob_put_file_p_raw_c2b9c78d745dc570(struct escrow_blob_client *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, intgo _swig_go_3, intgo _swig_go_4, intgo _swig_go_5) {
+  escrow_blob_client *arg1 = (escrow_blob_client *) 0 ;
+  char *arg2 = (char *) 0 ;
+  char *arg3 = (char *) 0 ;
+  unsigned int arg4 ;
+  uintptr_t arg5 ;
+  uintptr_t arg6 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(escrow_blob_client **)&_swig_go_0; 
+  
+  arg2 = (char *)malloc(_swig_go_1.n + 1);
+  memcpy(arg2, _swig_go_1.p, _swig_go_1.n);
+  arg2[_swig_go_1.n] = '\0';
+  
+  
+  arg3 = (char *)malloc(_swig_go_2.n + 1);
+  memcpy(arg3, _swig_go_2.p, _swig_go_2.n);
+  arg3[_swig_go_2.n] = '\0';
+  
+  arg4 = (unsigned int)_swig_go_3; 
+  arg5 = (uintptr_t)_swig_go_4; 
+  arg6 = (uintptr_t)_swig_go_5; 
+  
+  result = (int)goesc_blob_put_file_p(arg1,(char const *)arg2,(char const *)arg3,arg4,arg5,arg6);
+  _swig_go_result = result; 
+  free(arg2); 
+  free(arg3); 
+  return _swig_go_result;
+}
+
+
+struct goesc_buf *_wrap_goesc_sas_sign_raw_c2b9c78d745dc570(_goslice_ _swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, intgo _swig_go_3) {
+  uint8_t *arg1 = (uint8_t *) 0 ;
+  size_t arg2 ;
+  char *arg3 = (char *) 0 ;
+  char *arg4 = (char *) 0 ;
+  int arg5 ;
+  goesc_buf *result = 0 ;
+  struct goesc_buf *_swig_go_result;
+  
+  
+  arg1 = _swig_go_0.len > 0 ? (uint8_t *)_swig_go_0.array : goesc_empty;
+  arg2 = (size_t)_swig_go_0.len;
+  
+  
+  arg3 = (char *)malloc(_swig_go_1.n + 1);
+  memcpy(arg3, _swig_go_1.p, _swig_go_1.n);
+  arg3[_swig_go_1.n] = '\0';
+  
+  
+  arg4 = (char *)malloc(_swig_go_2.n + 1);
+  memcpy(arg4, _swig_go_2.p, _swig_go_2.n);
+  arg4[_swig_go_2.n] = '\0';
+  
+  arg5 = (int)_swig_go_3; 
+  
+  result = (goesc_buf *)goesc_sas_sign((unsigned char const *)arg1,arg2,(char const *)arg3,(char const *)arg4,arg5);
+  *(goesc_buf **)&_swig_go_result = (goesc_buf *)result; 
+  free(arg3); 
+  free(arg4); 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_goesc_sas_verify_raw_c2b9c78d745dc570(_gostring_ _swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2) {
+  char *arg1 = (char *) 0 ;
+  char *arg2 = (char *) 0 ;
+  unsigned int arg3 ;
+  int result;
+  intgo _swig_go_result;
+  
+  
+  arg1 = (char *)malloc(_swig_go_0.n + 1);
+  memcpy(arg1, _swig_go_0.p, _swig_go_0.n);
+  arg1[_swig_go_0.n] = '\0';
+  
+  
+  arg2 = (char *)malloc(_swig_go_1.n + 1);
+  memcpy(arg2, _swig_go_1.p, _swig_go_1.n);
+  arg2[_swig_go_1.n] = '\0';
+  
+  arg3 = (unsigned int)_swig_go_2; 
+  
+  result = (int)goesc_sas_verify((char const *)arg1,(char const *)arg2,arg3);
+  _swig_go_result = result; 
+  free(arg1); 
+  free(arg2); 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_goesc_split_raw_c2b9c78d745dc570(char *_swig_go_0, long long _swig_go_1, _gostring_* _swig_go_2, intgo _swig_go_3) {
+  uint8_t *arg1 = (uint8_t *) 0 ;
+  size_t arg2 ;
+  char **arg3 = (char **) 0 ;
+  int arg4 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(uint8_t **)&_swig_go_0; 
+  arg2 = (size_t)_swig_go_1; 
+  arg3 = *(char ***)&_swig_go_2; 
+  arg4 = (int)_swig_go_3; 
+  
+  result = (int)goesc_split((unsigned char const *)arg1,arg2,(char const **)arg3,arg4);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+struct escrow_client *_wrap_goesc_client_open_raw_c2b9c78d745dc570(_gostring_ _swig_go_0, _goslice_ _swig_go_1, _gostring_ _swig_go_2, _gostring_ _swig_go_3, _gostring_ _swig_go_4, _gostring_ _swig_go_5, intgo _swig_go_6) {
+  char *arg1 = (char *) 0 ;
+  uint8_t *arg2 = (uint8_t *) 0 ;
+  size_t arg3 ;
+  char *arg4 = (char *) 0 ;
+  char *arg5 = (char *) 0 ;
+  char *arg6 = (char *) 0 ;
+  char *arg7 = (char *) 0 ;
+  unsigned int arg8 ;
+  escrow_client *result = 0 ;
+  struct escrow_client *_swig_go_result;
+  
+  
+  arg1 = (char *)malloc(_swig_go_0.n + 1);
+  memcpy(arg1, _swig_go_0.p, _swig_go_0.n);
+  arg1[_swig_go_0.n] = '\0';
+  
+  
+  arg2 = _swig_go_1.len > 0 ? (uint8_t *)_swig_go_1.array : goesc_empty;
+  arg3 = (size_t)_swig_go_1.len;
+  
+  
+  arg4 = (char *)malloc(_swig_go_2.n + 1);
+  memcpy(arg4, _swig_go_2.p, _swig_go_2.n);
+  arg4[_swig_go_2.n] = '\0';
+  
+  
+  arg5 = (char *)malloc(_swig_go_3.n + 1);
+  memcpy(arg5, _swig_go_3.p, _swig_go_3.n);
+  arg5[_swig_go_3.n] = '\0';
+  
+  
+  arg6 = (char *)malloc(_swig_go_4.n + 1);
+  memcpy(arg6, _swig_go_4.p, _swig_go_4.n);
+  arg6[_swig_go_4.n] = '\0';
+  
+  
+  arg7 = (char *)malloc(_swig_go_5.n + 1);
+  memcpy(arg7, _swig_go_5.p, _swig_go_5.n);
+  arg7[_swig_go_5.n] = '\0';
+  
+  arg8 = (unsigned int)_swig_go_6; 
+  
+  result = (escrow_client *)goesc_client_open((char const *)arg1,(unsigned char const *)arg2,arg3,(char const *)arg4,(char const *)arg5,(char const *)arg6,(char const *)arg7,arg8);
+  *(escrow_client **)&_swig_go_result = (escrow_client *)result; 
+  free(arg1); 
+  free(arg4); 
+  free(arg5); 
+  free(arg6); 
+  free(arg7); 
+  return _swig_go_result;
+}
+
+
+void _wrap_goesc_client_close_raw_c2b9c78d745dc570(struct escrow_client *_swig_go_0) {
+  escrow_client *arg1 = (escrow_client *) 0 ;
+  
+  arg1 = *(escrow_client **)&_swig_go_0; 
+  
+  goesc_client_close(arg1);
+  
+}
+
+
+long long _wrap_goesc_client_last_status_raw_c2b9c78d745dc570(struct escrow_client *_swig_go_0) {
+  escrow_client *arg1 = (escrow_client *) 0 ;
+  long long result;
+  long long _swig_go_result;
+  
+  arg1 = *(escrow_client **)&_swig_go_0; 
+  
+  result = (long long)goesc_client_last_status((struct escrow_client const *)arg1);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+struct goesc_buf *_wrap_goesc_client_last_body_raw_c2b9c78d745dc570(struct escrow_client *_swig_go_0) {
+  escrow_client *arg1 = (escrow_client *) 0 ;
+  goesc_buf *result = 0 ;
+  struct goesc_buf *_swig_go_result;
+  
+  arg1 = *(escrow_client **)&_swig_go_0; 
+  
+  result = (goesc_buf *)goesc_client_last_body((struct escrow_client const *)arg1);
+  *(goesc_buf **)&_swig_go_result = (goesc_buf *)result; 
+  return _swig_go_result;
+}
+
+
+struct goesc_buf *_wrap_goesc_client_token_raw_c2b9c78d745dc570(struct escrow_client *_swig_go_0) {
+  escrow_client *arg1 = (escrow_client *) 0 ;
+  goesc_buf *result = 0 ;
+  struct goesc_buf *_swig_go_result;
+  
+  arg1 = *(escrow_client **)&_swig_go_0; 
+  
+  result = (goesc_buf *)goesc_client_token(arg1);
+  *(goesc_buf **)&_swig_go_result = (goesc_buf *)result; 
+  return _swig_go_result;
+}
+
+
+struct goesc_buf *_wrap_goesc_client_kek_raw_c2b9c78d745dc570(struct escrow_client *_swig_go_0) {
+  escrow_client *arg1 = (escrow_client *) 0 ;
+  goesc_buf *result = 0 ;
+  struct goesc_buf *_swig_go_result;
+  
+  arg1 = *(escrow_client **)&_swig_go_0; 
+  
+  result = (goesc_buf *)goesc_client_kek(arg1);
+  *(goesc_buf **)&_swig_go_result = (goesc_buf *)result; 
+  return _swig_go_result;
+}
+
+
+struct goesc_buf *_wrap_goesc_client_upload_raw_c2b9c78d745dc570(struct escrow_client *_swig_go_0, intgo _swig_go_1, _gostring_ _swig_go_2, _gostring_ _swig_go_3, _gostring_ _swig_go_4, _gostring_ _swig_go_5, _gostring_ _swig_go_6, _gostring_ _swig_go_7, _gostring_ _swig_go_8, _gostring_ _swig_go_9, _gostring_ _swig_go_10, _gostring_ _swig_go_11, intgo _swig_go_12, intgo _swig_go_13) {
+  escrow_client *arg1 = (escrow_client *) 0 ;
+  int arg2 ;
+  char *arg3 = (char *) 0 ;
+  char *arg4 = (char *) 0 ;
+  char *arg5 = (char *) 0 ;
+  char *arg6 = (char *) 0 ;
+  char *arg7 = (char *) 0 ;
+  char *arg8 = (char *) 0 ;
+  char *arg9 = (char *) 0 ;
+  char *arg10 = (char *) 0 ;
+  char *arg11 = (char *) 0 ;
+  char *arg12 = (char *) 0 ;
+  uintptr_t arg13 ;
+  uintptr_t arg14 ;
+  goesc_buf *result = 0 ;
+  struct goesc_buf *_swig_go_result;
+  
+  arg1 = *(escrow_client **)&_swig_go_0; 
+  arg2 = (int)_swig_go_1; 
+  
+  arg3 = (char *)malloc(_swig_go_2.n + 1);
+  memcpy(arg3, _swig_go_2.p, _swig_go_2.n);
+  arg3[_swig_go_2.n] = '\0';
+  
+  
+  arg4 = (char *)malloc(_swig_go_3.n + 1);
+  memcpy(arg4, _swig_go_3.p, _swig_go_3.n);
+  arg4[_swig_go_3.n] = '\0';
+  
+  
+  arg5 = (char *)malloc(_swig_go_4.n + 1);
+  memcpy(arg5, _swig_go_4.p, _swig_go_4.n);
+  arg5[_swig_go_4.n] = '\0';
+  
+  
+  arg6 = (char *)malloc(_swig_go_5.n + 1);
+  memcpy(arg6, _swig_go_5.p, _swig_go_5.n);
+  arg6[_swig_go_5.n] = '\0';
+  
+  
+  arg7 = (char *)malloc(_swig_go_6.n + 1);
+  memcpy(arg7, _swig_go_6.p, _swig_go_6.n);
+  arg7[_swig_go_6.n] = '\0';
+  
+  
+  arg8 = (char *)malloc(_swig_go_7.n + 1);
+  memcpy(arg8, _swig_go_7.p, _swig_go_7.n);
+  arg8[_swig_go_7.n] = '\0';
+  
+  
+  arg9 = (char *)malloc(_swig_go_8.n + 1);
+  memcpy(arg9, _swig_go_8.p, _swig_go_8.n);
+  arg9[_swig_go_8.n] = '\0';
+  
+  
+  arg10 = (char *)malloc(_swig_go_9.n + 1);
+  memcpy(arg10, _swig_go_9.p, _swig_go_9.n);
+  arg10[_swig_go_9.n] = '\0';
+  
+  
+  arg11 = (char *)malloc(_swig_go_10.n + 1);
+  memcpy(arg11, _swig_go_10.p, _swig_go_10.n);
+  arg11[_swig_go_10.n] = '\0';
+  
+  
+  arg12 = (char *)malloc(_swig_go_11.n + 1);
+  memcpy(arg12, _swig_go_11.p, _swig_go_11.n);
+  arg12[_swig_go_11.n] = '\0';
+  
+  arg13 = (uintptr_t)_swig_go_12; 
+  arg14 = (uintptr_t)_swig_go_13; 
+  
+  result = (goesc_buf *)goesc_client_upload(arg1,arg2,(char const *)arg3,(char const *)arg4,(char const *)arg5,(char const *)arg6,(char const *)arg7,(char const *)arg8,(char const *)arg9,(char const *)arg10,(char const *)arg11,(char const *)arg12,arg13,arg14);
+  *(goesc_buf **)&_swig_go_result = (goesc_buf *)result; 
+  free(arg3); 
+  free(arg4); 
+  free(arg5); 
+  free(arg6); 
+  free(arg7); 
+  free(arg8); 
+  free(arg9); 
+  free(arg10); 
+  free(arg11); 
+  free(arg12); 
+  return _swig_go_result;
+}
+
+
+struct goesc_buf *_wrap_goesc_client_dataset_raw_c2b9c78d745dc570(struct escrow_client *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, _gostring_ _swig_go_3, _gostring_ _swig_go_4, _gostring_ _swig_go_5, _gostring_ _swig_go_6, _gostring_ _swig_go_7, _gostring_ _swig_go_8) {
+  escrow_client *arg1 = (escrow_client *) 0 ;
+  char *arg2 = (char *) 0 ;
+  char *arg3 = (char *) 0 ;
+  char *arg4 = (char *) 0 ;
+  char *arg5 = (char *) 0 ;
+  char *arg6 = (char *) 0 ;
+  char *arg7 = (char *) 0 ;
+  char *arg8 = (char *) 0 ;
+  char *arg9 = (char *) 0 ;
+  goesc_buf *result = 0 ;
+  struct goesc_buf *_swig_go_result;
+  
+  arg1 = *(escrow_client **)&_swig_go_0; 
+  
+  arg2 = (char *)malloc(_swig_go_1.n + 1);
+  memcpy(arg2, _swig_go_1.p, _swig_go_1.n);
+  arg2[_swig_go_1.n] = '\0';
+  
+  
+  arg3 = (char *)malloc(_swig_go_2.n + 1);
+  memcpy(arg3, _swig_go_2.p, _swig_go_2.n);
+  arg3[_swig_go_2.n] = '\0';
+  
+  
+  arg4 = (char *)malloc(_swig_go_3.n + 1);
+  memcpy(arg4, _swig_go_3.p, _swig_go_3.n);
+  arg4[_swig_go_3.n] = '\0';
+  
+  
+  arg5 = (char *)malloc(_swig_go_4.n + 1);
+  memcpy(arg5, _swig_go_4.p, _swig_go_4.n);
+  arg5[_swig_go_4.n] = '\0';
+  
+  
+  arg6 = (char *)malloc(_swig_go_5.n + 1);
+  memcpy(arg6, _swig_go_5.p, _swig_go_5.n);
+  arg6[_swig_go_5.n] = '\0';
+  
+  
+  arg7 = (char *)malloc(_swig_go_6.n + 1);
+  memcpy(arg7, _swig_go_6.p, _swig_go_6.n);
+  arg7[_swig_go_6.n] = '\0';
+  
+  
+  arg8 = (char *)malloc(_swig_go_7.n + 1);
+  memcpy(arg8, _swig_go_7.p, _swig_go_7.n);
+  arg8[_swig_go_7.n] = '\0';
+  
+  
+  arg9 = (char *)malloc(_swig_go_8.n + 1);
+  memcpy(arg9, _swig_go_8.p, _swig_go_8.n);
+  arg9[_swig_go_8.n] = '\0';
+  
+  
+  result = (goesc_buf *)goesc_client_dataset(arg1,(char const *)arg2,(char const *)arg3,(char const *)arg4,(char const *)arg5,(char const *)arg6,(char const *)arg7,(char const *)arg8,(char const *)arg9);
+  *(goesc_buf **)&_swig_go_result = (goesc_buf *)result; 
+  free(arg2); 
+  free(arg3); 
+  free(arg4); 
+  free(arg5); 
+  free(arg6); 
+  free(arg7); 
+  free(arg8); 
+  free(arg9); 
+  return _swig_go_result;
+}
+
+
+struct goesc_buf *_wrap_goesc_client_accept_raw_c2b9c78d745dc570(struct escrow_client *_swig_go_0, _gostring_ _swig_go_1) {
+  escrow_client *arg1 = (escrow_client *) 0 ;
+  char *arg2 = (char *) 0 ;
+  goesc_buf *result = 0 ;
+  struct goesc_buf *_swig_go_result;
+  
+  arg1 = *(escrow_client **)&_swig_go_0; 
+  
+  arg2 = (char *)malloc(_swig_go_1.n + 1);
+  memcpy(arg2, _swig_go_1.p, _swig_go_1.n);
+  arg2[_swig_go_1.n] = '\0';
+  
+  
+  result = (goesc_buf *)goesc_client_accept(arg1,(char const *)arg2);
+  *(goesc_buf **)&_swig_go_result = (goesc_buf *)result; 
+  free(arg2); 
+  return _swig_go_result;
+}
+
+
+struct goesc_buf *_wrap_goesc_client_versions_raw_c2b9c78d745dc570(struct escrow_client *_swig_go_0, _gostring_ _swig_go_1) {
+  escrow_client *arg1 = (escrow_client *) 0 ;
+  char *arg2 = (char *) 0 ;
+  goesc_buf *result = 0 ;
+  struct goesc_buf *_swig_go_result;
+  
+  arg1 = *(escrow_client **)&_swig_go_0; 
+  
+  arg2 = (char *)malloc(_swig_go_1.n + 1);
+  memcpy(arg2, _swig_go_1.p, _swig_go_1.n);
+  arg2[_swig_go_1.n] = '\0';
+  
+  
+  result = (goesc_buf *)goesc_client_versions(arg1,(char const *)arg2);
+  *(goesc_buf **)&_swig_go_result = (goesc_buf *)result; 
+  free(arg2); 
+  return _swig_go_result;
+}
+
+
+struct goesc_buf *_wrap_goesc_client_notifications_raw_c2b9c78d745dc570(struct escrow_client *_swig_go_0) {
+  escrow_client *arg1 = (escrow_client *) 0 ;
+  goesc_buf *result = 0 ;
+  struct goesc_buf *_swig_go_result;
+  
+  arg1 = *(escrow_client **)&_swig_go_0; 
+  
+  result = (goesc_buf *)goesc_client_notifications(arg1);
+  *(goesc_buf **)&_swig_go_result = (goesc_buf *)result; 
+  return _swig_go_result;
+}
+
+
+struct goesc_buf *_wrap_goesc_client_run_configuration_raw_c2b9c78d745dc570(struct escrow_client *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, _gostring_ _swig_go_3, _gostring_ _swig_go_4, _gostring_ _swig_go_5) {
+  escrow_client *arg1 = (escrow_client *) 0 ;
+  char *arg2 = (char *) 0 ;
+  char *arg3 = (char *) 0 ;
+  char *arg4 = (char *) 0 ;
+  char *arg5 = (char *) 0 ;
+  char *arg6 = (char *) 0 ;
+  goesc_buf *result = 0 ;
+  struct goesc_buf *_swig_go_result;
+  
+  arg1 = *(escrow_client **)&_swig_go_0; 
+  
+  arg2 = (char *)malloc(_swig_go_1.n + 1);
+  memcpy(arg2, _swig_go_1.p, _swig_go_1.n);
+  arg2[_swig_go_1.n] = '\0';
+  
+  
+  arg3 = (char *)malloc(_swig_go_2.n + 1);
+  memcpy(arg3, _swig_go_2.p, _swig_go_2.n);
+  arg3[_swig_go_2.n] = '\0';
+  
+  
+  arg4 = (char *)malloc(_swig_go_3.n + 1);
+  memcpy(arg4, _swig_go_3.p, _swig_go_3.n);
+  arg4[_swig_go_3.n] = '\0';
+  
+  
+  arg5 = (char *)malloc(_swig_go_4.n + 1);
+  memcpy(arg5, _swig_go_4.p, _swig_go_4.n);
+  arg5[_swig_go_4.n] = '\0';
+  
+  
+  arg6 = (char *)malloc(_swig_go_5.n + 1);
+  memcpy(arg6, _swig_go_5.p, _swig_go_5.n);
+  arg6[_swig_go_5.n] = '\0';
+  
+  
+  result = (goesc_buf *)goesc_client_run_configuration(arg1,(char const *)arg2,(char const *)arg3,(char const *)arg4,(char const *)arg5,(char const *)arg6);
+  *(goesc_buf **)&_swig_go_result = (goesc_buf *)result; 
+  free(arg2); 
+  free(arg3); 
+  free(arg4); 
+  free(arg5); 
+  free(arg6); 
+  return _swig_go_result;
+}
+
+
+struct goesc_buf *_wrap_goesc_client_run_raw_c2b9c78d745dc570(struct escrow_client *_swig_go_0, intgo _swig_go_1, _gostring_ _swig_go_2, _gostring_ _swig_go_3, long long _swig_go_4, _gostring_ _swig_go_5, _goslice_ _swig_go_6) {
+  escrow_client *arg1 = (escrow_client *) 0 ;
+  int arg2 ;
+  char *arg3 = (char *) 0 ;
+  char *arg4 = (char *) 0 ;
+  long long arg5 ;
+  char *arg6 = (char *) 0 ;
+  uint8_t *arg7 = (uint8_t *) 0 ;
+  size_t arg8 ;
+  goesc_buf *result = 0 ;
+  struct goesc_buf *_swig_go_result;
+  
+  arg1 = *(escrow_client **)&_swig_go_0; 
+  arg2 = (int)_swig_go_1; 
+  
+  arg3 = (char *)malloc(_swig_go_2.n + 1);
+  memcpy(arg3, _swig_go_2.p, _swig_go_2.n);
+  arg3[_swig_go_2.n] = '\0';
+  
+  
+  arg4 = (char *)malloc(_swig_go_3.n + 1);
+  memcpy(arg4, _swig_go_3.p, _swig_go_3.n);
+  arg4[_swig_go_3.n] = '\0';
+  
+  arg5 = (long long)_swig_go_4; 
+  
+  arg6 = (char *)malloc(_swig_go_5.n + 1);
+  memcpy(arg6, _swig_go_5.p, _swig_go_5.n);
+  arg6[_swig_go_5.n] = '\0';
+  
+  
+  arg7 = _swig_go_6.len > 0 ? (uint8_t *)_swig_go_6.array : goesc_empty;
+  arg8 = (size_t)_swig_go_6.len;
+  
+  
+  result = (goesc_buf *)goesc_client_run(arg1,arg2,(char const *)arg3,(char const *)arg4,arg5,(char const *)arg6,(unsigned char const *)arg7,arg8);
+  *(goesc_buf **)&_swig_go_result = (goesc_buf *)result; 
+  free(arg3); 
+  free(arg4); 
+  free(arg6); 
+  return _swig_go_result;
+}
+
+
+struct goesc_buf *_wrap_goesc_client_report_raw_c2b9c78d745dc570(struct escrow_client *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, long long _swig_go_3) {
+  escrow_client *arg1 = (escrow_client *) 0 ;
+  char *arg2 = (char *) 0 ;
+  char *arg3 = (char *) 0 ;
+  long long arg4 ;
+  goesc_buf *result = 0 ;
+  struct goesc_buf *_swig_go_result;
+  
+  arg1 = *(escrow_client **)&_swig_go_0; 
+  
+  arg2 = (char *)malloc(_swig_go_1.n + 1);
+  memcpy(arg2, _swig_go_1.p, _swig_go_1.n);
+  arg2[_swig_go_1.n] = '\0';
+  
+  
+  arg3 = (char *)malloc(_swig_go_2.n + 1);
+  memcpy(arg3, _swig_go_2.p, _swig_go_2.n);
+  arg3[_swig_go_2.n] = '\0';
+  
+  arg4 = (long long)_swig_go_3; 
+  
+  result = (goesc_buf *)goesc_client_report(arg1,(char const *)arg2,(char const *)arg3,arg4);
+  *(goesc_buf **)&_swig_go_result = (goesc_buf *)result; 
+  free(arg2); 
+  free(arg3); 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_goesc_client_download_raw_c2b9c78d745dc570(struct escrow_client *_swig_go_0, intgo _swig_go_1, _gostring_ _swig_go_2, _gostring_ _swig_go_3, long long _swig_go_4, _gostring_ _swig_go_5, intgo _swig_go_6, intgo _swig_go_7) {
+  escrow_client *arg1 = (escrow_client *) 0 ;
+  int arg2 ;
+  char *arg3 = (char *) 0 ;
+  char *arg4 = (char *) 0 ;
+  long long arg5 ;
+  char *arg6 = (char *) 0 ;
+  uintptr_t arg7 ;
+  uintptr_t arg8 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(escrow_client **)&_swig_go_0; 
+  arg2 = (int)_swig_go_1; 
+  
+  arg3 = (char *)malloc(_swig_go_2.n + 1);
+  memcpy(arg3, _swig_go_2.p, _swig_go_2.n);
+  arg3[_swig_go_2.n] = '\0';
+  
+  
+  arg4 = (char *)malloc(_swig_go_3.n + 1);
+  memcpy(arg4, _swig_go_3.p, _swig_go_3.n);
+  arg4[_swig_go_3.n] = '\0';
+  
+  arg5 = (long long)_swig_go_4; 
+  
+  arg6 = (char *)malloc(_swig_go_5.n + 1);
+  memcpy(arg6, _swig_go_5.p, _swig_go_5.n);
+  arg6[_swig_go_5.n] = '\0';
+  
+  arg7 = (uintptr_t)_swig_go_6; 
+  arg8 = (uintptr_t)_swig_go_7; 
+  
+  result = (int)goesc_client_download(arg1,arg2,(char const *)arg3,(char const *)arg4,arg5,(char const *)arg6,arg7,arg8);
+  _swig_go_result = result; 
+  free(arg3); 
+  free(arg4); 
+  free(arg6); 
+  return _swig_go_result;
+}
+
+
+struct goesc_buf *_wrap_goesc_client_call_raw_c2b9c78d745dc570(struct escrow_client *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, _goslice_ _swig_go_3) {
+  escrow_client *arg1 = (escrow_client *) 0 ;
+  char *arg2 = (char *) 0 ;
+  char *arg3 = (char *) 0 ;
+  uint8_t *arg4 = (uint8_t *) 0 ;
+  size_t arg5 ;
+  goesc_buf *result = 0 ;
+  struct goesc_buf *_swig_go_result;
+  
+  arg1 = *(escrow_client **)&_swig_go_0; 
+  
+  arg2 = (char *)malloc(_swig_go_1.n + 1);
+  memcpy(arg2, _swig_go_1.p, _swig_go_1.n);
+  arg2[_swig_go_1.n] = '\0';
+  
+  
+  arg3 = (char *)malloc(_swig_go_2.n + 1);
+  memcpy(arg3, _swig_go_2.p, _swig_go_2.n);
+  arg3[_swig_go_2.n] = '\0';
+  
+  
+  arg4 = _swig_go_3.len > 0 ? (uint8_t *)_swig_go_3.array : goesc_empty;
+  arg5 = (size_t)_swig_go_3.len;
+  
+  
+  result = (goesc_buf *)goesc_client_call(arg1,(char const *)arg2,(char const *)arg3,(unsigned char const *)arg4,arg5);
+  *(goesc_buf **)&_swig_go_result = (goesc_buf *)result; 
+  free(arg2); 
+  free(arg3); 
+  return _swig_go_result;
+}
+
+
+struct escrow_enclave *_wrap_goesc_enclave_open_raw_c2b9c78d745dc570(_gostring_ _swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2) {
+  char *arg1 = (char *) 0 ;
+  char *arg2 = (char *) 0 ;
+  unsigned int arg3 ;
+  escrow_enclave *result = 0 ;
+  struct escrow_enclave *_swig_go_result;
+  
+  
+  arg1 = (char *)malloc(_swig_go_0.n + 1);
+  memcpy(arg1, _swig_go_0.p, _swig_go_0.n);
+  arg1[_swig_go_0.n] = '\0';
+  
+  
+  arg2 = (char *)malloc(_swig_go_1.n + 1);
+  memcpy(arg2, _swig_go_1.p, _swig_go_1.n);
+  arg2[_swig_go_1.n] = '\0';
+  
+  arg3 = (unsigned int)_swig_go_2; 
+  
+  result = (escrow_enclave *)goesc_enclave_open((char const *)arg1,(char const *)arg2,arg3);
+  *(escrow_enclave **)&_swig_go_result = (escrow_enclave *)result; 
+  free(arg1); 
+  free(arg2); 
+  return _swig_go_result;
+}
+
+
+void _wrap_goesc_enclave_close_raw_c2b9c78d745dc570(struct escrow_enclave *_swig_go_0) {
+  escrow_enclave *arg1 = (escrow_enclave *) 0 ;
+  
+  arg1 = *(escrow_enclave **)&_swig_go_0; 
+  
+  goesc_enclave_close(arg1);
+  
+}
+
+
+long long _wrap_goesc_enclave_last_status_raw_c2b9c78d745dc570(struct escrow_enclave *_swig_go_0) {
+  escrow_enclave *arg1 = (escrow_enclave *) 0 ;
+  long long result;
+  long long _swig_go_result;
+  
+  arg1 = *(escrow_enclave **)&_swig_go_0; 
+  
+  result = (long long)goesc_enclave_last_status((struct escrow_enclave const *)arg1);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+struct goesc_buf *_wrap_goesc_enclave_last_body_raw_c2b9c78d745dc570(struct escrow_enclave *_swig_go_0) {
+  escrow_enclave *arg1 = (escrow_enclave *) 0 ;
+  goesc_buf *result = 0 ;
+  struct goesc_buf *_swig_go_result;
+  
+  arg1 = *(escrow_enclave **)&_swig_go_0; 
+  
+  result = (goesc_buf *)goesc_enclave_last_body((struct escrow_enclave const *)arg1);
+  *(goesc_buf **)&_swig_go_result = (goesc_buf *)result; 
+  return _swig_go_result;
+}
+
+
+struct goesc_buf *_wrap_goesc_enclave_list_raw_c2b9c78d745dc570(struct escrow_enclave *_swig_go_0, _gostring_ _swig_go_1) {
+  escrow_enclave *arg1 = (escrow_enclave *) 0 ;
+  char *arg2 = (char *) 0 ;
+  goesc_buf *result = 0 ;
+  struct goesc_buf *_swig_go_result;
+  
+  arg1 = *(escrow_enclave **)&_swig_go_0; 
+  
+  arg2 = (char *)malloc(_swig_go_1.n + 1);
+  memcpy(arg2, _swig_go_1.p, _swig_go_1.n);
+  arg2[_swig_go_1.n] = '\0';
+  
+  
+  result = (goesc_buf *)goesc_enclave_list(arg1,(char const *)arg2);
+  *(goesc_buf **)&_swig_go_result = (goesc_buf *)result; 
+  free(arg2); 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_goesc_enclave_get_raw_c2b9c78d745dc570(struct escrow_enclave *_swig_go_0, _gostring_ _swig_go_1, long long _swig_go_2, intgo _swig_go_3, intgo _swig_go_4, intgo _swig_go_5, intgo _swig_go_6) {
+  escrow_enclave *arg1 = (escrow_enclave *) 0 ;
+  char *arg2 = (char *) 0 ;
+  long long arg3 ;
+  uintptr_t arg4 ;
+  uintptr_t arg5 ;
+  uintptr_t arg6 ;
+  uintptr_t arg7 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(escrow_enclave **)&_swig_go_0; 
+  
+  arg2 = (char *)malloc(_swig_go_1.n + 1);
+  memcpy(arg2, _swig_go_1.p, _swig_go_1.n);
+  arg2[_swig_go_1.n] = '\0';
+  
+  arg3 = (long long)_swig_go_2; 
+  arg4 = (uintptr_t)_swig_go_3; 
+  arg5 = (uintptr_t)_swig_go_4; 
+  arg6 = (uintptr_t)_swig_go_5; 
+  arg7 = (uintptr_t)_swig_go_6; 
+  
+  result = (int)goesc_enclave_get(arg1,(char const *)arg2,arg3,arg4,arg5,arg6,arg7);
+  _swig_go_result = result; 
+  free(arg2); 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_goesc_enclave_get_file_raw_c2b9c78d745dc570(struct escrow_enclave *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, intgo _swig_go_3, intgo _swig_go_4) {
+  escrow_enclave *arg1 = (escrow_enclave *) 0 ;
+  char *arg2 = (char *) 0 ;
+  char *arg3 = (char *) 0 ;
+  uintptr_t arg4 ;
+  uintptr_t arg5 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(escrow_enclave **)&_swig_go_0; 
+  
+  arg2 = (char *)malloc(_swig_go_1.n + 1);
+  memcpy(arg2, _swig_go_1.p, _swig_go_1.n);
+  arg2[_swig_go_1.n] = '\0';
+  
+  
+  arg3 = (char *)malloc(_swig_go_2.n + 1);
+  memcpy(arg3, _swig_go_2.p, _swig_go_2.n);
+  arg3[_swig_go_2.n] = '\0';
+  
+  arg4 = (uintptr_t)_swig_go_3; 
+  arg5 = (uintptr_t)_swig_go_4; 
+  
+  result = (int)goesc_enclave_get_file(arg1,(char const *)arg2,(char const *)arg3,arg4,arg5);
+  _swig_go_result = result; 
+  free(arg2); 
+  free(arg3); 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_goesc_enclave_log_raw_c2b9c78d745dc570(struct escrow_enclave *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2) {
+  escrow_enclave *arg1 = (escrow_enclave *) 0 ;
+  char *arg2 = (char *) 0 ;
+  char *arg3 = (char *) 0 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(escrow_enclave **)&_swig_go_0; 
+  
+  arg2 = (char *)malloc(_swig_go_1.n + 1);
+  memcpy(arg2, _swig_go_1.p, _swig_go_1.n);
+  arg2[_swig_go_1.n] = '\0';
+  
+  
+  arg3 = (char *)malloc(_swig_go_2.n + 1);
+  memcpy(arg3, _swig_go_2.p, _swig_go_2.n);
+  arg3[_swig_go_2.n] = '\0';
+  
+  
+  result = (int)goesc_enclave_log(arg1,(char const *)arg2,(char const *)arg3);
+  _swig_go_result = result; 
+  free(arg2); 
+  free(arg3); 
+  return _swig_go_result;
+}
+
+
+struct goesc_buf *_wrap_goesc_enclave_report_raw_c2b9c78d745dc570(struct escrow_enclave *_swig_go_0, intgo _swig_go_1, _gostring_ _swig_go_2, _gostring_ _swig_go_3, _gostring_ _swig_go_4, _gostring_ _swig_go_5, _gostring_ _swig_go_6, _gostring_ _swig_go_7) {
+  escrow_enclave *arg1 = (escrow_enclave *) 0 ;
+  int arg2 ;
+  char *arg3 = (char *) 0 ;
+  char *arg4 = (char *) 0 ;
+  char *arg5 = (char *) 0 ;
+  char *arg6 = (char *) 0 ;
+  char *arg7 = (char *) 0 ;
+  char *arg8 = (char *) 0 ;
+  goesc_buf *result = 0 ;
+  struct goesc_buf *_swig_go_result;
+  
+  arg1 = *(escrow_enclave **)&_swig_go_0; 
+  arg2 = (int)_swig_go_1; 
+  
+  arg3 = (char *)malloc(_swig_go_2.n + 1);
+  memcpy(arg3, _swig_go_2.p, _swig_go_2.n);
+  arg3[_swig_go_2.n] = '\0';
+  
+  
+  arg4 = (char *)malloc(_swig_go_3.n + 1);
+  memcpy(arg4, _swig_go_3.p, _swig_go_3.n);
+  arg4[_swig_go_3.n] = '\0';
+  
+  
+  arg5 = (char *)malloc(_swig_go_4.n + 1);
+  memcpy(arg5, _swig_go_4.p, _swig_go_4.n);
+  arg5[_swig_go_4.n] = '\0';
+  
+  
+  arg6 = (char *)malloc(_swig_go_5.n + 1);
+  memcpy(arg6, _swig_go_5.p, _swig_go_5.n);
+  arg6[_swig_go_5.n] = '\0';
+  
+  
+  arg7 = (char *)malloc(_swig_go_6.n + 1);
+  memcpy(arg7, _swig_go_6.p, _swig_go_6.n);
+  arg7[_swig_go_6.n] = '\0';
+  
+  
+  arg8 = (char *)malloc(_swig_go_7.n + 1);
+  memcpy(arg8, _swig_go_7.p, _swig_go_7.n);
+  arg8[_swig_go_7.n] = '\0';
+  
+  
+  result = (goesc_buf *)goesc_enclave_report(arg1,arg2,(char const *)arg3,(char const *)arg4,(char const *)arg5,(char const *)arg6,(char const *)arg7,(char const *)arg8);
+  *(goesc_buf **)&_swig_go_result = (goesc_buf *)result; 
+  free(arg3); 
+  free(arg4); 
+  free(arg5); 
+  free(arg6); 
+  free(arg7); 
+  free(arg8); 
+  return _swig_go_result;
+}
+
+
+struct goesc_buf *_wrap_goesc_enclave_artifact_raw_c2b9c78d745dc570(struct escrow_enclave *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, intgo _swig_go_3, intgo _swig_go_4) {
+  escrow_enclave *arg1 = (escrow_enclave *) 0 ;
+  char *arg2 = (char *) 0 ;
+  char *arg3 = (char *) 0 ;
+  uintptr_t arg4 ;
+  uintptr_t arg5 ;
+  goesc_buf *result = 0 ;
+  struct goesc_buf *_swig_go_result;
+  
+  arg1 = *(escrow_enclave **)&_swig_go_0; 
+  
+  arg2 = (char *)malloc(_swig_go_1.n + 1);
+  memcpy(arg2, _swig_go_1.p, _swig_go_1.n);
+  arg2[_swig_go_1.n] = '\0';
+  
+  
+  arg3 = (char *)malloc(_swig_go_2.n + 1);
+  memcpy(arg3, _swig_go_2.p, _swig_go_2.n);
+  arg3[_swig_go_2.n] = '\0';
+  
+  arg4 = (uintptr_t)_swig_go_3; 
+  arg5 = (uintptr_t)_swig_go_4; 
+  
+  result = (goesc_buf *)goesc_enclave_artifact(arg1,(char const *)arg2,(char const *)arg3,arg4,arg5);
+  *(goesc_buf **)&_swig_go_result = (goesc_buf *)result; 
+  free(arg2); 
+  free(arg3); 
   return _swig_go_result;
 }
 

@@ -1,5 +1,6 @@
 """escrow: Python bindings of libescrow (keys, BKENC envelope encryption, packages,
-criteria validation, SAS checks, the blob client).
+criteria validation, SAS checks and signing, the blob client, the Platform and Enclave API
+clients).
 
     import escrow
     cek = escrow.Cek.generate()
@@ -13,6 +14,8 @@ is released during every libescrow call, so threads with their own handles run i
 """
 from ._native import c as _c
 from .blob import BlobClient, BlobItem, BlobStats
+from .client import (ApiKek, Artifact, EnclaveClient, EnclaveFile, PlatformClient, Report, Run,
+                     Verdict, Versions)
 from .criteria import Criteria, SasCheck, SchemaError, Validation, check_pair, check_sas
 from .envelope import (DecryptReader, Decryptor, EncryptWriter, Encryptor, FileFormat, Header,
                        Reader, ciphertext_size, decrypt, decrypt_fd, decrypt_file, detect_format,
@@ -24,6 +27,7 @@ from .errors import (AuthenticationError, BufferSizeError, CheckError, CryptoErr
                      OutOfMemoryError, StateError, TruncatedError, UnsupportedError,
                      error_class)
 from .keys import Cek, CekEncoding, Kek, KeyEncoding, OaepHash, unwrap_cek, wcek_filename, wrap_cek
+from .sas import SasSignOptions, sas_sign, sas_sign_url, sas_string_to_sign, sas_verify
 from .package import (AlgorithmPackage, Check, Manifest, ManifestEntry, decrypt_dataset,
                       encrypt_dataset, pack_algorithm)
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from typing import Iterator, NamedTuple, Optional
+from typing import Any, BinaryIO, Callable, Iterator, NamedTuple, Optional, Union
 
 from ._native import c as _c
 from .envelope import _hdrtag
@@ -62,20 +62,43 @@ class BlobClient(_Handle):
         """A blob (or a byte range of it) in memory."""
         return _c.pyesc_blob_get(self._p, name, offset, TO_END if length is None else length)
 
-    def get_file(self, name: str, out_path: PathLike) -> None:
+    def get_to(self, name: str, out: Union[BinaryIO, Callable[[bytes], Any]], *,
+               offset: int = 0, length: Optional[int] = None,
+               progress: Optional[Callable[[int, int], None]] = None) -> None:
+        """Stream a blob (or a byte range) into a binary file object or a callable taking
+        bytes, in order, each byte once (cut transfers resume); memory stays bounded. An
+        exception the writer raises stops the download and is raised here."""
+        write = out if callable(out) else out.write
+        _c.pyesc_blob_get_stream(self._p, name, offset, TO_END if length is None else length,
+                                 write, progress)
+
+    def get_decrypt_to(self, name: str, cek: Cek, out: Union[BinaryIO, Callable[[bytes], Any]],
+                       *, expect_path: Optional[str] = None,
+                       progress: Optional[Callable[[int, int], None]] = None) -> None:
+        """Stream a BKENC v1 blob's verified plaintext as it downloads. Only when this returns
+        is the whole stream authentic: after an exception, discard what was written."""
+        write = out if callable(out) else out.write
+        _c.pyesc_blob_get_decrypt_stream(self._p, name, cek._p, expect_path, write, progress)
+
+    def get_file(self, name: str, out_path: PathLike, *,
+                 progress: Optional[Callable[[int, int], None]] = None) -> None:
         """Download a blob to a file (written atomically; resumes cut transfers)."""
-        _c.pyesc_blob_get_file(self._p, name, os.fspath(out_path))
+        _c.pyesc_blob_get_file_p(self._p, name, os.fspath(out_path), progress)
 
     def get_decrypt_file(self, name: str, cek: Cek, out_path: PathLike, *,
                          expect_path: Optional[str] = None,
-                         expect_hdrtag: Optional[BytesLike] = None) -> None:
+                         expect_hdrtag: Optional[BytesLike] = None,
+                         progress: Optional[Callable[[int, int], None]] = None) -> None:
         """Download and decrypt a BKENC blob to a file: no plaintext is left after a failure."""
-        _c.pyesc_blob_get_decrypt_file(self._p, name, cek._p, expect_path, _hdrtag(expect_hdrtag),
-                                       os.fspath(out_path))
+        _c.pyesc_blob_get_decrypt_file_p(self._p, name, cek._p, expect_path,
+                                         _hdrtag(expect_hdrtag), os.fspath(out_path), progress)
 
-    def put_file(self, name: str, path: PathLike, *, skip_same: bool = False) -> bool:
-        """Upload a file as blob name; returns True when skip_same found it already there."""
-        return bool(_c.pyesc_blob_put_file(self._p, name, os.fspath(path), 1 if skip_same else 0))
+    def put_file(self, name: str, path: PathLike, *, skip_same: bool = False,
+                 progress: Optional[Callable[[int, int], None]] = None) -> bool:
+        """Upload a file as blob name; returns True when skip_same found it already there.
+        progress(done, total) is called with bytes sent."""
+        return bool(_c.pyesc_blob_put_file_p(self._p, name, os.fspath(path),
+                                             1 if skip_same else 0, progress))
 
     @property
     def stats(self) -> BlobStats:

@@ -43,6 +43,43 @@ static void pyesc_raise(int code) {
   Py_DECREF(exc);
 }
 
+/* Python callbacks (progress, streamed writes) run with the GIL taken back; an exception they
+ * raise is kept per thread and raised when the call returns (a write callback also stops the
+ * transfer). */
+static __thread PyObject *pyesc_pending_type, *pyesc_pending_value, *pyesc_pending_tb;
+static void pyesc_stash(void) { /* GIL held, an exception set */
+  if (pyesc_pending_type == NULL)
+    PyErr_Fetch(&pyesc_pending_type, &pyesc_pending_value, &pyesc_pending_tb);
+  else
+    PyErr_Clear();
+}
+static int pyesc_pending_restore(void) { /* GIL held */
+  if (pyesc_pending_type == NULL) return 0;
+  PyErr_Restore(pyesc_pending_type, pyesc_pending_value, pyesc_pending_tb);
+  pyesc_pending_type = pyesc_pending_value = pyesc_pending_tb = NULL;
+  return 1;
+}
+static void pyesc_progress_cb(void *payload, uint64_t done, uint64_t total) {
+  PyGILState_STATE g = PyGILState_Ensure();
+  PyObject *r = PyObject_CallFunction((PyObject *)payload, "KK", (unsigned long long)done,
+                                      (unsigned long long)total);
+  if (r == NULL) pyesc_stash(); else Py_DECREF(r);
+  PyGILState_Release(g);
+}
+static int pyesc_write_cb(void *payload, const uint8_t *data, size_t len) {
+  PyGILState_STATE g = PyGILState_Ensure();
+  int rc = 0;
+  PyObject *b = PyBytes_FromStringAndSize((const char *)data, (Py_ssize_t)len);
+  PyObject *r = b ? PyObject_CallFunctionObjArgs((PyObject *)payload, b, NULL) : NULL;
+  Py_XDECREF(b);
+  if (r == NULL) { pyesc_stash(); rc = ESCROW_E_IO; } else Py_DECREF(r);
+  PyGILState_Release(g);
+  return rc;
+}
+/* None means no callback */
+#define PYESC_CB(o) ((o) != NULL && (o) != Py_None ? pyesc_progress_cb : NULL)
+#define PYESC_PAYLOAD(o) ((o) != NULL && (o) != Py_None ? (void *)(o) : NULL)
+
 static void pyesc_wipe(void *p, size_t n) {
   volatile unsigned char *v = (volatile unsigned char *)p;
   while (n--) *v++ = 0;
@@ -65,6 +102,8 @@ typedef int escrow_rc;
 /* ---- typemaps ------------------------------------------------------------------------------ */
 
 %typemap(out) escrow_rc {
+  /* an exception a Python callback raised during the call wins over the library's code */
+  if (pyesc_pending_restore()) SWIG_fail;
   if ($1 < 0) {
     pyesc_raise($1);
     SWIG_fail;
@@ -883,3 +922,340 @@ escrow_rc pyesc_blob_put_file(escrow_blob_client *c, const char *name, const cha
 escrow_rc pyesc_blob_stats(const escrow_blob_client *c, unsigned long long *OUT_U64,
                            unsigned long long *OUT_U64, unsigned long long *OUT_U64,
                            unsigned long long *OUT_U64);
+
+/* ---- blob streaming and progress ------------------------------------------------------------ */
+%{
+static escrow_rc pyesc_blob_get_stream(escrow_blob_client *c, const char *name,
+                                       unsigned long long offset, unsigned long long length,
+                                       PyObject *write, PyObject *progress) {
+  return escrow_blob_get(c, name, offset, length, pyesc_write_cb, write, PYESC_CB(progress),
+                         PYESC_PAYLOAD(progress));
+}
+static escrow_rc pyesc_blob_get_file_p(escrow_blob_client *c, const char *name, const char *path,
+                                       PyObject *progress) {
+  return escrow_blob_get_file(c, name, path, PYESC_CB(progress), PYESC_PAYLOAD(progress));
+}
+static escrow_rc pyesc_blob_get_decrypt_file_p(escrow_blob_client *c, const char *name,
+                                               const escrow_cek *cek, const char *expect_path,
+                                               const uint8_t *hdrtag, size_t hlen,
+                                               const char *out_path, PyObject *progress) {
+  escrow_decrypt_options o = ESCROW_DECRYPT_OPTIONS_INIT;
+  if (hdrtag != NULL && hlen != ESCROW_BKENC_HDRTAG_BYTES) return ESCROW_E_INVALID;
+  o.expect_path = expect_path;
+  o.expect_hdrtag = hdrtag;
+  return escrow_blob_get_decrypt_file(c, name, cek, &o, out_path, PYESC_CB(progress),
+                                      PYESC_PAYLOAD(progress));
+}
+static escrow_rc pyesc_blob_get_decrypt_stream(escrow_blob_client *c, const char *name,
+                                               const escrow_cek *cek, const char *expect_path,
+                                               PyObject *write, PyObject *progress) {
+  escrow_decrypt_options o = ESCROW_DECRYPT_OPTIONS_INIT;
+  o.expect_path = expect_path;
+  return escrow_blob_get_decrypt(c, name, cek, &o, pyesc_write_cb, write, PYESC_CB(progress),
+                                 PYESC_PAYLOAD(progress));
+}
+static escrow_rc pyesc_blob_put_file_p(escrow_blob_client *c, const char *name, const char *path,
+                                       unsigned flags, int *skipped, PyObject *progress) {
+  return escrow_blob_put_file(c, name, path, flags, skipped, PYESC_CB(progress),
+                              PYESC_PAYLOAD(progress));
+}
+%}
+escrow_rc pyesc_blob_get_stream(escrow_blob_client *c, const char *name,
+                                unsigned long long offset, unsigned long long length,
+                                PyObject *write, PyObject *progress);
+escrow_rc pyesc_blob_get_file_p(escrow_blob_client *c, const char *name, const char *path,
+                                PyObject *progress);
+escrow_rc pyesc_blob_get_decrypt_file_p(escrow_blob_client *c, const char *name,
+                                        const escrow_cek *cek, const char *expect_path,
+                                        const uint8_t *OPT, size_t OPT_LEN, const char *out_path,
+                                        PyObject *progress);
+escrow_rc pyesc_blob_get_decrypt_stream(escrow_blob_client *c, const char *name,
+                                        const escrow_cek *cek, const char *expect_path,
+                                        PyObject *write, PyObject *progress);
+escrow_rc pyesc_blob_put_file_p(escrow_blob_client *c, const char *name, const char *path,
+                                unsigned flags, int *OUT_INT, PyObject *progress);
+
+/* ---- SAS signing and verification ------------------------------------------------------------ */
+%{
+/* fields: kind, account, container, blob, resource, snapshot, identifier, permissions, start,
+ * expiry, ip, protocol, version, services, resource_types, encryption_scope, rscc, rscd, rsce,
+ * rscl, rsct (None: not set) */
+static escrow_rc pyesc_sas_sign(const char *const *f, size_t n, const char *endpoint,
+                                const char *key, int want_url, int want_sts, char **out) {
+  if (n != 21) return ESCROW_E_INVALID;
+  escrow_sas_sign_options o = ESCROW_SAS_SIGN_OPTIONS_INIT;
+#define PYESC_F(i) (f[i] && f[i][0] ? f[i] : NULL)
+  o.kind = PYESC_F(0) && strcmp(f[0], "account") == 0 ? ESCROW_SAS_ACCOUNT : ESCROW_SAS_SERVICE;
+  o.account = PYESC_F(1); o.container = PYESC_F(2); o.blob = PYESC_F(3);
+  o.resource = PYESC_F(4); o.snapshot = PYESC_F(5); o.identifier = PYESC_F(6);
+  o.permissions = PYESC_F(7); o.start = PYESC_F(8); o.expiry = PYESC_F(9); o.ip = PYESC_F(10);
+  o.protocol = PYESC_F(11); o.service_version = PYESC_F(12); o.services = PYESC_F(13);
+  o.resource_types = PYESC_F(14); o.encryption_scope = PYESC_F(15);
+  o.cache_control = PYESC_F(16); o.content_disposition = PYESC_F(17);
+  o.content_encoding = PYESC_F(18); o.content_language = PYESC_F(19); o.content_type = PYESC_F(20);
+#undef PYESC_F
+  char *r = NULL;
+  int rc = want_sts ? escrow_sas_string_to_sign(&r, &o)
+           : want_url ? escrow_sas_sign_url(&r, endpoint, &o, key)
+                      : escrow_sas_sign(&r, &o, key);
+  if (rc < 0) return rc;
+  *out = r;
+  return 0;
+}
+static escrow_rc pyesc_sas_verify(const char *url, const char *key, unsigned flags, int *valid) {
+  escrow_sas *s = NULL;
+  int rc = escrow_sas_parse(&s, url, flags);
+  if (rc < 0) return rc;
+  rc = escrow_sas_verify(s, key);
+  escrow_sas_free(s);
+  if (rc == ESCROW_E_AUTH) { *valid = 0; return 0; }
+  if (rc < 0) return rc;
+  *valid = 1;
+  return 0;
+}
+%}
+escrow_rc pyesc_sas_sign(const char *const *STRS, size_t N_STRS, const char *endpoint,
+                         const char *key, int want_url, int want_sts, char **OUT_ESTR);
+escrow_rc pyesc_sas_verify(const char *url, const char *key, unsigned flags, int *OUT_INT);
+
+/* ---- Platform and Enclave API clients ------------------------------------------------------- */
+PYESC_HANDLE(escrow_client)
+PYESC_HANDLE(escrow_enclave)
+%{
+static char *pyesc_dup(const char *s) {
+  if (s == NULL) return NULL;
+  size_t n = strlen(s) + 1;
+  char *p = (char *)malloc(n);
+  if (p) memcpy(p, s, n);
+  return p;
+}
+/* Hand a result's json text to Python: rc, or ESCROW_E_NOMEM. */
+#define PYESC_JSON(rc, res, out, freefn)                                                      \
+  do {                                                                                        \
+    if ((rc) < 0) return (rc);                                                                \
+    *(out) = (res) ? pyesc_dup((res)->json) : pyesc_dup("null");                              \
+    freefn(res);                                                                              \
+    return *(out) ? 0 : ESCROW_E_NOMEM;                                                       \
+  } while (0)
+
+static escrow_rc pyesc_client_open(escrow_client **out, const char *url, const uint8_t *key,
+                                   size_t key_len, const char *email, const char *project,
+                                   const char *ca_file, const char *audience,
+                                   unsigned timeout_s) {
+  escrow_client_options o = ESCROW_CLIENT_OPTIONS_INIT;
+  o.ca_file = ca_file;
+  o.audience = audience;
+  o.timeout_s = timeout_s;
+  return escrow_client_open(out, url, (const char *)key, key_len, email, project, &o);
+}
+static escrow_rc pyesc_client_status(const escrow_client *c, int *status, char **body) {
+  *status = (int)escrow_client_last_status(c);
+  *body = pyesc_dup(escrow_client_last_body(c));
+  return *body ? 0 : ESCROW_E_NOMEM;
+}
+static escrow_rc pyesc_client_token(escrow_client *c, char **out) {
+  return escrow_client_token(c, out);
+}
+static escrow_rc pyesc_client_kek(escrow_client *c, char **out) {
+  escrow_api_kek *k = NULL;
+  int rc = escrow_client_kek_download(c, &k);
+  PYESC_JSON(rc, k, out, escrow_api_kek_free);
+}
+static escrow_rc pyesc_client_upload(escrow_client *c, int kind, const char *name,
+                                     const char *description, const char *tag,
+                                     const char *version_description, const char *path,
+                                     const char *algorithm_type, const char *criteria_version,
+                                     const char *attestation_version, const char *upload_type,
+                                     const char *upload_file_name, PyObject *progress,
+                                     char **out) {
+  escrow_api_version_fields v = {name, description, tag, version_description};
+  escrow_api_artifact *a = NULL;
+  int rc;
+  if (kind == ESCROW_API_ALGORITHM) {
+    escrow_api_algorithm_fields af = {algorithm_type, criteria_version, attestation_version,
+                                      upload_type, upload_file_name};
+    rc = escrow_client_upload_algorithm(c, &v, &af, path, PYESC_CB(progress),
+                                        PYESC_PAYLOAD(progress), &a);
+  } else {
+    rc = escrow_client_upload(c, (escrow_api_upload_kind)kind, &v, path, PYESC_CB(progress),
+                              PYESC_PAYLOAD(progress), &a);
+  }
+  PYESC_JSON(rc, a, out, escrow_api_artifact_free);
+}
+static escrow_rc pyesc_client_dataset(escrow_client *c, const char *name,
+                                      const char *description, const char *tag,
+                                      const char *version_description, const char *uri,
+                                      const char *spec, const char *att, const char *tags,
+                                      char **out) {
+  escrow_api_version_fields v = {name, description, tag, version_description};
+  escrow_api_dataset_fields d = {uri, spec, att, tags};
+  escrow_api_artifact *a = NULL;
+  int rc = escrow_client_dataset(c, &v, &d, &a);
+  PYESC_JSON(rc, a, out, escrow_api_artifact_free);
+}
+static escrow_rc pyesc_client_accept(escrow_client *c, const char *tag, char **out) {
+  escrow_api_answer *a = NULL;
+  int rc = escrow_client_accept_criteria(c, tag, &a);
+  PYESC_JSON(rc, a, out, escrow_api_answer_free);
+}
+static escrow_rc pyesc_client_versions(escrow_client *c, const char *type, char **out) {
+  escrow_api_versions *v = NULL;
+  int rc = escrow_client_versions(c, type, &v);
+  PYESC_JSON(rc, v, out, escrow_api_versions_free);
+}
+static escrow_rc pyesc_client_notifications(escrow_client *c, char **out) {
+  escrow_api_answer *a = NULL;
+  int rc = escrow_client_notifications(c, &a);
+  PYESC_JSON(rc, a, out, escrow_api_answer_free);
+}
+static escrow_rc pyesc_client_run_configuration(escrow_client *c, const char *name,
+                                                const char *alg, const char *ds,
+                                                const char *description, const char *run_type,
+                                                char **out) {
+  escrow_api_run_ref r = {alg, ds, 0};
+  escrow_api_answer *a = NULL;
+  int rc = escrow_client_run_configuration(c, name, &r, description, run_type, &a);
+  PYESC_JSON(rc, a, out, escrow_api_answer_free);
+}
+/* op: 0 status, 1 request (arg: machine type), 2 initiate, 3 reject (arg: reason), 4 cancel */
+static escrow_rc pyesc_client_run(escrow_client *c, int op, const char *alg, const char *ds,
+                                  long long run_number, const char *arg,
+                                  const char *const *params, size_t n_params, char **out) {
+  escrow_api_run_ref r = {alg, ds, run_number};
+  escrow_api_run *run = NULL;
+  int rc;
+  switch (op) {
+  case 0: rc = escrow_client_run_status(c, &r, &run); break;
+  case 1: rc = escrow_client_run_request(c, &r, arg, params, n_params, &run); break;
+  case 2: rc = escrow_client_initiate_run(c, &r, &run); break;
+  case 3: rc = escrow_client_run_reject(c, &r, arg, &run); break;
+  case 4: rc = escrow_client_run_cancel(c, &r, &run); break;
+  default: return ESCROW_E_INVALID;
+  }
+  PYESC_JSON(rc, run, out, escrow_api_run_free);
+}
+static escrow_rc pyesc_client_report(escrow_client *c, const char *alg, const char *ds,
+                                     long long run_number, char **out) {
+  escrow_api_run_ref r = {alg, ds, run_number};
+  escrow_api_report *rep = NULL;
+  int rc = escrow_client_report_download(c, &r, &rep);
+  PYESC_JSON(rc, rep, out, escrow_api_report_free);
+}
+static escrow_rc pyesc_client_download(escrow_client *c, int which, const char *alg,
+                                       const char *ds, long long run_number, const char *path,
+                                       PyObject *progress) {
+  escrow_api_run_ref r = {alg, ds, run_number};
+  return escrow_client_download(c, (escrow_api_output)which, &r, path, PYESC_CB(progress),
+                                PYESC_PAYLOAD(progress));
+}
+static escrow_rc pyesc_client_call(escrow_client *c, const char *method, const char *path,
+                                   const char *const *kv, size_t n, char **out) {
+  /* kv: name, value, name, value, ... */
+  if (n % 2) return ESCROW_E_INVALID;
+  const char **names = (const char **)calloc(n / 2 + 1, sizeof(char *));
+  const char **values = (const char **)calloc(n / 2 + 1, sizeof(char *));
+  if (!names || !values) { free(names); free(values); return ESCROW_E_NOMEM; }
+  for (size_t i = 0; i < n / 2; i++) { names[i] = kv[2 * i]; values[i] = kv[2 * i + 1]; }
+  escrow_api_answer *a = NULL;
+  int rc = escrow_client_call(c, method, path, names, values, n / 2, &a);
+  free(names);
+  free(values);
+  PYESC_JSON(rc, a, out, escrow_api_answer_free);
+}
+
+static escrow_rc pyesc_enclave_open(escrow_enclave **out, const char *url, const char *ca_file,
+                                    unsigned timeout_s) {
+  escrow_client_options o = ESCROW_CLIENT_OPTIONS_INIT;
+  o.ca_file = ca_file;
+  o.timeout_s = timeout_s;
+  return escrow_enclave_open(out, url, &o);
+}
+static escrow_rc pyesc_enclave_status(const escrow_enclave *e, int *status, char **body) {
+  *status = (int)escrow_enclave_last_status(e);
+  *body = pyesc_dup(escrow_enclave_last_body(e));
+  return *body ? 0 : ESCROW_E_NOMEM;
+}
+static escrow_rc pyesc_enclave_list(escrow_enclave *e, const char *sas, char **out) {
+  escrow_enclave_files *f = NULL;
+  int rc = escrow_enclave_list(e, sas, &f);
+  PYESC_JSON(rc, f, out, escrow_enclave_files_free);
+}
+static escrow_rc pyesc_enclave_get(escrow_enclave *e, const char *name,
+                                   unsigned long long offset, PyObject *write,
+                                   PyObject *progress) {
+  return escrow_enclave_get(e, name, offset, pyesc_write_cb, write, PYESC_CB(progress),
+                            PYESC_PAYLOAD(progress));
+}
+static escrow_rc pyesc_enclave_get_file(escrow_enclave *e, const char *name, const char *path,
+                                        PyObject *progress) {
+  return escrow_enclave_get_file(e, name, path, PYESC_CB(progress), PYESC_PAYLOAD(progress));
+}
+static escrow_rc pyesc_enclave_log(escrow_enclave *e, const char *message, const char *status) {
+  return escrow_enclave_log(e, message, status);
+}
+static escrow_rc pyesc_enclave_report(escrow_enclave *e, int final, const char *name,
+                                      const char *status, const char *json_data,
+                                      const char *project, const char *run,
+                                      const char *run_configuration, char **out) {
+  escrow_enclave_report_in r = {name, status, json_data, project, run, run_configuration};
+  escrow_enclave_verdict *v = NULL;
+  int rc = final ? escrow_enclave_report(e, &r, &v) : escrow_enclave_validate(e, &r, &v);
+  PYESC_JSON(rc, v, out, escrow_enclave_verdict_free);
+}
+static escrow_rc pyesc_enclave_artifact(escrow_enclave *e, const char *path,
+                                        const char *file_name, PyObject *progress, char **out) {
+  escrow_api_answer *a = NULL;
+  int rc = escrow_enclave_artifact(e, path, file_name, PYESC_CB(progress),
+                                   PYESC_PAYLOAD(progress), &a);
+  PYESC_JSON(rc, a, out, escrow_api_answer_free);
+}
+%}
+escrow_rc pyesc_client_open(escrow_client **OUT, const char *url, const uint8_t *IN,
+                            size_t IN_LEN, const char *email, const char *project,
+                            const char *ca_file, const char *audience, unsigned timeout_s);
+void escrow_client_close(escrow_client *c);
+%nothread pyesc_client_status;
+escrow_rc pyesc_client_status(const escrow_client *c, int *OUT_INT, char **OUT_MSTR);
+escrow_rc pyesc_client_token(escrow_client *c, char **OUT_ESTR);
+escrow_rc pyesc_client_kek(escrow_client *c, char **OUT_MSTR);
+escrow_rc pyesc_client_upload(escrow_client *c, int kind, const char *name,
+                              const char *description, const char *tag,
+                              const char *version_description, const char *path,
+                              const char *algorithm_type, const char *criteria_version,
+                              const char *attestation_version, const char *upload_type,
+                              const char *upload_file_name, PyObject *progress, char **OUT_MSTR);
+escrow_rc pyesc_client_dataset(escrow_client *c, const char *name, const char *description,
+                               const char *tag, const char *version_description,
+                               const char *uri, const char *spec, const char *att,
+                               const char *tags, char **OUT_MSTR);
+escrow_rc pyesc_client_accept(escrow_client *c, const char *tag, char **OUT_MSTR);
+escrow_rc pyesc_client_versions(escrow_client *c, const char *type, char **OUT_MSTR);
+escrow_rc pyesc_client_notifications(escrow_client *c, char **OUT_MSTR);
+escrow_rc pyesc_client_run_configuration(escrow_client *c, const char *name, const char *alg,
+                                         const char *ds, const char *description,
+                                         const char *run_type, char **OUT_MSTR);
+escrow_rc pyesc_client_run(escrow_client *c, int op, const char *alg, const char *ds,
+                           long long run_number, const char *arg, const char *const *STRS,
+                           size_t N_STRS, char **OUT_MSTR);
+escrow_rc pyesc_client_report(escrow_client *c, const char *alg, const char *ds,
+                              long long run_number, char **OUT_MSTR);
+escrow_rc pyesc_client_download(escrow_client *c, int which, const char *alg, const char *ds,
+                                long long run_number, const char *path, PyObject *progress);
+escrow_rc pyesc_client_call(escrow_client *c, const char *method, const char *path,
+                            const char *const *STRS, size_t N_STRS, char **OUT_MSTR);
+escrow_rc pyesc_enclave_open(escrow_enclave **OUT, const char *url, const char *ca_file,
+                             unsigned timeout_s);
+void escrow_enclave_close(escrow_enclave *e);
+%nothread pyesc_enclave_status;
+escrow_rc pyesc_enclave_status(const escrow_enclave *e, int *OUT_INT, char **OUT_MSTR);
+escrow_rc pyesc_enclave_list(escrow_enclave *e, const char *sas, char **OUT_MSTR);
+escrow_rc pyesc_enclave_get(escrow_enclave *e, const char *name, unsigned long long offset,
+                            PyObject *write, PyObject *progress);
+escrow_rc pyesc_enclave_get_file(escrow_enclave *e, const char *name, const char *path,
+                                 PyObject *progress);
+escrow_rc pyesc_enclave_log(escrow_enclave *e, const char *message, const char *status);
+escrow_rc pyesc_enclave_report(escrow_enclave *e, int final, const char *name,
+                               const char *status, const char *json_data, const char *project,
+                               const char *run, const char *run_configuration, char **OUT_MSTR);
+escrow_rc pyesc_enclave_artifact(escrow_enclave *e, const char *path, const char *file_name,
+                                 PyObject *progress, char **OUT_MSTR);
