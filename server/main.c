@@ -13,8 +13,8 @@
  *                 --ao-user EMAIL... --ds-user EMAIL...
  * Both commands take --database URL (right after --data DIR, or among their options) to keep
  * the tables in PostgreSQL instead of SQLite in the data folder; serve takes
- * --db-connections N (the pool's size, default 16) and --http-threads N (threads polling the
- * connections, default twice the cores and at least 4; 0: a thread per connection).
+ * --db-connections N (the pool's size, default 16) and --http-threads N (N threads polling
+ * all connections with epoll; default 0: a thread per connection).
  * Exit status: 0 success, 1 refused (exists, not found, invalid input), 2 usage or runtime error.
  */
 #include <stdio.h>
@@ -260,8 +260,7 @@ static int serve(const char *data, int argc, char **argv) {
   const char *auds[MAXLIST];
   size_t naud = 0;
   long skew = 60, max_mib = 64, lifetime = 3600, db_conns = 16;
-  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-  long http_threads = ncpu > 2 ? 2 * ncpu : 4;
+  long http_threads = 0;
   unsigned sas_flags = 0;
   const char *web = NULL, *tls_cert = NULL, *tls_key = NULL;
   long session_ttl = 28800, max_failures = 5, kek_bits = 4096;
