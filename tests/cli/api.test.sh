@@ -108,4 +108,24 @@ expect 0 api notifications "${AO[@]}"
 grep -q 'not now' "$tmp/out" || fail "the AO was not notified"
 # nothing secret in escrowd's log or our messages
 grep -q 'eyJ' "$tmp/escrowd.log" "$tmp/err" && fail "a token was logged"
+
+# TLS: the same data served over https with a certificate for 127.0.0.1; it verifies only
+# with its CA given (--ca-file), never without
+if command -v openssl >/dev/null; then
+  kill "$srv_pid"; wait "$srv_pid" 2>/dev/null || true
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=127.0.0.1 \
+    -addext subjectAltName=IP:127.0.0.1 -keyout "$tmp/tls.key" -out "$tmp/tls.pem" 2>/dev/null
+  coproc TLS { exec "$escrowd" serve --data "$data" --listen 127.0.0.1:0 --runners 0 \
+                 --tls-cert "$tmp/tls.pem" --tls-key "$tmp/tls.key" 2>"$tmp/escrowd-tls.log"; }
+  srv_pid=$TLS_PID
+  read -r -t 30 line <&"${TLS[0]}" || fail "escrowd (TLS) did not start: $(cat "$tmp/escrowd-tls.log")"
+  addr=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["listening"])' "$line")
+  S=(--base-url "https://$addr/api/v1" --key "$keys/kek3072.key.pem" --email ao@x.test --project "$pid")
+  expect 0 api kek-download "${S[@]}" --ca-file "$tmp/tls.pem"
+  [[ $(jget role) == ao ]] || fail "kek-download over TLS"
+  expect 2 api kek-download "${S[@]}"
+  grep -qi 'certificate' "$tmp/err" || fail "an untrusted certificate: $(cat "$tmp/err")"
+  expect 2 api kek-download --base-url "http://$addr/api/v1" --key "$keys/kek3072.key.pem" \
+    --email ao@x.test --project "$pid"
+fi
 echo "api CLI: ok"
