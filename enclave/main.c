@@ -359,9 +359,28 @@ int enc_run(const enc_run_config *cfg) {
   /* the run */
   outcome oc = {0};
   char run_id[40], started[32], ended[32], p[8192];
-  unsigned char rnd[16];
-  RAND_bytes(rnd, sizeof(rnd));
-  for (int i = 0; i < 16; i++) snprintf(run_id + 2 * i, 3, "%02x", rnd[i]);
+  if (cfg->run_id) { /* it names cgroups and folders: a short token */
+    size_t n = strlen(cfg->run_id);
+    int ok = n > 0 && n < sizeof(run_id);
+    for (size_t i = 0; ok && i < n; i++) {
+      char ch = cfg->run_id[i];
+      ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-';
+    }
+    if (!ok) {
+      fprintf(stderr, "escrow-enclave: a run id is 1 to 39 letters, digits and '-'\n");
+      return 2;
+    }
+    snprintf(run_id, sizeof(run_id), "%s", cfg->run_id);
+  } else {
+    unsigned char rnd[16];
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+      fprintf(stderr, "escrow-enclave: no randomness for the run id\n");
+      return 2;
+    }
+    for (int i = 0; i < 16; i++) snprintf(run_id + 2 * i, 3, "%02x", rnd[i]);
+  }
+  const char *project_id = cfg->project_id ? cfg->project_id : "preflight";
+  const char *run_config_id = cfg->run_config_id ? cfg->run_config_id : "preflight";
   iso_now(started);
   enc_log log = {PTHREAD_MUTEX_INITIALIZER, -1, 0, 0};
   snprintf(p, sizeof(p), "%s/logs.jsonl", o.out);
@@ -575,9 +594,9 @@ int enc_run(const enc_run_config *cfg) {
     if (asprintf(&env[n_env], "SSL_CERT_FILE=/run/enclave/ca.pem") >= 0) n_env++;
     if (asprintf(&env[n_env], "REQUESTS_CA_BUNDLE=/run/enclave/ca.pem") >= 0) n_env++;
     if (asprintf(&env[n_env], "CURL_CA_BUNDLE=/run/enclave/ca.pem") >= 0) n_env++;
-    if (asprintf(&env[n_env], "ESCROW_PROJECT_ID=preflight") >= 0) n_env++;
+    if (asprintf(&env[n_env], "ESCROW_PROJECT_ID=%s", project_id) >= 0) n_env++;
     if (asprintf(&env[n_env], "ESCROW_RUN_ID=%s", run_id) >= 0) n_env++;
-    if (asprintf(&env[n_env], "ESCROW_RUN_CONFIG_ID=preflight") >= 0) n_env++;
+    if (asprintf(&env[n_env], "ESCROW_RUN_CONFIG_ID=%s", run_config_id) >= 0) n_env++;
     if (asprintf(&env[n_env], "ESCROW_SIMULATED_TEE=1") >= 0) n_env++;
     if (asprintf(&env[n_env], "MLFLOW_TRACKING_URI=https://localhost:5000") >= 0) n_env++;
     if (training && asprintf(&env[n_env], "ESCROW_OUTPUT_DIR=" ENC_OUTPUT_DIR) >= 0) n_env++;
