@@ -898,12 +898,14 @@ int main(int argc, char **argv) {
     usage(stdout);
     return 0;
   }
-  if (argc < 2 || (strcmp(argv[1], "run") != 0 && strcmp(argv[1], "verify-certificate") != 0))
+  if (argc < 2 || (strcmp(argv[1], "run") != 0 && strcmp(argv[1], "verify-certificate") != 0 &&
+                    strcmp(argv[1], "platform") != 0))
     return usage_error("unknown command");
   if (escrow_init() != 0) {
     fprintf(stderr, "escrow-enclave: %s\n", escrow_error_last());
     return 2;
   }
+  if (!strcmp(argv[1], "platform")) return enc_platform_main(argc, argv); /* platform.c */
   if (!strcmp(argv[1], "verify-certificate")) return cmd_verify(argc, argv);
   return cmd_run(argc, argv);
 }
