@@ -544,12 +544,34 @@ static int run_call(escrow_client *c, const char *method, const char *path,
   }
   if (n1)
     field(&k, n1, v1);
-  for (size_t i = 0; i < n_params; i++) {
-    if (!params[i] || !strchr(params[i], '=')) {
-      curl_mime_free(k.mime);
-      return escrow__err(ESCROW_E_INVALID, "runtime parameter %zu is not NAME=VALUE", i + 1);
+  if (n_params) { /* runtime_parameters: a JSON object of names and values */
+    escrow__sb j = {0};
+    escrow__sb_addc(&j, '{');
+    for (size_t i = 0; i < n_params; i++) {
+      const char *eq = params[i] ? strchr(params[i], '=') : NULL;
+      if (!eq || eq == params[i]) {
+        escrow__sb_free(&j);
+        curl_mime_free(k.mime);
+        return escrow__err(ESCROW_E_INVALID, "runtime parameter %zu is not NAME=VALUE", i + 1);
+      }
+      char *name = escrow__strndup(params[i], (size_t)(eq - params[i]));
+      if (!name) {
+        j.oom = true;
+        break;
+      }
+      if (i)
+        escrow__sb_addc(&j, ',');
+      escrow__cjson_str(&j, name);
+      escrow__sb_addc(&j, ':');
+      escrow__cjson_str(&j, eq + 1);
+      escrow__free(name);
     }
-    field(&k, "parameters", params[i]);
+    escrow__sb_addc(&j, '}');
+    if (!j.oom)
+      field(&k, "runtime_parameters", j.s);
+    else
+      k.oom = true;
+    escrow__sb_free(&j);
   }
   char *body = NULL;
   size_t len = 0;
@@ -614,9 +636,44 @@ int escrow_client_report_download(escrow_client *c, const escrow_api_run_ref *ru
   return rc;
 }
 
-static int write_atomic(void *ud, const uint8_t *d, size_t n) {
-  escrow__atomic *a = ud;
-  return escrow__write_all(a->fd, d, n, a->path);
+/* The output's content from its answer: "report content" (text), "model content" (base64),
+ * else the body as sent. */
+static int output_content(escrow_api_output which, const char *body, size_t len, uint8_t **out,
+                          size_t *out_len, bool *owned) {
+  *out = (uint8_t *)body;
+  *out_len = len;
+  *owned = false;
+  if (which == ESCROW_API_LOG || len == 0 || body[0] != '{')
+    return 0;
+  yajl_val v = NULL;
+  int rc = escrow__cjson_parse(body, len, "the answer", &v);
+  if (rc)
+    return rc;
+  yajl_val c = escrow__cjson_get(v, which == ESCROW_API_REPORT ? "report content"
+                                                               : "model content");
+  if (YAJL_IS_STRING(c)) {
+    size_t n = strlen(c->u.string);
+    uint8_t *buf = escrow__malloc(n + 1);
+    size_t bl = 0;
+    if (!buf) {
+      rc = escrow__err_nomem();
+    } else if (which == ESCROW_API_REPORT) {
+      memcpy(buf, c->u.string, n);
+      bl = n;
+    } else if (sodium_base642bin(buf, n + 1, c->u.string, n, " \r\n", &bl, NULL,
+                                 sodium_base64_VARIANT_ORIGINAL) != 0) {
+      rc = escrow__err(ESCROW_E_FORMAT, "the answer's \"model content\" is not base64");
+    }
+    if (rc) {
+      escrow__free(buf);
+    } else {
+      *out = buf;
+      *out_len = bl;
+      *owned = true;
+    }
+  }
+  yajl_tree_free(v);
+  return rc;
 }
 
 int escrow_client_download(escrow_client *c, escrow_api_output which,
@@ -638,16 +695,30 @@ int escrow_client_download(escrow_client *c, escrow_api_output which,
     escrow__sb_free(&k.query);
     return rc;
   }
-  escrow__atomic a;
-  if ((rc = escrow__atomic_open(&a, out_path, 0600, false))) {
-    escrow__sb_free(&k.query);
+  char *body = NULL;
+  size_t len = 0;
+  if ((rc = call_do(&k, true, progress, progress_payload, NULL, NULL, &body, &len)))
+    return rc;
+  uint8_t *data;
+  size_t dlen;
+  bool owned;
+  if ((rc = output_content(which, body, len, &data, &dlen, &owned))) {
+    escrow__free(body);
     return rc;
   }
-  rc = call_do(&k, true, progress, progress_payload, write_atomic, &a, NULL, NULL);
-  if (!rc)
-    rc = escrow__atomic_commit(&a);
-  else
-    escrow__atomic_abort(&a);
+  escrow__atomic a;
+  if (!(rc = escrow__atomic_open(&a, out_path, 0600, false))) {
+    rc = escrow__write_all(a.fd, data, dlen, out_path);
+    if (!rc)
+      rc = escrow__atomic_commit(&a);
+    else
+      escrow__atomic_abort(&a);
+  }
+  if (owned) {
+    sodium_memzero(data, dlen);
+    escrow__free(data);
+  }
+  escrow__free(body);
   return rc;
 }
 

@@ -599,7 +599,8 @@ static int ao_cb(void *arg, const char *org_id, const char *org_name, const char
 }
 
 /* May the viewer see this version? The AO's versions are shared; a DS sees its own; the AO
- * sees every party's (DESIGN: the artifact listing's rule). */
+ * sees every party's (DESIGN: the artifact listing's rule). A run configuration carries its
+ * data steward's organisation: the AO and that DS see it. */
 static int can_see(search_state *s, const acc_hit *h) {
   if (strcmp(h->kind, "project") == 0 || s->u->is_operator) return 1;
   if (strcmp(h->kind, "wcek") == 0) return 0;
@@ -633,7 +634,7 @@ static int hit_cb(void *arg, const acc_hit *h) {
   srv_buf_json_kv(out, 0, "type", h->kind);
   srv_buf_json_kv(out, 0, "name", h->name);
   srv_buf_json_kv(out, 0, "description", h->description);
-  if (strcmp(h->kind, "project") != 0) {
+  if (strcmp(h->kind, "project") != 0 && strcmp(h->kind, "run_configuration") != 0) {
     srv_buf_json_kv(out, 0, "version_tag", h->version_tag);
     srv_buf_json_kv(out, 0, "version_description", h->version_description);
     srv_buf_printf(out, ",\"system_version\":%lld", (long long)h->system_version);

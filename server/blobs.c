@@ -89,8 +89,10 @@ int srv_blob_get(const char *data_dir, const char *hex, unsigned char **out, siz
 int srv_blob_sweep(const char *data_dir) {
   char dir[PATH_MAX], path[PATH_MAX];
   int removed = 0;
-  for (int i = 0; i < 256; i++) {
-    if (snprintf(dir, sizeof dir, "%s/blobs/%02x", data_dir, i) >= (int)sizeof dir) return removed;
+  for (int i = -1; i < 256; i++) {
+    int n = i < 0 ? snprintf(dir, sizeof dir, "%s/blobs", data_dir)
+                  : snprintf(dir, sizeof dir, "%s/blobs/%02x", data_dir, i);
+    if (n < 0 || n >= (int)sizeof dir) return removed;
     DIR *d = opendir(dir);
     if (!d) continue;
     struct dirent *e;
@@ -108,4 +110,86 @@ int srv_blob_path(const char *data_dir, const char *hex, char *path, size_t size
   if (strlen(hex) != 64 || strspn(hex, "0123456789abcdef") != 64) return -1;
   int n = snprintf(path, size, "%s/blobs/%.2s/%s", data_dir, hex, hex);
   return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+int srv_blob_writer_open(srv_blob_writer *w, const char *data_dir, char *err, size_t errsz) {
+  memset(w, 0, sizeof *w);
+  w->fd = -1;
+  char dir[PATH_MAX];
+  if (snprintf(dir, sizeof dir, "%s/blobs", data_dir) >= (int)sizeof dir ||
+      (mkdir(dir, 0700) && errno != EEXIST) ||
+      snprintf(w->tmp, sizeof w->tmp, "%s/.tmp-XXXXXX", dir) >= (int)sizeof w->tmp ||
+      (w->fd = mkstemp(w->tmp)) < 0) {
+    snprintf(err, errsz, "cannot store the upload: %s", strerror(errno));
+    w->fd = -1;
+    return -1;
+  }
+  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+    EVP_MD_CTX_free(md);
+    srv_blob_writer_abort(w);
+    snprintf(err, errsz, "cannot hash the upload (out of memory)");
+    return -1;
+  }
+  w->md = md;
+  return 0;
+}
+
+int srv_blob_writer_write(srv_blob_writer *w, const void *data, size_t len) {
+  if (w->fd < 0) return -1;
+  if (EVP_DigestUpdate(w->md, data, len) != 1) return -1;
+  const unsigned char *p = data;
+  while (len) {
+    ssize_t n = write(w->fd, p, len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return -1;
+    p += n;
+    len -= (size_t)n;
+    w->size += (unsigned long long)n;
+  }
+  return 0;
+}
+
+void srv_blob_writer_abort(srv_blob_writer *w) {
+  if (w->fd >= 0) {
+    close(w->fd);
+    unlink(w->tmp);
+  }
+  w->fd = -1;
+  EVP_MD_CTX_free(w->md);
+  w->md = NULL;
+}
+
+int srv_blob_writer_commit(srv_blob_writer *w, const char *data_dir, char hex[65]) {
+  unsigned char md[32];
+  unsigned int n = 0;
+  char dir[PATH_MAX], path[PATH_MAX];
+  if (w->fd < 0 || EVP_DigestFinal_ex(w->md, md, &n) != 1 || n != 32) goto fail;
+  for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
+  hex[64] = 0;
+  if (fsync(w->fd)) goto fail;
+  if (snprintf(dir, sizeof dir, "%s/blobs/%.2s", data_dir, hex) >= (int)sizeof dir ||
+      (mkdir(dir, 0700) && errno != EEXIST) ||
+      snprintf(path, sizeof path, "%s/%s", dir, hex) >= (int)sizeof path)
+    goto fail;
+  if (access(path, F_OK) == 0) { /* already stored (same content) */
+    srv_blob_writer_abort(w);
+    return 0;
+  }
+  if (close(w->fd)) {
+    w->fd = -1;
+    unlink(w->tmp);
+    goto fail;
+  }
+  w->fd = -1;
+  if (rename(w->tmp, path) || fsync_dir(dir)) {
+    unlink(w->tmp);
+    goto fail;
+  }
+  EVP_MD_CTX_free(w->md);
+  w->md = NULL;
+  return 0;
+fail:
+  srv_blob_writer_abort(w);
+  return -1;
 }

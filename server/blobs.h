@@ -16,12 +16,31 @@ int srv_blob_put(const char *data_dir, const unsigned char *data, size_t len, ch
 /* Read a blob back (malloc'd). 0 or -1. */
 int srv_blob_get(const char *data_dir, const char *hex, unsigned char **out, size_t *len);
 
-/* Remove the temporary files a crash left in the blob folders (call before serving, when no
+/* Remove the temporary files a crash left in the blob folders (and in blobs/ itself, where
+ * streamed uploads are written) (call before serving, when no
  * upload is in flight). Returns how many were removed. */
 int srv_blob_sweep(const char *data_dir);
 
 /* The path of a stored blob. 0 or -1 (bad hex, path too long). */
 int srv_blob_path(const char *data_dir, const char *hex, char *path, size_t size);
+
+/* A file written piece by piece (a streamed upload): under a temporary name in the blob folder
+ * while its SHA-256 is computed, then committed under its hash (fsync, rename, folder fsync)
+ * or aborted (removed). Memory use does not depend on the file's size. */
+typedef struct srv_blob_writer {
+  int fd; /* -1 when not open */
+  char tmp[4096];
+  void *md; /* EVP_MD_CTX */
+  unsigned long long size;
+} srv_blob_writer;
+
+/* 0, or -1 with a message in err. */
+int srv_blob_writer_open(srv_blob_writer *w, const char *data_dir, char *err, size_t errsz);
+int srv_blob_writer_write(srv_blob_writer *w, const void *data, size_t len);
+/* Store the file under its hash (hex, 65 bytes); the writer is closed either way. 0 or -1. */
+int srv_blob_writer_commit(srv_blob_writer *w, const char *data_dir, char hex[65]);
+/* Remove the temporary file (no-op when not open). */
+void srv_blob_writer_abort(srv_blob_writer *w);
 
 void srv_sha256_hex(const unsigned char *data, size_t len, char hex[65]);
 

@@ -435,13 +435,18 @@ static void version_json(srv_buf *out, const srv_artifact *a, const char *role) 
 /* Store the file (if any) and the version row; prune older versions when only_latest. */
 static int save_version_sealed(srv_ctx *ctx, const srv_caller *c, const char *kind,
                                const srv_version_in *v, const char *file_name,
-                               const unsigned char *data, size_t len, const char *meta_json,
-                               int only_latest, const unsigned char *sealed, size_t sealed_len,
-                               srv_buf *out, srv_err *err) {
+                               const unsigned char *data, size_t len, const char *hex_in,
+                               const char *meta_json, int only_latest,
+                               const unsigned char *sealed, size_t sealed_len, srv_buf *out,
+                               srv_err *err) {
   char hex[65] = "", id[37];
   char why[256];
   if (data && srv_blob_put(ctx->cfg.data_dir, data, len, hex, why, sizeof why))
     return err_set(err, SRV_E_INTERNAL, "%s", why);
+  if (!data && hex_in) { /* a file already in the blob folder */
+    snprintf(hex, sizeof hex, "%s", hex_in);
+    data = (const unsigned char *)"";
+  }
   uuid4(id);
   srv_artifact a = {.id = id, .project_id = c->project.id, .kind = (char *)kind,
                     .org_id = c->member.org_id, .name = (char *)v->name,
@@ -473,8 +478,8 @@ static int save_version(srv_ctx *ctx, const srv_caller *c, const char *kind,
                         const srv_version_in *v, const char *file_name,
                         const unsigned char *data, size_t len, const char *meta_json,
                         int only_latest, srv_buf *out, srv_err *err) {
-  return save_version_sealed(ctx, c, kind, v, file_name, data, len, meta_json, only_latest, NULL,
-                             0, out, err);
+  return save_version_sealed(ctx, c, kind, v, file_name, data, len, NULL, meta_json, only_latest,
+                             NULL, 0, out, err);
 }
 
 int dom_upload_wcek(srv_ctx *ctx, const srv_caller *c, const srv_version_in *v,
@@ -663,7 +668,7 @@ int dom_upload_dataset(srv_ctx *ctx, const srv_caller *c, const srv_version_in *
                             &sealed_len))
     r = err_set(err, SRV_E_INTERNAL, "the vault could not seal the SAS URL");
   else
-    r = save_version_sealed(ctx, c, "dataset", v, NULL, NULL, 0, meta.p, 0, sealed, sealed_len,
+    r = save_version_sealed(ctx, c, "dataset", v, NULL, NULL, 0, NULL, meta.p, 0, sealed, sealed_len,
                             out, err);
   free(sealed);
   srv_buf_free(&meta);
@@ -767,9 +772,37 @@ int dom_list_versions(srv_ctx *ctx, const srv_caller *c, const char *kind, srv_b
   return 0;
 }
 
+static int upload_algorithm(srv_ctx *ctx, const srv_caller *c, const srv_version_in *v,
+                            const srv_algorithm_in *alg, const char *file_name,
+                            const unsigned char *data, size_t len, const char *hex_in,
+                            srv_buf *out, srv_err *err);
+
 int dom_upload_algorithm(srv_ctx *ctx, const srv_caller *c, const srv_version_in *v,
                          const srv_algorithm_in *alg, const char *file_name,
                          const unsigned char *data, size_t len, srv_buf *out, srv_err *err) {
+  return upload_algorithm(ctx, c, v, alg, file_name, data, len, NULL, out, err);
+}
+
+int dom_upload_algorithm_stored(srv_ctx *ctx, const srv_caller *c, const srv_version_in *v,
+                                const srv_algorithm_in *alg, const char *file_name,
+                                const char *hex, unsigned long long size, srv_buf *out,
+                                srv_err *err) {
+  char path[4096];
+  unsigned char head[4] = {0};
+  if (!hex || srv_blob_path(ctx->cfg.data_dir, hex, path, sizeof path))
+    return err_set(err, SRV_E_INTERNAL, "the stored upload cannot be found");
+  FILE *f = fopen(path, "rb");
+  size_t n = f ? fread(head, 1, sizeof head, f) : 0;
+  if (f) fclose(f);
+  if (!f) return err_set(err, SRV_E_INTERNAL, "the stored upload cannot be read");
+  (void)size;
+  return upload_algorithm(ctx, c, v, alg, file_name, head, n, hex, out, err);
+}
+
+static int upload_algorithm(srv_ctx *ctx, const srv_caller *c, const srv_version_in *v,
+                            const srv_algorithm_in *alg, const char *file_name,
+                            const unsigned char *data, size_t len, const char *hex_in,
+                            srv_buf *out, srv_err *err) {
   if (strcmp(c->member.role, "ao") != 0)
     return err_set(err, SRV_E_FORBIDDEN, "algorithms are uploaded by the algorithm owner");
   if (require_active(c, err) || check_version_in(v, err)) return err->kind;
@@ -811,8 +844,11 @@ int dom_upload_algorithm(srv_ctx *ctx, const srv_caller *c, const srv_version_in
   }
   /* stage 1 of the upload pipeline: Validating files (manual §14.5.5.1) */
   char hex[65], path[4096], why[256];
-  if (srv_blob_put(ctx->cfg.data_dir, data, len, hex, why, sizeof why) ||
-      srv_blob_path(ctx->cfg.data_dir, hex, path, sizeof path)) {
+  if (hex_in)
+    snprintf(hex, sizeof hex, "%s", hex_in);
+  else if (srv_blob_put(ctx->cfg.data_dir, data, len, hex, why, sizeof why))
+    hex[0] = 0;
+  if (!hex[0] || srv_blob_path(ctx->cfg.data_dir, hex, path, sizeof path)) {
     r = err_set(err, SRV_E_INTERNAL, "cannot store the upload");
     goto done;
   }
@@ -856,6 +892,9 @@ int dom_upload_algorithm(srv_ctx *ctx, const srv_caller *c, const srv_version_in
   escrow_free(checks);
   if (meta.oom)
     r = err_set(err, SRV_E_INTERNAL, "out of memory");
+  else if (hex_in) /* data holds only the zip's first bytes: the file is stored already */
+    r = save_version_sealed(ctx, c, "algorithm", v, file_name, NULL, 0, hex_in, meta.p, 0, NULL,
+                            0, out, err);
   else
     r = save_version(ctx, c, "algorithm", v, file_name, data, len, meta.p, 0, out, err);
   srv_buf_free(&meta);

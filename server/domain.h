@@ -118,6 +118,12 @@ typedef struct srv_algorithm_in {
 int dom_upload_algorithm(srv_ctx *ctx, const srv_caller *c, const srv_version_in *v,
                          const srv_algorithm_in *alg, const char *file_name,
                          const unsigned char *data, size_t len, srv_buf *out, srv_err *err);
+/* The same for a zip already stored in the blob folder under its SHA-256 (hex) by a streamed
+ * upload (http.c): the file is read from there, never held in memory. */
+int dom_upload_algorithm_stored(srv_ctx *ctx, const srv_caller *c, const srv_version_in *v,
+                                const srv_algorithm_in *alg, const char *file_name,
+                                const char *hex, unsigned long long size, srv_buf *out,
+                                srv_err *err);
 
 /* An RSA public key of at least 2048 bits in PEM (SPKI); SRV_E_BADREQ otherwise. */
 int srv_check_public_key(const char *pem, srv_err *err);

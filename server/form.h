@@ -10,6 +10,8 @@
 
 #define SRV_FORM_MAX_FIELDS 64
 #define SRV_FORM_MAX_NAME 256
+#define SRV_STREAM_THRESHOLD (1024 * 1024)       /* multipart bodies above: streamed */
+#define SRV_FILE_INMEM_MAX (64ull * 1024 * 1024) /* a streamed file also read into memory */
 
 typedef struct srv_field {
   char *name;
@@ -17,6 +19,11 @@ typedef struct srv_field {
   size_t len;
   char *filename;  /* multipart file parts: the filename parameter, else NULL */
   char *content_type;
+  /* A streamed file part (http.c, bodies over SRV_STREAM_THRESHOLD): already stored in the
+   * blob folder under this SHA-256 (hex), blob_size bytes. When blob_size is at most
+   * SRV_FILE_INMEM_MAX the content is also in value/len; otherwise value is "" and len 0. */
+  char *blob_hex;
+  unsigned long long blob_size;
 } srv_field;
 
 typedef struct srv_form {

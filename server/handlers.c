@@ -158,7 +158,8 @@ static int version_fields(srv_request *req, srv_response *res, srv_version_in *v
   return 0;
 }
 
-/* The uploaded file: the part named file_name (the sample's field). */
+/* The uploaded file: the part named file_name (the sample's field). required: 0 optional,
+ * 1 required, 2 required and may be a large stored file (value empty, blob_hex set). */
 static int file_field(srv_request *req, srv_response *res, const srv_field **out, int required) {
   size_t n = 0;
   const srv_field *f = srv_form_get(&req->body, "file_name", &n);
@@ -177,6 +178,14 @@ static int file_field(srv_request *req, srv_response *res, const srv_field **out
                       "file_name: the file name must be a plain name (no folders, no leading "
                       "dot, no control characters)",
                       NULL);
+    return -1;
+  }
+  if (f->blob_hex && f->blob_size > SRV_FILE_INMEM_MAX) {
+    if (required == 2) { /* the caller takes a stored file (the algorithm zip) */
+      *out = f;
+      return 0;
+    }
+    srv_respond_error(res, 413, "file_name: a file of this kind may have at most 64 MiB", NULL);
     return -1;
   }
   if (f->len == 0) {
@@ -312,7 +321,7 @@ static void h_algorithm(srv_request *req, srv_response *res) {
   if (auth(req, res, &c)) return;
   srv_version_in v;
   const srv_field *f;
-  if (version_fields(req, res, &v) || file_field(req, res, &f, 1)) {
+  if (version_fields(req, res, &v) || file_field(req, res, &f, 2)) {
     srv_caller_clear(&c);
     return;
   }
@@ -331,8 +340,11 @@ static void h_algorithm(srv_request *req, srv_response *res) {
   }
   srv_buf out = {0};
   srv_err err = {0};
-  int rc = dom_upload_algorithm(req->ctx, &c, &v, &a, f->filename, (const unsigned char *)f->value,
-                                f->len, &out, &err);
+  int rc = f->blob_hex && f->blob_size > SRV_FILE_INMEM_MAX
+               ? dom_upload_algorithm_stored(req->ctx, &c, &v, &a, f->filename, f->blob_hex,
+                                             f->blob_size, &out, &err)
+               : dom_upload_algorithm(req->ctx, &c, &v, &a, f->filename,
+                                      (const unsigned char *)f->value, f->len, &out, &err);
   finish(res, rc, &err, &out, 201);
   srv_caller_clear(&c);
 }
@@ -360,7 +372,7 @@ static void h_login(srv_request *req, srv_response *res) {
 
 static void h_logout(srv_request *req, srv_response *res) {
   if (!uses_session(req)) {
-    srv_respond_error(res, 400, "logout ends a web session: send the escrow_session cookie", NULL);
+    srv_respond_error(res, 401, "logout ends a web session: send the escrow_session cookie", NULL);
     return;
   }
   srv_user u;

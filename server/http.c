@@ -10,16 +10,161 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "blobs.h"
 #include "web.h"
 
 typedef struct conn_state {
   char *data;
   size_t len, cap;
   int too_large;
+  /* a streamed multipart body (over SRV_STREAM_THRESHOLD or without Content-Length): text
+   * fields in memory (at most STREAM_TEXT_MAX bytes), the one file part written to the blob
+   * folder while it is hashed */
+  struct MHD_PostProcessor *pp;
+  srv_form *fields;
+  size_t text_bytes;
+  unsigned long long received;
+  srv_blob_writer w;
+  char *file_key, *file_name, *file_type;
+  const char *data_dir;
+  char bad[160]; /* the 400 message once the stream is refused */
 } conn_state;
+
+#define STREAM_TEXT_MAX (1024 * 1024)
+
+static void stream_bad(conn_state *st, const char *msg) {
+  if (!st->bad[0]) snprintf(st->bad, sizeof st->bad, "%s", msg);
+}
+
+/* MHD's post processor hands each multipart part over in pieces. */
+static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *key,
+                               const char *filename, const char *ctype, const char *enc,
+                               const char *data, uint64_t off, size_t size) {
+  (void)kind;
+  (void)enc;
+  conn_state *st = cls;
+  if (st->bad[0]) return MHD_NO;
+  if (!key || strlen(key) == 0 || strlen(key) >= SRV_FORM_MAX_NAME) {
+    stream_bad(st, "a multipart part has no name or a name that is too long");
+    return MHD_NO;
+  }
+  if (filename) {
+    if (st->file_key && (strcmp(key, st->file_key) != 0 || strcmp(filename, st->file_name) != 0 ||
+                         (off == 0 && st->w.size > 0) || st->w.fd < 0)) {
+      stream_bad(st, "send one file per request");
+      return MHD_NO;
+    }
+    if (!st->file_key) {
+      char why[160];
+      st->file_key = strdup(key);
+      st->file_name = strdup(filename);
+      st->file_type = ctype ? strdup(ctype) : NULL;
+      if (!st->file_key || !st->file_name ||
+          srv_blob_writer_open(&st->w, st->data_dir, why, sizeof why)) {
+        stream_bad(st, "the upload cannot be stored");
+        return MHD_NO;
+      }
+    }
+    if (size && srv_blob_writer_write(&st->w, data, size)) {
+      stream_bad(st, "the upload cannot be stored");
+      return MHD_NO;
+    }
+    return MHD_YES;
+  }
+  st->text_bytes += size;
+  if (st->text_bytes > STREAM_TEXT_MAX) {
+    stream_bad(st, "the form's text fields are too large");
+    return MHD_NO;
+  }
+  srv_form *f = st->fields;
+  srv_field *last = f->n ? &f->fields[f->n - 1] : NULL;
+  if (off > 0 && last && !last->filename && strcmp(last->name, key) == 0) {
+    char *v = realloc(last->value, last->len + size + 1);
+    if (!v) {
+      stream_bad(st, "out of memory");
+      return MHD_NO;
+    }
+    memcpy(v + last->len, data, size);
+    last->len += size;
+    v[last->len] = 0;
+    last->value = v;
+    return MHD_YES;
+  }
+  if (f->n >= SRV_FORM_MAX_FIELDS - 1 || srv_form_add(f, key, strlen(key), data ? data : "", size, NULL, NULL)) {
+    stream_bad(st, "the form has too many fields");
+    return MHD_NO;
+  }
+  return MHD_YES;
+}
+
+static void stream_free(conn_state *st) {
+  if (st->pp) MHD_destroy_post_processor(st->pp);
+  st->pp = NULL;
+  srv_blob_writer_abort(&st->w);
+  if (st->fields) srv_form_clear(st->fields);
+  free(st->fields);
+  st->fields = NULL;
+  free(st->file_key);
+  free(st->file_name);
+  free(st->file_type);
+  st->file_key = st->file_name = st->file_type = NULL;
+}
+
+/* The end of a streamed body: the form with the stored file part. 0, or -1 with the 400
+ * message in st->bad. */
+static int stream_finish(conn_state *st, srv_form *out) {
+  if (MHD_destroy_post_processor(st->pp) == MHD_NO)
+    stream_bad(st, "malformed multipart/form-data body (a part or the closing boundary is missing)");
+  st->pp = NULL;
+  if (st->bad[0]) return -1;
+  if (st->file_key) {
+    char hex[65];
+    unsigned long long size = st->w.size;
+    if (srv_blob_writer_commit(&st->w, st->data_dir, hex)) {
+      stream_bad(st, "the upload cannot be stored");
+      return -1;
+    }
+    srv_form *f = st->fields;
+    if (f->n >= SRV_FORM_MAX_FIELDS) {
+      stream_bad(st, "the form has too many fields");
+      return -1;
+    }
+    unsigned char *content = NULL;
+    size_t len = 0;
+    if (size <= SRV_FILE_INMEM_MAX) {
+      if (srv_blob_get(st->data_dir, hex, &content, &len)) {
+        stream_bad(st, "the upload cannot be read back");
+        return -1;
+      }
+      content[len] = 0;
+    } else if (!(content = calloc(1, 1))) {
+      stream_bad(st, "out of memory");
+      return -1;
+    }
+    srv_field *fl = &f->fields[f->n];
+    memset(fl, 0, sizeof *fl);
+    fl->name = st->file_key;
+    fl->filename = st->file_name;
+    fl->content_type = st->file_type;
+    st->file_key = st->file_name = st->file_type = NULL;
+    fl->value = (char *)content;
+    fl->len = len;
+    fl->blob_hex = strdup(hex);
+    fl->blob_size = size;
+    f->n++;
+    if (!fl->blob_hex) {
+      stream_bad(st, "out of memory");
+      return -1;
+    }
+  }
+  *out = *st->fields;
+  srv_form_init(st->fields);
+  return 0;
+}
 
 typedef struct server {
   srv_ctx *ctx;
@@ -105,18 +250,28 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   if (!st) {
     st = calloc(1, sizeof *st);
     if (!st) return MHD_NO;
+    st->w.fd = -1;
     *con_cls = st;
     if (sv->web_dir && !srv_web_is_api_path(url) &&
         (!strcmp(method, "GET") || !strcmp(method, "HEAD")))
       return send_static(conn, sv, url, method);
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+    unsigned long long clen = 0;
     if (cl) {
       char *end;
-      unsigned long long n = strtoull(cl, &end, 10);
-      if (*end || n > sv->max_body) {
+      clen = strtoull(cl, &end, 10);
+      if (*end || clen > sv->max_body) {
         st->too_large = 1;
         return send_error(conn, sv, 413, "the request body is larger than this server accepts");
       }
+    }
+    const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
+    if (!strcmp(method, "POST") && ct && strncasecmp(ct, "multipart/form-data", 19) == 0 &&
+        (!cl || clen > SRV_STREAM_THRESHOLD)) {
+      st->data_dir = sv->ctx->cfg.data_dir;
+      if (!(st->fields = calloc(1, sizeof *st->fields))) return MHD_NO;
+      st->pp = MHD_create_post_processor(conn, 65536, on_part, st);
+      if (!st->pp) stream_bad(st, "multipart/form-data needs a boundary parameter (2 to 70 characters)");
     }
     return MHD_YES;
   }
@@ -124,6 +279,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     size_t n = *upload_data_size;
     *upload_data_size = 0;
     if (st->too_large) return MHD_YES;
+    if (st->fields) { /* streamed */
+      st->received += n;
+      if (st->received > sv->max_body) {
+        st->too_large = 1;
+        stream_free(st); /* nothing is left behind */
+        return MHD_YES;
+      }
+      if (st->pp && !st->bad[0] && MHD_post_process(st->pp, upload_data, n) == MHD_NO)
+        stream_bad(st, "malformed multipart/form-data body");
+      return MHD_YES;
+    }
     if (st->len + n > sv->max_body) {
       st->too_large = 1;
       free(st->data);
@@ -169,6 +335,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   if (MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, add_arg, &req.query) < 0 ||
       req.query.n >= SRV_FORM_MAX_FIELDS) {
     srv_respond_error(&res, 400, "the query string has too many arguments", NULL);
+  } else if (st->fields) {
+    if ((!st->pp && !st->bad[0]) || stream_finish(st, &req.body))
+      srv_respond_error(&res, 400, st->bad[0] ? st->bad : "malformed multipart/form-data body", NULL);
+    else
+      srv_dispatch(&req, &res);
+    stream_free(st);
   } else if (srv_form_parse_body(&req.body, req.content_type, st->data, st->len, err,
                                  sizeof err)) {
     srv_respond_error(&res, 400, err, NULL);
@@ -195,6 +367,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
   (void)toe;
   conn_state *st = *con_cls;
   if (st) {
+    stream_free(st); /* an interrupted upload leaves no temporary file */
     free(st->data);
     free(st);
   }

@@ -31,8 +31,10 @@ typedef struct srv_response {
  * bodies). *conflict is set when both hold different values. NULL when absent. */
 const char *srv_param(const srv_request *req, const char *name, int *conflict);
 
-/* Authenticate the request's bearer token and check that a project_id parameter (if sent)
- * names the token's project. 0, or -1 with the answer set. */
+/* Authenticate a project-scoped request: a Bearer JWT (the project is its sub; a project_id
+ * parameter, if sent, must name it) or the web session cookie (the project_id parameter
+ * chooses the project, the user must be a member; unsafe methods need X-CSRF-Token). 0, or -1
+ * with the answer set. */
 int srv_authenticate_request(srv_request *req, srv_response *res, srv_caller *c);
 
 /* Answer {"error": msg} (plus "schema_errors" when detail is JSON text). */

@@ -269,6 +269,13 @@ int acc_search(srv_store *s, const char *user_id, const char *text, size_t limit
       "  (SELECT project_id FROM project_user WHERE user_id = $1))"
       " AND (" LIKE("v.name") " OR " LIKE("v.description") " OR " LIKE("v.version_tag")
       " OR " LIKE("v.version_description") ")"
+      " UNION ALL"
+      " SELECT p.id, p.name, 'run_configuration', rc.ds_org_id, rc.name, rc.description, NULL, NULL,"
+      "  0, rc.created_at"
+      " FROM run_configuration rc JOIN project p ON p.id = rc.project_id"
+      " WHERE (CAST($1 AS TEXT) IS NULL OR rc.project_id IN"
+      "  (SELECT project_id FROM project_user WHERE user_id = $1))"
+      " AND (" LIKE("rc.name") " OR " LIKE("rc.description") ")"
       " ORDER BY 10 DESC LIMIT $3",
       p, NP(p), row_hit, &k);
 #undef LIKE

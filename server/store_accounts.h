@@ -49,7 +49,8 @@ typedef struct acc_hit {
   int64_t system_version, created_at;
 } acc_hit;
 typedef int (*acc_hit_fn)(void *arg, const acc_hit *h);
-/* Projects and artifact versions of the user's projects whose searchable text contains q
+/* Projects, artifact versions and run configurations (the runs module's table; org_id is the
+ * configuration's data steward) of the user's projects whose searchable text contains q
  * (case-insensitive for ASCII; q is matched literally, % and _ included). At most limit. */
 int acc_search(srv_store *s, const char *user_id, const char *q, size_t limit, acc_hit_fn fn,
                void *arg);

@@ -77,3 +77,8 @@ if ! python3 -c 'import jwt, requests, cryptography, yaml' 2>/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check \
     'PyJWT==2.15.1' 'requests==2.34.2' 'cryptography>=41' 'PyYAML>=6'
 fi
+# Schemathesis drives escrowd's API from docs/openapi.yaml (ctest server_schemathesis). Pinned.
+if ! python3 -c 'import schemathesis' 2>/dev/null; then
+  echo "install-deps: installing Schemathesis (pip)" >&2
+  python3 -m pip install --quiet --disable-pip-version-check 'schemathesis==4.32.5'
+fi

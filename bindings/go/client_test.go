@@ -43,7 +43,7 @@ func startPlatform(t *testing.T) *platform {
 		"--kek-bits", "3072", "--ao-user", "ao@x.test", "--ds-user", "ds@x.test")), &proj); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "serve", "--data", data, "--listen", "127.0.0.1:0")
+	cmd := exec.Command(bin, "serve", "--data", data, "--listen", "127.0.0.1:0", "--runners", "0")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -153,6 +153,27 @@ func TestPlatformClientUploadSequence(t *testing.T) {
 	v, err = ds.Versions("validation_criteria")
 	if err != nil || len(v.Versions) != 1 || v.Versions[0].VersionTag != "v1" {
 		t.Fatalf("versions by type: %v %+v", err, v)
+	}
+	ref := RunRef{AlgorithmVersion: "alg1", DatasetVersion: "d1"}
+	if _, err := ao.RunConfiguration("cfg", ref, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	r, err := ao.RunRequest(ref, "cpu-standard-2", map[string]string{"EPOCHS": "3"})
+	if err != nil || r.Status != "Run Requested" || r.SimulatedTEE == nil || !*r.SimulatedTEE ||
+		!strings.Contains(string(r.Raw), `"EPOCHS":"3"`) {
+		t.Fatalf("run request: %v %+v", err, r)
+	}
+	if s, err := ds.RunStatus(ref); err != nil || s.RunNumber != r.RunNumber {
+		t.Fatalf("run status: %v %+v", err, s)
+	}
+	if r, err = ds.RejectRun(ref, "not now"); err != nil || r.Status != "Rejected" || r.Reason != "not now" {
+		t.Fatalf("reject: %v %+v", err, r)
+	}
+	if _, err := ao.Report(ref); !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrState) {
+		t.Fatalf("report of a rejected run: %v", err)
+	}
+	if n, err := ao.Notifications(); err != nil || !strings.Contains(string(n), "not now") {
+		t.Fatalf("notifications: %v %s", err, n)
 	}
 }
 

@@ -3,7 +3,8 @@
 Where libescrow is found, in order:
   ESCROW_INCLUDE_DIR / ESCROW_LIBRARY_DIR   a build tree (the repository's tests use this;
                                             the library directory is also put in the rpath)
-  pkg-config libescrow                      an installed library (PKG_CONFIG_PATH honoured)
+  pkg-config libescrow                      an installed library (PKG_CONFIG_PATH honoured),
+                                            or a build tree's libescrow-uninstalled.pc
   /usr/local, /usr                          last resort
 
 The SWIG interface src/escrow/escrow.i is compiled when SWIG is available; otherwise the
@@ -47,6 +48,9 @@ def _flags():
             "include_dirs": [f[2:] for f in cflags if f.startswith("-I")],
             "library_dirs": [f[2:] for f in libs if f.startswith("-L")],
             "libraries": [f[2:] for f in libs if f.startswith("-l")],
+            # the build tree's libescrow-uninstalled.pc sets an rpath to its library
+            "runtime_library_dirs": [f[len("-Wl,-rpath,"):] for f in libs
+                                     if f.startswith("-Wl,-rpath,")],
         }
     return {"include_dirs": ["/usr/local/include"], "library_dirs": ["/usr/local/lib"],
             "libraries": ["escrow"]}

@@ -255,7 +255,7 @@ ESCROW_EXTERN int escrow_client_run_configuration(escrow_client *c, const char *
                                                   escrow_api_answer **out) ESCROW_WARN_UNUSED;
 
 /* POST /run-request/: machine_type ("cpu-standard-<vCPUs>"); params: n_params "NAME=VALUE"
- * runtime parameters (sent as repeated "parameters" fields), may be NULL. */
+ * runtime parameters (sent as the JSON object runtime_parameters), may be NULL. */
 ESCROW_EXTERN int escrow_client_run_request(escrow_client *c, const escrow_api_run_ref *run,
                                             const char *machine_type,
                                             const char *const *params, size_t n_params,
@@ -284,13 +284,15 @@ ESCROW_EXTERN int escrow_client_report_download(escrow_client *c, const escrow_a
 
 /* Which run output escrow_client_download fetches. */
 typedef enum escrow_api_output {
-  ESCROW_API_REPORT = 1, /* /report-download/ (the JSON answer as sent) */
-  ESCROW_API_MODEL = 2,  /* /model-download/ (training: the model, encrypted to the AO) */
-  ESCROW_API_LOG = 3     /* /log-download/ */
+  ESCROW_API_REPORT = 1, /* /report-download/: the "report content" text */
+  ESCROW_API_MODEL = 2,  /* /model-download/: the model (training; BKENC, encrypted to the AO's
+                            CEK), decoded from the answer's base64 "model content" */
+  ESCROW_API_LOG = 3     /* /log-download/: the JSON answer as sent */
 } escrow_api_output;
 
-/* GET a run output and write the answer's body to out_path atomically (a temporary file
- * renamed on success; nothing left on failure), streamed (bounded memory), with progress. */
+/* GET a run output and write its content to out_path atomically (a temporary file renamed on
+ * success; nothing left on failure), with download progress. An answer that is not a JSON
+ * object is written as sent. The answer is held in memory (at most 64 MiB). */
 ESCROW_EXTERN int escrow_client_download(escrow_client *c, escrow_api_output which,
                                          const escrow_api_run_ref *run, const char *out_path,
                                          escrow_progress_cb progress,

@@ -145,7 +145,7 @@ def main():
         f.write("SECRET=1")
     with open(os.path.join(TMP, "outside.txt"), "w") as f:
         f.write("outside the web folder")
-    srv = Server("escrowd", "--web", web, "--login-max-failures", "50")
+    srv = Server("escrowd", "--web", web, "--login-max-failures", "50", "--max-upload-mib", "100")
     try:
         run_main(srv.base, other_pid)
     finally:
@@ -161,7 +161,7 @@ def main():
           TOKENS and not any(t.encode() in db for t in TOKENS))
     check("the database holds no password", not any(p.encode() in db for p in PW.values()))
 
-    srv = Server("escrowd-short", "--session-ttl", "2", "--login-max-failures", "3")
+    srv = Server("escrowd-short", "--session-ttl", "2", "--login-max-failures", "3", "--max-upload-mib", "2")
     try:
         run_limits(srv.base)
     finally:
@@ -177,6 +177,7 @@ def main():
 
 
 TOKENS = []
+UPLOAD_PID = []
 
 
 def cookie_header(r):
@@ -462,17 +463,101 @@ def run_main(base, other_pid):
     check("API answers carry the security headers too", r.headers.get("X-Frame-Options") == "DENY" and
           "frame-ancestors" in r.headers.get("Content-Security-Policy", "") and r.headers["Cache-Control"] == "no-store")
 
+    # --- streamed uploads (bodies over 1 MiB) ------------------------------------------------------
+    import hashlib
+    big_pdf = PDF + os.urandom(3 * 1024 * 1024)
+    r = expect("a 3 MiB attestation is streamed to the blob folder and recorded", ds.post(
+        base + "/api/v1/data-attestation/", data={"project_id": pid, "name": "Big attestation",
+                                                  "description": "scanned", "version_tag": "att-big",
+                                                  "version_description": "v"},
+        files={"file_name": ("big.pdf", big_pdf)}), 409, "Deactivated")
+    # the project is Deactivated by now: make a fresh one for the uploads
+    r = op.post(base + "/api/v1/project/", data=[("name", "Uploads"), ("ao_org", "Acme AO"),
+                                                 ("ds_org", "Hosp DS"), ("user", "ao@acme.test"),
+                                                 ("user", "ds@hosp.test")])
+    upid = r.json()["id"]
+    UPLOAD_PID.append(upid)
+    meta2 = {"project_id": upid, "name": "Big attestation", "description": "scanned",
+             "version_tag": "att-big", "version_description": "v"}
+    r = expect("a 3 MiB attestation is streamed and stored", ds.post(
+        base + "/api/v1/data-attestation/", data=meta2, files={"file_name": ("big.pdf", big_pdf)}), 201)
+    check("the streamed file's SHA-256 is the content's", r.json().get("sha256") == hashlib.sha256(big_pdf).hexdigest(), r.text)
+    blob = os.path.join(DATA, "blobs", r.json()["sha256"][:2], r.json()["sha256"])
+    check("the stored blob is the whole file", os.path.exists(blob) and os.path.getsize(blob) == len(big_pdf))
+    r = expect("a streamed upload keeps its text fields", ds.get(base + "/api/v1/artifact/", params={"project_id": upid}), 200)
+    check("name, tag and description survive streaming", any(v["version_tag"] == "att-big" and v["description"] == "scanned"
+                                                               for v in r.json()["versions"]), r.text)
+    huge = b"%PDF-" + bytes(65 * 1024 * 1024)
+    expect("a streamed specification over 64 MiB is 413", ao.post(
+        base + "/api/v1/data-specification/", data=dict(meta2, name="Huge spec", version_tag="s-huge"),
+        files={"file_name": ("huge.pdf", huge)}), 413, "64 MiB")
+    zipish = b"PK\x03\x04" + bytes(65 * 1024 * 1024)
+    expect("a streamed algorithm over 64 MiB reaches the algorithm rules (no WCEK yet: 409)", ao.post(
+        base + "/api/v1/algorithm/", data=dict(meta2, name="Big model", version_tag="alg-big",
+                                               algorithm_type="validation", data_attestation_version="att-big",
+                                               validation_criteria_version="crit-v1"),
+        files={"file_name": ("model.zip", zipish)}), 409, "WCEK")
+    bad = b"--XyZ-boundary\r\nContent-Disposition: form-data; name=\"file_name\"; filename=\"x.pdf\"\r\n\r\n" + bytes(2 * 1024 * 1024)
+    expect("a streamed body without its closing boundary is 400", ds.post(
+        base + "/api/v1/data-attestation/", params={"project_id": upid}, data=bad,
+        headers={"Content-Type": "multipart/form-data; boundary=XyZ-boundary"}), 400, "closing boundary")
+    two = (b"--XyZ-boundary\r\nContent-Disposition: form-data; name=\"file_name\"; filename=\"a.pdf\"\r\n\r\n" + PDF +
+           bytes(1024 * 1024) + b"\r\n--XyZ-boundary\r\nContent-Disposition: form-data; name=\"file_name\"; "
+           b"filename=\"b.pdf\"\r\n\r\n" + PDF + b"\r\n--XyZ-boundary--\r\n")
+    expect("two files in one streamed body are 400", ds.post(
+        base + "/api/v1/data-attestation/", params={"project_id": upid}, data=two,
+        headers={"Content-Type": "multipart/form-data; boundary=XyZ-boundary"}), 400, "one file")
+    tmps = [n for n in os.listdir(os.path.join(DATA, "blobs")) if n.startswith(".tmp-")]
+    check("refused streamed uploads leave no temporary file", tmps == [], tmps)
+
     # --- logout -------------------------------------------------------------------------------------
     old = ds.cookies.get("escrow_session")
     r = expect("logout", ds.post(base + "/api/v1/logout/"), 200)
     check("logout clears the cookie", "Max-Age=0" in cookie_header(r), cookie_header(r))
     expect("the ended session is refused (401)",
            requests.get(base + "/api/v1/me/", cookies={"escrow_session": old}), 401)
-    expect("logout without a session is 400", anon.post(base + "/api/v1/logout/"), 400)
+    expect("logout without a session is 401", anon.post(base + "/api/v1/logout/"), 401)
     expect("other sessions of other users go on", ao.get(base + "/api/v1/me/"), 200)
 
 
+def no_tmp_files():
+    d = os.path.join(DATA, "blobs")
+    return [] if not os.path.isdir(d) else [n for n in os.listdir(d) if n.startswith(".tmp-")]
+
+
 def run_limits(base):
+    # --- oversized streamed uploads (--max-upload-mib 2) -----------------------------------------
+    jwt = A.make_jwt(A.load_key("kek4096.key.pem"), A.claims(UPLOAD_PID[0], "ds@hosp.test"))
+    before = sum(len(f) for _, _, f in os.walk(os.path.join(DATA, "blobs")))
+
+    def chunks():
+        yield (b"--XyZ-boundary\r\nContent-Disposition: form-data; name=\"file_name\"; filename=\"x.pdf\"\r\n\r\n" + PDF)
+        for _ in range(12):
+            yield bytes(256 * 1024)
+        yield b"\r\n--XyZ-boundary--\r\n"
+    r = requests.post(base + "/api/v1/data-attestation/", data=chunks(),
+                      headers={"Authorization": "Bearer " + jwt, "Content-Type": "multipart/form-data; boundary=XyZ-boundary"})
+    expect("a chunked upload (no Content-Length) over --max-upload-mib is 413", r, 413)
+    after = sum(len(f) for _, _, f in os.walk(os.path.join(DATA, "blobs")))
+    check("an oversized upload leaves nothing behind (no blob, no temporary file)",
+          after == before and no_tmp_files() == [], (before, after, no_tmp_files()))
+    expect("a Content-Length over --max-upload-mib is 413 at once", requests.post(
+        base + "/api/v1/data-attestation/", data=b"x" * (3 * 1024 * 1024),
+        headers={"Authorization": "Bearer " + jwt, "Content-Type": "multipart/form-data; boundary=XyZ-boundary"}), 413)
+    host, port = base[len("http://"):].split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as c:
+        c.sendall((f"POST /api/v1/data-attestation/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {jwt}\r\n"
+                   "Content-Type: multipart/form-data; boundary=XyZ-boundary\r\nContent-Length: 1900000\r\n\r\n"
+                   "--XyZ-boundary\r\nContent-Disposition: form-data; name=\"file_name\"; filename=\"x.pdf\"\r\n\r\n").encode()
+                  + PDF + bytes(1024 * 1024))
+    left = ["?"]
+    for _ in range(100):
+        left = no_tmp_files()
+        if not left:
+            break
+        time.sleep(0.1)
+    check("an upload cut off by the client leaves no temporary file", left == [], left)
+
     # --- session expiry (--session-ttl 2): poll, never assert on time ----------------------------
     s = login(base, "ao@acme.test")
     expect("a short session starts valid", s.get(base + "/api/v1/me/"), 200)

@@ -14,7 +14,7 @@ adm create-user --org AO --email ao@x.test --public-key "$keys/kek3072.pub.pem" 
 adm create-user --org DS --email ds@x.test --public-key "$keys/kek4096.pub.pem" >/dev/null
 pid=$(adm create-project --name "CLI Test" --ao-org AO --ds-org DS --kek-bits 3072 \
       --ao-user ao@x.test --ds-user ds@x.test | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-coproc SRV { exec "$escrowd" serve --data "$data" --listen 127.0.0.1:0 2>"$tmp/escrowd.log"; }
+coproc SRV { exec "$escrowd" serve --data "$data" --listen 127.0.0.1:0 --runners 0 2>"$tmp/escrowd.log"; }
 srv_pid=$SRV_PID
 trap 'kill "$srv_pid" 2>/dev/null; wait "$srv_pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 read -r -t 30 line <&"${SRV[0]}" || fail "escrowd did not start: $(cat "$tmp/escrowd.log")"
@@ -88,13 +88,44 @@ expect 2 api upload wcek "$tmp/missing" --name a --version-tag b "${AO[@]}"
 expect 2 api kek-download --base-url http://example.com/api/v1 --key "$keys/kek3072.key.pem" --email a --project p
 expect 2 api kek-download --base-url http://127.0.0.1:9/api/v1 --key "$keys/kek3072.key.pem" --email a --project p
 expect 2 api run-status "${AO[@]}"
+expect 2 api run-status --algorithm-version a --dataset-version d --run-number x "${AO[@]}"
 
-# run endpoints: an answer when escrowd has them, else a 404 naming the endpoint
-rc=0
-"$ESCROW_BIN" api run-status --algorithm-version alg1 --dataset-version d1 "${DS[@]}" >"$tmp/out" 2>"$tmp/err" || rc=$?
-if [[ $rc != 0 ]]; then
-  grep -q 'GET /run-status/' "$tmp/err" || fail "run-status error: $(cat "$tmp/err")"
-fi
+# runs: a configuration, a request with runtime parameters, its status, the DS's rejection,
+# then no report (exit 1, the platform's refusal)
+R=(--algorithm-version alg1 --dataset-version d1)
+expect 0 api run-configuration "${R[@]}" --name "first" "${AO[@]}"
+expect 0 api run-request "${R[@]}" --machine-type cpu-standard-2 --param EPOCHS=3 "${AO[@]}"
+[[ $(jget status) == "Run Requested" && $(jget runtime_parameters EPOCHS) == 3 ]] || fail "run-request answer: $(cat "$tmp/out")"
+expect 0 api run-status "${R[@]}" "${DS[@]}"
+[[ $(jget status) == "Run Requested" && $(jget simulated_tee) == true ]] || fail "run-status answer"
+expect 2 api run-reject "${R[@]}" "${DS[@]}"
+expect 0 api run-reject "${R[@]}" --reason "not now" "${DS[@]}"
+[[ $(jget status) == Rejected && $(jget reason) == "not now" ]] || fail "run-reject answer"
+expect 1 api report-download "${R[@]}" -o "$tmp/report.json" "${AO[@]}"
+grep -q 'GET /report-download/' "$tmp/err" || fail "report-download refusal: $(cat "$tmp/err")"
+[[ ! -e $tmp/report.json ]] || fail "a refused report left a file"
+expect 0 api notifications "${AO[@]}"
+grep -q 'not now' "$tmp/out" || fail "the AO was not notified"
 # nothing secret in escrowd's log or our messages
 grep -q 'eyJ' "$tmp/escrowd.log" "$tmp/err" && fail "a token was logged"
+
+# TLS: the same data served over https with a certificate for 127.0.0.1; it verifies only
+# with its CA given (--ca-file), never without
+if command -v openssl >/dev/null; then
+  kill "$srv_pid"; wait "$srv_pid" 2>/dev/null || true
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=127.0.0.1 \
+    -addext subjectAltName=IP:127.0.0.1 -keyout "$tmp/tls.key" -out "$tmp/tls.pem" 2>/dev/null
+  coproc TLS { exec "$escrowd" serve --data "$data" --listen 127.0.0.1:0 --runners 0 \
+                 --tls-cert "$tmp/tls.pem" --tls-key "$tmp/tls.key" 2>"$tmp/escrowd-tls.log"; }
+  srv_pid=$TLS_PID
+  read -r -t 30 line <&"${TLS[0]}" || fail "escrowd (TLS) did not start: $(cat "$tmp/escrowd-tls.log")"
+  addr=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["listening"])' "$line")
+  S=(--base-url "https://$addr/api/v1" --key "$keys/kek3072.key.pem" --email ao@x.test --project "$pid")
+  expect 0 api kek-download "${S[@]}" --ca-file "$tmp/tls.pem"
+  [[ $(jget role) == ao ]] || fail "kek-download over TLS"
+  expect 2 api kek-download "${S[@]}"
+  grep -qi 'certificate' "$tmp/err" || fail "an untrusted certificate: $(cat "$tmp/err")"
+  expect 2 api kek-download --base-url "http://$addr/api/v1" --key "$keys/kek3072.key.pem" \
+    --email ao@x.test --project "$pid"
+fi
 echo "api CLI: ok"

@@ -1,5 +1,5 @@
-/* libFuzzer target: escrowd's multipart/form-data and urlencoded body parsers (server/form.c,
- * compiled in). The first input byte picks the parser; the boundary is fixed. */
+/* libFuzzer target: escrowd's multipart/form-data, urlencoded and flat JSON body parsers
+ * (server/form.c, compiled in). The first input byte picks the parser; the boundary is fixed. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,9 +16,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const char *body = (const char *)data + 1;
   size_t len = size - 1;
   int rc;
-  if (data[0] & 1)
+  if (data[0] % 3 == 1)
     rc = srv_form_parse_multipart(&f, "multipart/form-data; boundary=XyZ", body, len, err,
                                   sizeof err);
+  else if (data[0] % 3 == 2)
+    rc = srv_form_parse_json(&f, body, len, err, sizeof err);
   else
     rc = srv_form_parse_urlencoded(&f, body, len, err, sizeof err);
   CHECK(f.n <= SRV_FORM_MAX_FIELDS);

@@ -146,7 +146,7 @@ static int server_setup(void **state) {
     int devnull = open("/dev/null", O_WRONLY);
     if (devnull >= 0)
       dup2(devnull, 2);
-    execl(srv.bin, srv.bin, "serve", "--data", srv.data, "--listen", "127.0.0.1:0",
+    execl(srv.bin, srv.bin, "serve", "--data", srv.data, "--listen", "127.0.0.1:0", "--runners", "0",
           (char *)NULL);
     _exit(127);
   }
@@ -437,21 +437,51 @@ static void test_token_signed_with_another_key_is_refused(void **state) {
   escrow_client_close(c);
 }
 
-/* Run endpoints: they answer when the server has them; until then the client says 404. */
-static void test_run_status_names_the_endpoint_in_its_error(void **state) {
+/* The run endpoints, live: configuration, request (with runtime parameters), status, the
+ * DS's rejection with a reason, the AO's notification, and no report for a rejected run. */
+static void test_run_request_status_reject_and_notifications(void **state) {
   (void)state;
   NEED_SERVER();
-  escrow_client *ds = open_as("ds");
+  escrow_client *ao = open_as("ao"), *ds = open_as("ds");
   escrow_api_run_ref r = {"alg1", "d1", 0};
+  escrow_api_answer *ans = NULL;
+  assert_int_equal(escrow_client_run_configuration(ao, "first config", &r, NULL, NULL, &ans), 0);
+  assert_non_null(strstr(ans->json, "\"algorithm_version\":\"alg1\""));
+  escrow_api_answer_free(ans);
   escrow_api_run *run = NULL;
-  int rc = escrow_client_run_status(ds, &r, &run);
-  if (rc == 0) { /* the runs endpoints have landed: nothing is configured, so no run */
-    assert_non_null(run->json);
-    escrow_api_run_free(run);
-  } else {
-    assert_null(run);
-    assert_non_null(strstr(escrow_error_last(), "GET /run-status/"));
-  }
+  const char *params[] = {"EPOCHS=3", "MODE=fast"};
+  assert_int_equal(escrow_client_run_request(ao, &r, "cpu-standard-2", params, 2, &run), 0);
+  assert_string_equal(run->status, "Run Requested");
+  assert_int_equal(run->simulated_tee, 1);
+  assert_non_null(strstr(run->json, "\"EPOCHS\":\"3\""));
+  int64_t number = run->run_number;
+  assert_true(number >= 1);
+  escrow_api_run_free(run);
+  assert_int_equal(escrow_client_run_status(ds, &r, &run), 0);
+  assert_string_equal(run->status, "Run Requested");
+  assert_int_equal(run->run_number, number);
+  escrow_api_run_free(run);
+  assert_int_equal(escrow_client_run_reject(ds, &r, "not this quarter", &run), 0);
+  assert_string_equal(run->status, "Rejected");
+  assert_string_equal(run->reason, "not this quarter");
+  escrow_api_run_free(run);
+  /* a rejected run has no report: a refusal naming the endpoint, nothing written */
+  escrow_api_report *rep = NULL;
+  int rc = escrow_client_report_download(ao, &r, &rep);
+  assert_true(rc == ESCROW_E_NOTFOUND || rc == ESCROW_E_STATE);
+  assert_null(rep);
+  assert_non_null(strstr(escrow_error_last(), "GET /report-download/"));
+  char out[4200];
+  snprintf(out, sizeof out, "%s/report.json", srv.dir);
+  assert_int_not_equal(escrow_client_download(ao, ESCROW_API_REPORT, &r, out, NULL, NULL), 0);
+  assert_false(tu_exists(out));
+  assert_int_equal(escrow_client_notifications(ao, &ans), 0);
+  assert_non_null(strstr(ans->json, "not this quarter"));
+  escrow_api_answer_free(ans);
+  /* the DS may not request runs */
+  assert_int_equal(escrow_client_run_request(ds, &r, "cpu-standard-2", NULL, 0, NULL),
+                   ESCROW_E_AUTH);
+  escrow_client_close(ao);
   escrow_client_close(ds);
 }
 
@@ -1066,7 +1096,7 @@ int main(void) {
       cmocka_unit_test(test_refused_criteria_report_status_message_and_schema_errors),
       cmocka_unit_test(test_wrong_role_is_auth_and_unknown_tag_is_state),
       cmocka_unit_test(test_token_signed_with_another_key_is_refused),
-      cmocka_unit_test(test_run_status_names_the_endpoint_in_its_error),
+      cmocka_unit_test(test_run_request_status_reject_and_notifications),
   };
   const struct CMUnitTest offline[] = {
       cmocka_unit_test(test_open_refuses_bad_urls_keys_and_arguments),

@@ -336,6 +336,9 @@ static const cli_opt run_opts[] = {
     {"machine-type", 0, CLI_VALUE, "TYPE", "run-request: cpu-standard-<vCPUs>"},
     {"param", 0, CLI_LIST, "NAME=VALUE", "run-request: runtime parameters"},
     {"reason", 0, CLI_VALUE, "TEXT", "run-reject: the reason"},
+    {"name", 0, CLI_VALUE, "NAME", "run-configuration: its name"},
+    {"description", 0, CLI_VALUE, "TEXT", "run-configuration: its description"},
+    {"run-type", 0, CLI_VALUE, "TYPE", "run-configuration: validation (default) or training"},
     {"output", 'o', CLI_VALUE, "PATH", "report-download: also save the report content"},
     {0, 0, 0, 0, 0}};
 
@@ -368,6 +371,8 @@ static int run_runs(const cli_args *a) {
     return CLI_EXIT_ERROR;
   if (strcmp(name, "run-reject") == 0 && !cli_require(a, "reason"))
     return CLI_EXIT_ERROR;
+  if (strcmp(name, "run-configuration") == 0 && !cli_require(a, "name"))
+    return CLI_EXIT_ERROR;
   escrow_client *c;
   if ((st = connect_client(a, &c)))
     return st;
@@ -391,6 +396,12 @@ static int run_runs(const cli_args *a) {
     escrow_api_report_free(rep);
     escrow_client_close(c);
     return st;
+  }
+  if (strcmp(name, "run-configuration") == 0) {
+    escrow_api_answer *ans = NULL;
+    rc = escrow_client_run_configuration(c, cli_get(a, "name"), &r, cli_get(a, "description"),
+                                         cli_get(a, "run-type"), &ans);
+    return finish_answer(c, rc, ans, name);
   }
   escrow_api_run *run = NULL;
   if (strcmp(name, "run-status") == 0) {
@@ -418,6 +429,8 @@ static int run_runs(const cli_args *a) {
                            " --base-url URL ...",                                            \
                            summary, NULL, run_opts, 0, 0, run_runs}
 
+RUN_CMD(cli_cmd_api_run_configuration, "run-configuration", " --name NAME [--run-type T]",
+        "Create a run configuration: an algorithm version with a dataset version (AO).");
 RUN_CMD(cli_cmd_api_run_status, "run-status", " [--run-number N]",
         "A run's status, stage and number (and whether its TEE is simulated).");
 RUN_CMD(cli_cmd_api_run_request, "run-request", " --machine-type T [--param N=V...]",

@@ -13,7 +13,7 @@
 /* escrow api ... (api.c) */
 extern const cli_command cli_cmd_api_kek_download, cli_cmd_api_upload, cli_cmd_api_dataset,
     cli_cmd_api_accept_criteria, cli_cmd_api_versions, cli_cmd_api_notifications,
-    cli_cmd_api_run_status, cli_cmd_api_run_request, cli_cmd_api_initiate_run,
+    cli_cmd_api_run_configuration, cli_cmd_api_run_status, cli_cmd_api_run_request, cli_cmd_api_initiate_run,
     cli_cmd_api_run_reject, cli_cmd_api_run_cancel, cli_cmd_api_report_download;
 
 static const cli_command *const commands[] = {
@@ -25,7 +25,7 @@ static const cli_command *const commands[] = {
     &cli_cmd_attest_sim_issuer, &cli_cmd_attest_runtime_data, &cli_cmd_attest_sim_token, &cli_cmd_attest_verify_token, &cli_cmd_attest_policy_eval,
     &cli_cmd_api_kek_download, &cli_cmd_api_upload, &cli_cmd_api_dataset,
     &cli_cmd_api_accept_criteria, &cli_cmd_api_versions, &cli_cmd_api_notifications,
-    &cli_cmd_api_run_status, &cli_cmd_api_run_request, &cli_cmd_api_initiate_run,
+    &cli_cmd_api_run_configuration, &cli_cmd_api_run_status, &cli_cmd_api_run_request, &cli_cmd_api_initiate_run,
     &cli_cmd_api_run_reject, &cli_cmd_api_run_cancel, &cli_cmd_api_report_download,
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

@@ -35,7 +35,8 @@ def platform(tmp_path_factory):
     admin("create-user", "--org", "DS", "--email", "ds@x.test", "--public-key", str(KEYS / "kek4096.pub.pem"))
     pid = json.loads(admin("create-project", "--name", "Py", "--ao-org", "AO", "--ds-org", "DS",
                            "--kek-bits", "3072", "--ao-user", "ao@x.test", "--ds-user", "ds@x.test"))["id"]
-    p = subprocess.Popen([ESCROWD, "serve", "--data", data, "--listen", "127.0.0.1:0"],
+    p = subprocess.Popen([ESCROWD, "serve", "--data", data, "--listen", "127.0.0.1:0",
+                          "--runners", "0"],
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         addr = json.loads(p.stdout.readline())["listening"]
@@ -92,6 +93,17 @@ def test_platform_upload_sequence_is_typed(platform, tmp_path):
         assert {x.artifact_type for x in v} == {"wcek", "validation_criteria", "data_specification",
                                                "data_attestation", "dataset", "algorithm"}
         assert [x.version_tag for x in ds.versions("validation_criteria")] == ["v1"]
+        # runs: configuration, request with parameters, status, the DS's rejection, no report
+        ao.run_configuration("cfg", "alg1", "d1")
+        r = ao.run_request("alg1", "d1", "cpu-standard-2", parameters={"EPOCHS": "3"})
+        assert r.status == "Run Requested" and r.simulated_tee is True
+        assert r.raw["runtime_parameters"] == {"EPOCHS": "3"}
+        assert ds.run_status("alg1", "d1").run_number == r.run_number
+        r = ds.reject_run("alg1", "d1", "not now")
+        assert (r.status, r.reason) == ("Rejected", "not now")
+        with pytest.raises((escrow.NotFoundError, escrow.StateError), match="report-download"):
+            ao.report("alg1", "d1")
+        assert "not now" in json.dumps(ao.notifications())
 
 
 def test_platform_refusals_raise_their_family_with_the_servers_message(platform, tmp_path):
