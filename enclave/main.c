@@ -107,7 +107,10 @@ static int sha256_file(const char *path, char hex[65]) {
 static void sha256_hex(const void *data, size_t len, char hex[65]) {
   unsigned char md[32];
   unsigned mdl = 0;
-  EVP_Digest(data, len, md, &mdl, EVP_sha256(), NULL);
+  if (EVP_Digest(data, len, md, &mdl, EVP_sha256(), NULL) != 1) {
+    hex[0] = 0; /* the certificate then says null, or an empty hash */
+    return;
+  }
   for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
 }
 
