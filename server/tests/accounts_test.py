@@ -497,6 +497,15 @@ def run_main(base, other_pid):
                                                algorithm_type="validation", data_attestation_version="att-big",
                                                validation_criteria_version="crit-v1"),
         files={"file_name": ("model.zip", zipish)}), 409, "WCEK")
+    zh = hashlib.sha256(zipish).hexdigest()
+    check("a refused streamed algorithm is not kept in the blob folder",
+          not os.path.exists(os.path.join(DATA, "blobs", zh[:2], zh)))
+    anon_big = PDF + bytes(2 * 1024 * 1024)
+    ah = hashlib.sha256(anon_big).hexdigest()
+    expect("a streamed upload without credentials is 401", requests.post(
+        base + "/api/v1/data-attestation/", data=meta2, files={"file_name": ("a.pdf", anon_big)}), 401)
+    check("an unauthenticated streamed upload leaves no blob",
+          not os.path.exists(os.path.join(DATA, "blobs", ah[:2], ah)))
     bad = b"--XyZ-boundary\r\nContent-Disposition: form-data; name=\"file_name\"; filename=\"x.pdf\"\r\n\r\n" + bytes(2 * 1024 * 1024)
     expect("a streamed body without its closing boundary is 400", ds.post(
         base + "/api/v1/data-attestation/", params={"project_id": upid}, data=bad,
