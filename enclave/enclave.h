@@ -191,6 +191,10 @@ typedef struct enc_run_config {
  * certificate in cfg->out, then teardown. 0 completed, 1 failed, 2 an output not written. */
 int enc_run(const enc_run_config *cfg);
 
+/* `escrow-enclave platform --bundle FILE`: the run as escrowd's runner launches it, with the
+ * CEKs obtained by attested key release (platform.c). Exit status as `run`. */
+int enc_platform_main(int argc, char **argv);
+
 /* ---- the sandbox ----------------------------------------------------------------------------- */
 typedef struct enc_sandbox {
   const char *run_dir;     /* host folder holding etc/, api/, bin/ */

@@ -107,7 +107,10 @@ static int sha256_file(const char *path, char hex[65]) {
 static void sha256_hex(const void *data, size_t len, char hex[65]) {
   unsigned char md[32];
   unsigned mdl = 0;
-  EVP_Digest(data, len, md, &mdl, EVP_sha256(), NULL);
+  if (EVP_Digest(data, len, md, &mdl, EVP_sha256(), NULL) != 1) {
+    hex[0] = 0; /* the certificate then says null, or an empty hash */
+    return;
+  }
   for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
 }
 
@@ -686,12 +689,17 @@ done:
   else if (have_run_dir) tree_hash(code, pkg_hash); /* the folder as it was copied and run */
   if (crit_text) sha256_hex(crit_text, strlen(crit_text), crit_hash);
   {
-    char joined[8192] = "";
-    for (size_t i = 0; i < o.n_params; i++) {
-      strncat(joined, params[i], sizeof(joined) - strlen(joined) - 2);
-      strcat(joined, "\n");
-    }
-    sha256_hex(joined, strlen(joined), par_hash);
+    /* of the lines NAME=VALUE\n, whatever their length */
+    EVP_MD_CTX *mc = EVP_MD_CTX_new();
+    unsigned char md[32];
+    unsigned mdl = 0;
+    int ok = mc && EVP_DigestInit_ex(mc, EVP_sha256(), NULL) == 1;
+    for (size_t i = 0; ok && i < o.n_params; i++)
+      ok = EVP_DigestUpdate(mc, params[i], strlen(params[i])) == 1 && EVP_DigestUpdate(mc, "\n", 1) == 1;
+    ok = ok && EVP_DigestFinal_ex(mc, md, &mdl) == 1;
+    EVP_MD_CTX_free(mc);
+    par_hash[0] = 0;
+    for (int i = 0; ok && i < 32; i++) snprintf(par_hash + 2 * i, 3, "%02x", md[i]);
   }
   if (!oc.completed) { /* a failed run releases no model */
     snprintf(p, sizeof(p), "%s/model.zip.bkenc", o.out);
@@ -917,12 +925,14 @@ int main(int argc, char **argv) {
     usage(stdout);
     return 0;
   }
-  if (argc < 2 || (strcmp(argv[1], "run") != 0 && strcmp(argv[1], "verify-certificate") != 0))
+  if (argc < 2 || (strcmp(argv[1], "run") != 0 && strcmp(argv[1], "verify-certificate") != 0 &&
+                    strcmp(argv[1], "platform") != 0))
     return usage_error("unknown command");
   if (escrow_init() != 0) {
     fprintf(stderr, "escrow-enclave: %s\n", escrow_error_last());
     return 2;
   }
+  if (!strcmp(argv[1], "platform")) return enc_platform_main(argc, argv); /* platform.c */
   if (!strcmp(argv[1], "verify-certificate")) return cmd_verify(argc, argv);
   return cmd_run(argc, argv);
 }

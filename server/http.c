@@ -1,5 +1,6 @@
 /* escrowd: libmicrohttpd glue (see http.h). Bodies are read into memory up to max_body. */
 #include "http.h"
+#include "runs.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -433,6 +434,8 @@ int srv_http_serve(srv_ctx *ctx, const srv_http_options *opts) {
   printf("{\"listening\":\"%s:%u\",\"tls\":%s}\n", opts->host,
          info ? (unsigned)info->port : opts->port, sv.tls ? "true" : "false");
   fflush(stdout);
+  /* the runners tell the enclave where to find this server (key release) */
+  srv_runs_set_listen(ctx, opts->host, info ? (unsigned)info->port : opts->port, sv.tls);
   int sig = 0;
   sigwait(&set, &sig);
   MHD_stop_daemon(d);
