@@ -2,9 +2,9 @@
 """escrowd streaming uploads: peak memory of the server process while it receives one large
 algorithm upload (multipart/form-data, Content-Length known, sent in 1 MiB pieces over
 loopback). The file is sparse (a zip signature, then zeros), so the client costs no disk or
-memory; the server streams it to its blob folder while hashing it, then the algorithm rules
-run on the stored file (the project has no AO WCEK, so the answer is 409 once the whole body is
-in: the bench measures the receive, hash and store path). Prints the server's resident memory
+memory; the server streams it to a temporary file in its blob folder while hashing it, then the
+algorithm rules run (the project has no AO WCEK, so the answer is 409 once the whole body is in
+and the file is removed: the bench measures the receive, hash and write path). Prints the server's resident memory
 before, its peak during the upload (sampled every 20 ms, and VmHWM), and the command to
 reproduce. Traffic to 127.0.0.1 only.
 

@@ -183,10 +183,17 @@ typedef struct enc_run_config {
   size_t n_params;
   unsigned vcpus, memory_mib, timeout_s;
   const char *out;            /* OUTDIR, existing */
+  const char *project_id;     /* ESCROW_PROJECT_ID; NULL: "preflight" */
+  const char *run_config_id;  /* ESCROW_RUN_CONFIG_ID; NULL: "preflight" */
+  const char *run_id;         /* 1-39 of [A-Za-z0-9-]; NULL: 32 random hex digits */
 } enc_run_config;
 /* Run the pipeline: package, dataset, Enclave API, sandbox, egress, outputs and the signed
  * certificate in cfg->out, then teardown. 0 completed, 1 failed, 2 an output not written. */
 int enc_run(const enc_run_config *cfg);
+
+/* `escrow-enclave platform --bundle FILE`: the run as escrowd's runner launches it, with the
+ * CEKs obtained by attested key release (platform.c). Exit status as `run`. */
+int enc_platform_main(int argc, char **argv);
 
 /* ---- the sandbox ----------------------------------------------------------------------------- */
 typedef struct enc_sandbox {

@@ -107,7 +107,10 @@ static int sha256_file(const char *path, char hex[65]) {
 static void sha256_hex(const void *data, size_t len, char hex[65]) {
   unsigned char md[32];
   unsigned mdl = 0;
-  EVP_Digest(data, len, md, &mdl, EVP_sha256(), NULL);
+  if (EVP_Digest(data, len, md, &mdl, EVP_sha256(), NULL) != 1) {
+    hex[0] = 0; /* the certificate then says null, or an empty hash */
+    return;
+  }
   for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
 }
 
@@ -359,9 +362,28 @@ int enc_run(const enc_run_config *cfg) {
   /* the run */
   outcome oc = {0};
   char run_id[40], started[32], ended[32], p[8192];
-  unsigned char rnd[16];
-  RAND_bytes(rnd, sizeof(rnd));
-  for (int i = 0; i < 16; i++) snprintf(run_id + 2 * i, 3, "%02x", rnd[i]);
+  if (cfg->run_id) { /* it names cgroups and folders: a short token */
+    size_t n = strlen(cfg->run_id);
+    int ok = n > 0 && n < sizeof(run_id);
+    for (size_t i = 0; ok && i < n; i++) {
+      char ch = cfg->run_id[i];
+      ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-';
+    }
+    if (!ok) {
+      fprintf(stderr, "escrow-enclave: a run id is 1 to 39 letters, digits and '-'\n");
+      return 2;
+    }
+    snprintf(run_id, sizeof(run_id), "%s", cfg->run_id);
+  } else {
+    unsigned char rnd[16];
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+      fprintf(stderr, "escrow-enclave: no randomness for the run id\n");
+      return 2;
+    }
+    for (int i = 0; i < 16; i++) snprintf(run_id + 2 * i, 3, "%02x", rnd[i]);
+  }
+  const char *project_id = cfg->project_id ? cfg->project_id : "preflight";
+  const char *run_config_id = cfg->run_config_id ? cfg->run_config_id : "preflight";
   iso_now(started);
   enc_log log = {PTHREAD_MUTEX_INITIALIZER, -1, 0, 0};
   snprintf(p, sizeof(p), "%s/logs.jsonl", o.out);
@@ -575,9 +597,9 @@ int enc_run(const enc_run_config *cfg) {
     if (asprintf(&env[n_env], "SSL_CERT_FILE=/run/enclave/ca.pem") >= 0) n_env++;
     if (asprintf(&env[n_env], "REQUESTS_CA_BUNDLE=/run/enclave/ca.pem") >= 0) n_env++;
     if (asprintf(&env[n_env], "CURL_CA_BUNDLE=/run/enclave/ca.pem") >= 0) n_env++;
-    if (asprintf(&env[n_env], "ESCROW_PROJECT_ID=preflight") >= 0) n_env++;
+    if (asprintf(&env[n_env], "ESCROW_PROJECT_ID=%s", project_id) >= 0) n_env++;
     if (asprintf(&env[n_env], "ESCROW_RUN_ID=%s", run_id) >= 0) n_env++;
-    if (asprintf(&env[n_env], "ESCROW_RUN_CONFIG_ID=preflight") >= 0) n_env++;
+    if (asprintf(&env[n_env], "ESCROW_RUN_CONFIG_ID=%s", run_config_id) >= 0) n_env++;
     if (asprintf(&env[n_env], "ESCROW_SIMULATED_TEE=1") >= 0) n_env++;
     if (asprintf(&env[n_env], "MLFLOW_TRACKING_URI=https://localhost:5000") >= 0) n_env++;
     if (training && asprintf(&env[n_env], "ESCROW_OUTPUT_DIR=" ENC_OUTPUT_DIR) >= 0) n_env++;
@@ -667,12 +689,17 @@ done:
   else if (have_run_dir) tree_hash(code, pkg_hash); /* the folder as it was copied and run */
   if (crit_text) sha256_hex(crit_text, strlen(crit_text), crit_hash);
   {
-    char joined[8192] = "";
-    for (size_t i = 0; i < o.n_params; i++) {
-      strncat(joined, params[i], sizeof(joined) - strlen(joined) - 2);
-      strcat(joined, "\n");
-    }
-    sha256_hex(joined, strlen(joined), par_hash);
+    /* of the lines NAME=VALUE\n, whatever their length */
+    EVP_MD_CTX *mc = EVP_MD_CTX_new();
+    unsigned char md[32];
+    unsigned mdl = 0;
+    int ok = mc && EVP_DigestInit_ex(mc, EVP_sha256(), NULL) == 1;
+    for (size_t i = 0; ok && i < o.n_params; i++)
+      ok = EVP_DigestUpdate(mc, params[i], strlen(params[i])) == 1 && EVP_DigestUpdate(mc, "\n", 1) == 1;
+    ok = ok && EVP_DigestFinal_ex(mc, md, &mdl) == 1;
+    EVP_MD_CTX_free(mc);
+    par_hash[0] = 0;
+    for (int i = 0; ok && i < 32; i++) snprintf(par_hash + 2 * i, 3, "%02x", md[i]);
   }
   if (!oc.completed) { /* a failed run releases no model */
     snprintf(p, sizeof(p), "%s/model.zip.bkenc", o.out);
@@ -898,12 +925,14 @@ int main(int argc, char **argv) {
     usage(stdout);
     return 0;
   }
-  if (argc < 2 || (strcmp(argv[1], "run") != 0 && strcmp(argv[1], "verify-certificate") != 0))
+  if (argc < 2 || (strcmp(argv[1], "run") != 0 && strcmp(argv[1], "verify-certificate") != 0 &&
+                    strcmp(argv[1], "platform") != 0))
     return usage_error("unknown command");
   if (escrow_init() != 0) {
     fprintf(stderr, "escrow-enclave: %s\n", escrow_error_last());
     return 2;
   }
+  if (!strcmp(argv[1], "platform")) return enc_platform_main(argc, argv); /* platform.c */
   if (!strcmp(argv[1], "verify-certificate")) return cmd_verify(argc, argv);
   return cmd_run(argc, argv);
 }

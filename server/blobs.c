@@ -160,36 +160,37 @@ void srv_blob_writer_abort(srv_blob_writer *w) {
   w->md = NULL;
 }
 
-int srv_blob_writer_commit(srv_blob_writer *w, const char *data_dir, char hex[65]) {
+int srv_blob_writer_finish(srv_blob_writer *w, char hex[65]) {
   unsigned char md[32];
   unsigned int n = 0;
-  char dir[PATH_MAX], path[PATH_MAX];
-  if (w->fd < 0 || EVP_DigestFinal_ex(w->md, md, &n) != 1 || n != 32) goto fail;
+  if (w->fd < 0 || EVP_DigestFinal_ex(w->md, md, &n) != 1 || n != 32 || fsync(w->fd)) {
+    srv_blob_writer_abort(w);
+    return -1;
+  }
   for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
   hex[64] = 0;
-  if (fsync(w->fd)) goto fail;
+  int rc = close(w->fd);
+  w->fd = -1;
+  EVP_MD_CTX_free(w->md);
+  w->md = NULL;
+  if (rc) {
+    unlink(w->tmp);
+    return -1;
+  }
+  return 0;
+}
+
+int srv_blob_adopt(const char *data_dir, const char *tmp, const char *hex) {
+  char dir[PATH_MAX], path[PATH_MAX];
+  if (strlen(hex) != 64 || strspn(hex, "0123456789abcdef") != 64) return -1;
   if (snprintf(dir, sizeof dir, "%s/blobs/%.2s", data_dir, hex) >= (int)sizeof dir ||
       (mkdir(dir, 0700) && errno != EEXIST) ||
       snprintf(path, sizeof path, "%s/%s", dir, hex) >= (int)sizeof path)
-    goto fail;
+    return -1;
   if (access(path, F_OK) == 0) { /* already stored (same content) */
-    srv_blob_writer_abort(w);
+    unlink(tmp);
     return 0;
   }
-  if (close(w->fd)) {
-    w->fd = -1;
-    unlink(w->tmp);
-    goto fail;
-  }
-  w->fd = -1;
-  if (rename(w->tmp, path) || fsync_dir(dir)) {
-    unlink(w->tmp);
-    goto fail;
-  }
-  EVP_MD_CTX_free(w->md);
-  w->md = NULL;
+  if (rename(tmp, path) || fsync_dir(dir)) return -1;
   return 0;
-fail:
-  srv_blob_writer_abort(w);
-  return -1;
 }

@@ -25,8 +25,8 @@ int srv_blob_sweep(const char *data_dir);
 int srv_blob_path(const char *data_dir, const char *hex, char *path, size_t size);
 
 /* A file written piece by piece (a streamed upload): under a temporary name in the blob folder
- * while its SHA-256 is computed, then committed under its hash (fsync, rename, folder fsync)
- * or aborted (removed). Memory use does not depend on the file's size. */
+ * while its SHA-256 is computed, then finished (fsync) and adopted under its hash by the rule
+ * that accepts it, or removed. Memory use does not depend on the file's size. */
 typedef struct srv_blob_writer {
   int fd; /* -1 when not open */
   char tmp[4096];
@@ -37,8 +37,13 @@ typedef struct srv_blob_writer {
 /* 0, or -1 with a message in err. */
 int srv_blob_writer_open(srv_blob_writer *w, const char *data_dir, char *err, size_t errsz);
 int srv_blob_writer_write(srv_blob_writer *w, const void *data, size_t len);
-/* Store the file under its hash (hex, 65 bytes); the writer is closed either way. 0 or -1. */
-int srv_blob_writer_commit(srv_blob_writer *w, const char *data_dir, char hex[65]);
+/* Finish the file: fsync'd and closed, still under its temporary name (w->tmp), its SHA-256
+ * in hex (65 bytes). The caller adopts it (srv_blob_adopt) or removes it. 0, or -1 (the
+ * temporary file is removed). */
+int srv_blob_writer_finish(srv_blob_writer *w, char hex[65]);
+/* Move a finished temporary file to its content address (rename, folder fsync); when that
+ * blob exists already the temporary file is removed. 0 or -1. */
+int srv_blob_adopt(const char *data_dir, const char *tmp, const char *hex);
 /* Remove the temporary file (no-op when not open). */
 void srv_blob_writer_abort(srv_blob_writer *w);
 

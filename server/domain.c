@@ -780,34 +780,29 @@ int dom_list_versions(srv_ctx *ctx, const srv_caller *c, const char *kind, srv_b
 static int upload_algorithm(srv_ctx *ctx, const srv_caller *c, const srv_version_in *v,
                             const srv_algorithm_in *alg, const char *file_name,
                             const unsigned char *data, size_t len, const char *hex_in,
-                            srv_buf *out, srv_err *err);
+                            const char *tmp_in, srv_buf *out, srv_err *err);
 
 int dom_upload_algorithm(srv_ctx *ctx, const srv_caller *c, const srv_version_in *v,
                          const srv_algorithm_in *alg, const char *file_name,
                          const unsigned char *data, size_t len, srv_buf *out, srv_err *err) {
-  return upload_algorithm(ctx, c, v, alg, file_name, data, len, NULL, out, err);
+  return upload_algorithm(ctx, c, v, alg, file_name, data, len, NULL, NULL, out, err);
 }
 
 int dom_upload_algorithm_stored(srv_ctx *ctx, const srv_caller *c, const srv_version_in *v,
                                 const srv_algorithm_in *alg, const char *file_name,
-                                const char *hex, unsigned long long size, srv_buf *out,
-                                srv_err *err) {
-  char path[4096];
+                                const char *tmp, const char *hex, srv_buf *out, srv_err *err) {
   unsigned char head[4] = {0};
-  if (!hex || srv_blob_path(ctx->cfg.data_dir, hex, path, sizeof path))
-    return err_set(err, SRV_E_INTERNAL, "the stored upload cannot be found");
-  FILE *f = fopen(path, "rb");
-  size_t n = f ? fread(head, 1, sizeof head, f) : 0;
-  if (f) fclose(f);
-  if (!f) return err_set(err, SRV_E_INTERNAL, "the stored upload cannot be read");
-  (void)size;
-  return upload_algorithm(ctx, c, v, alg, file_name, head, n, hex, out, err);
+  FILE *f = tmp && hex ? fopen(tmp, "rb") : NULL;
+  if (!f) return err_set(err, SRV_E_INTERNAL, "the streamed upload cannot be read");
+  size_t n = fread(head, 1, sizeof head, f);
+  fclose(f);
+  return upload_algorithm(ctx, c, v, alg, file_name, head, n, hex, tmp, out, err);
 }
 
 static int upload_algorithm(srv_ctx *ctx, const srv_caller *c, const srv_version_in *v,
                             const srv_algorithm_in *alg, const char *file_name,
                             const unsigned char *data, size_t len, const char *hex_in,
-                            srv_buf *out, srv_err *err) {
+                            const char *tmp_in, srv_buf *out, srv_err *err) {
   if (strcmp(c->member.role, "ao") != 0)
     return err_set(err, SRV_E_FORBIDDEN, "algorithms are uploaded by the algorithm owner");
   if (require_active(c, err) || check_version_in(v, err)) return err->kind;
@@ -849,11 +844,12 @@ static int upload_algorithm(srv_ctx *ctx, const srv_caller *c, const srv_version
   }
   /* stage 1 of the upload pipeline: Validating files (manual §14.5.5.1) */
   char hex[65], path[4096], why[256];
-  if (hex_in)
+  if (tmp_in) /* a streamed upload: checked where it was written */
     snprintf(hex, sizeof hex, "%s", hex_in);
   else if (srv_blob_put(ctx->cfg.data_dir, data, len, hex, why, sizeof why))
     hex[0] = 0;
-  if (!hex[0] || srv_blob_path(ctx->cfg.data_dir, hex, path, sizeof path)) {
+  if (!hex[0] || (tmp_in ? snprintf(path, sizeof path, "%s", tmp_in) >= (int)sizeof path
+                         : srv_blob_path(ctx->cfg.data_dir, hex, path, sizeof path) != 0)) {
     r = err_set(err, SRV_E_INTERNAL, "cannot store the upload");
     goto done;
   }
@@ -897,7 +893,9 @@ static int upload_algorithm(srv_ctx *ctx, const srv_caller *c, const srv_version
   escrow_free(checks);
   if (meta.oom)
     r = err_set(err, SRV_E_INTERNAL, "out of memory");
-  else if (hex_in) /* data holds only the zip's first bytes: the file is stored already */
+  else if (tmp_in && srv_blob_adopt(ctx->cfg.data_dir, tmp_in, hex_in))
+    r = err_set(err, SRV_E_INTERNAL, "cannot store the upload");
+  else if (tmp_in) /* data holds only the zip's first bytes: the file is adopted now */
     r = save_version_sealed(ctx, c, "algorithm", v, file_name, NULL, 0, hex_in, meta.p, 0, NULL,
                             0, out, err);
   else

@@ -120,12 +120,12 @@ typedef struct srv_algorithm_in {
 int dom_upload_algorithm(srv_ctx *ctx, const srv_caller *c, const srv_version_in *v,
                          const srv_algorithm_in *alg, const char *file_name,
                          const unsigned char *data, size_t len, srv_buf *out, srv_err *err);
-/* The same for a zip already stored in the blob folder under its SHA-256 (hex) by a streamed
- * upload (http.c): the file is read from there, never held in memory. */
+/* The same for a zip a streamed upload wrote to tmp (a finished temporary file in the blob
+ * folder, SHA-256 hex; http.c): checked from there, never held in memory, and adopted into
+ * the blob folder only when the version is recorded. */
 int dom_upload_algorithm_stored(srv_ctx *ctx, const srv_caller *c, const srv_version_in *v,
                                 const srv_algorithm_in *alg, const char *file_name,
-                                const char *hex, unsigned long long size, srv_buf *out,
-                                srv_err *err);
+                                const char *tmp, const char *hex, srv_buf *out, srv_err *err);
 
 /* An RSA public key of at least 2048 bits in PEM (SPKI); SRV_E_BADREQ otherwise. */
 int srv_check_public_key(const char *pem, srv_err *err);

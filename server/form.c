@@ -40,6 +40,7 @@ void srv_form_clear(srv_form *f) {
     free(f->fields[i].filename);
     free(f->fields[i].content_type);
     free(f->fields[i].blob_hex);
+    free(f->fields[i].blob_tmp);
   }
   memset(f, 0, sizeof *f);
 }

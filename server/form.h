@@ -19,10 +19,11 @@ typedef struct srv_field {
   size_t len;
   char *filename;  /* multipart file parts: the filename parameter, else NULL */
   char *content_type;
-  /* A streamed file part (http.c, bodies over SRV_STREAM_THRESHOLD): already stored in the
-   * blob folder under this SHA-256 (hex), blob_size bytes. When blob_size is at most
-   * SRV_FILE_INMEM_MAX the content is also in value/len; otherwise value is "" and len 0. */
-  char *blob_hex;
+  /* A streamed file part over SRV_FILE_INMEM_MAX (http.c): value is "" and len 0; the file
+   * is blob_tmp, a finished temporary file in the blob folder (removed after the request
+   * unless a rule adopted it with srv_blob_adopt), with SHA-256 blob_hex and blob_size bytes.
+   * Smaller streamed files are in value/len like any other. */
+  char *blob_hex, *blob_tmp;
   unsigned long long blob_size;
 } srv_field;
 

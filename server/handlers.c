@@ -159,7 +159,7 @@ static int version_fields(srv_request *req, srv_response *res, srv_version_in *v
 }
 
 /* The uploaded file: the part named file_name (the sample's field). required: 0 optional,
- * 1 required, 2 required and may be a large stored file (value empty, blob_hex set). */
+ * 1 required, 2 required and may be a large streamed file (value empty, blob_tmp set). */
 static int file_field(srv_request *req, srv_response *res, const srv_field **out, int required) {
   size_t n = 0;
   const srv_field *f = srv_form_get(&req->body, "file_name", &n);
@@ -180,7 +180,7 @@ static int file_field(srv_request *req, srv_response *res, const srv_field **out
                       NULL);
     return -1;
   }
-  if (f->blob_hex && f->blob_size > SRV_FILE_INMEM_MAX) {
+  if (f->blob_tmp) {
     if (required == 2) { /* the caller takes a stored file (the algorithm zip) */
       *out = f;
       return 0;
@@ -340,9 +340,9 @@ static void h_algorithm(srv_request *req, srv_response *res) {
   }
   srv_buf out = {0};
   srv_err err = {0};
-  int rc = f->blob_hex && f->blob_size > SRV_FILE_INMEM_MAX
-               ? dom_upload_algorithm_stored(req->ctx, &c, &v, &a, f->filename, f->blob_hex,
-                                             f->blob_size, &out, &err)
+  int rc = f->blob_tmp
+               ? dom_upload_algorithm_stored(req->ctx, &c, &v, &a, f->filename, f->blob_tmp,
+                                             f->blob_hex, &out, &err)
                : dom_upload_algorithm(req->ctx, &c, &v, &a, f->filename,
                                       (const unsigned char *)f->value, f->len, &out, &err);
   finish(res, rc, &err, &out, 201);
@@ -358,7 +358,20 @@ static void set_session_cookie(srv_request *req, srv_response *res, const char *
            max_age, req->tls ? "; Secure" : "");
 }
 
+/* A browser's login from another site's page (login CSRF) names that site in Origin: its
+ * host must be this server's Host (the scheme is not compared, so a TLS-terminating proxy that
+ * keeps Host works). Clients that send no Origin (the API, curl) are not affected. */
+static int same_origin(const srv_request *req) {
+  if (!req->origin) return 1;
+  const char *sep = strstr(req->origin, "://");
+  return req->host && sep && strcmp(sep + 3, req->host) == 0;
+}
+
 static void h_login(srv_request *req, srv_response *res) {
+  if (!same_origin(req)) {
+    srv_respond_error(res, 403, "the login must come from this server's own pages (Origin)", NULL);
+    return;
+  }
   const char *email, *password;
   if (one_param(req, res, "email", &email) || one_param(req, res, "password", &password)) return;
   char token[SRV_SESSION_TOKEN_LEN + 1];

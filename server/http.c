@@ -1,5 +1,6 @@
 /* escrowd: libmicrohttpd glue (see http.h). Bodies are read into memory up to max_body. */
 #include "http.h"
+#include "runs.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -124,24 +125,34 @@ static int stream_finish(conn_state *st, srv_form *out) {
   if (st->file_key) {
     char hex[65];
     unsigned long long size = st->w.size;
-    if (srv_blob_writer_commit(&st->w, st->data_dir, hex)) {
+    char tmp[sizeof st->w.tmp];
+    memcpy(tmp, st->w.tmp, sizeof tmp);
+    if (srv_blob_writer_finish(&st->w, hex)) {
       stream_bad(st, "the upload cannot be stored");
       return -1;
     }
     srv_form *f = st->fields;
     if (f->n >= SRV_FORM_MAX_FIELDS) {
+      unlink(tmp);
       stream_bad(st, "the form has too many fields");
       return -1;
     }
     unsigned char *content = NULL;
     size_t len = 0;
-    if (size <= SRV_FILE_INMEM_MAX) {
-      if (srv_blob_get(st->data_dir, hex, &content, &len)) {
+    if (size <= SRV_FILE_INMEM_MAX) { /* small: in memory like an unstreamed part */
+      FILE *fp = fopen(tmp, "rb");
+      content = malloc((size_t)size + 1);
+      if (fp && content) len = fread(content, 1, (size_t)size, fp);
+      if (fp) fclose(fp);
+      unlink(tmp);
+      if (!content || len != size) {
+        free(content);
         stream_bad(st, "the upload cannot be read back");
         return -1;
       }
       content[len] = 0;
     } else if (!(content = calloc(1, 1))) {
+      unlink(tmp);
       stream_bad(st, "out of memory");
       return -1;
     }
@@ -153,12 +164,16 @@ static int stream_finish(conn_state *st, srv_form *out) {
     st->file_key = st->file_name = st->file_type = NULL;
     fl->value = (char *)content;
     fl->len = len;
-    fl->blob_hex = strdup(hex);
-    fl->blob_size = size;
     f->n++;
-    if (!fl->blob_hex) {
-      stream_bad(st, "out of memory");
-      return -1;
+    if (size > SRV_FILE_INMEM_MAX) {
+      fl->blob_size = size;
+      fl->blob_hex = strdup(hex);
+      fl->blob_tmp = strdup(tmp);
+      if (!fl->blob_hex || !fl->blob_tmp) {
+        unlink(tmp);
+        stream_bad(st, "out of memory");
+        return -1;
+      }
     }
   }
   *out = *st->fields;
@@ -323,6 +338,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   req.content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
   req.session = MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, "escrow_session");
   req.csrf = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-CSRF-Token");
+  req.origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+  req.host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
   req.tls = sv->tls;
   char addr[INET6_ADDRSTRLEN] = "";
   const union MHD_ConnectionInfo *ci =
@@ -340,6 +357,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
       srv_respond_error(&res, 400, st->bad[0] ? st->bad : "malformed multipart/form-data body", NULL);
     else
       srv_dispatch(&req, &res);
+    for (size_t i = 0; i < req.body.n; i++) /* a file no rule adopted is not kept */
+      if (req.body.fields[i].blob_tmp) unlink(req.body.fields[i].blob_tmp);
     stream_free(st);
   } else if (srv_form_parse_body(&req.body, req.content_type, st->data, st->len, err,
                                  sizeof err)) {
@@ -438,6 +457,8 @@ int srv_http_serve(srv_ctx *ctx, const srv_http_options *opts) {
   printf("{\"listening\":\"%s:%u\",\"tls\":%s}\n", opts->host,
          info ? (unsigned)info->port : opts->port, sv.tls ? "true" : "false");
   fflush(stdout);
+  /* the runners tell the enclave where to find this server (key release) */
+  srv_runs_set_listen(ctx, opts->host, info ? (unsigned)info->port : opts->port, sv.tls);
   int sig = 0;
   sigwait(&set, &sig);
   MHD_stop_daemon(d);

@@ -24,7 +24,10 @@
 #include <unistd.h>
 #include <yajl/yajl_tree.h>
 
+#include <escrow/attest.h>
 #include <escrow/keys.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 
 #include "blobs.h"
 #include "runs_int.h"
@@ -172,30 +175,6 @@ static int load_bundle(srv_db *db, const char *run_id, bundle *b, char *why, siz
   return 0;
 }
 
-/* Unwrap a party's WCEK into 32 raw bytes in out (wiped by the caller). */
-static int party_cek(srv_runs *r, const bundle *b, int ds, unsigned char out[32]) {
-  const char *org = ds ? b->ds_org : b->ao_org;
-  char context[160];
-  snprintf(context, sizeof context, "escrowd-kek/%s/%s", b->project_id, org);
-  unsigned char *priv = NULL, *wcek = NULL;
-  size_t privlen = 0, wlen = 0;
-  escrow_kek *kek = NULL;
-  escrow_cek *cek = NULL;
-  int rc = -1;
-  if (r->ctx->vault->unseal(r->ctx->vault, context, ds ? b->ds_kek_sealed : b->ao_kek_sealed,
-                            ds ? b->ds_kek_len : b->ao_kek_len, &priv, &privlen) == 0 &&
-      escrow_kek_private_from_bytes(&kek, priv, privlen) == 0 &&
-      srv_blob_get(r->ctx->cfg.data_dir, ds ? b->ds_wcek_sha : b->ao_wcek_sha, &wcek, &wlen) == 0 &&
-      escrow_wcek_unwrap(&cek, kek, wcek, wlen, ESCROW_OAEP_AUTO, NULL) == 0 &&
-      escrow_cek_export(cek, out) == 0)
-    rc = 0;
-  escrow_cek_free(cek);
-  escrow_kek_free(kek);
-  free(wcek);
-  srv_vault_secret_free(priv, privlen);
-  return rc;
-}
-
 static int set_stage(srv_db *db, const char *run_id, const char *stage) {
   srv_db_param p[] = {SRV_DB_TEXT(stage), SRV_DB_TEXT(run_id)};
   return rx(db, "UPDATE run SET stage = $1 WHERE id = $2 AND status = 'In Progress'", p, 2, NULL);
@@ -305,7 +284,7 @@ static void execute(srv_runs *r, srv_db *db, const char *run_id) {
   unsigned char *urlbuf = NULL;
   size_t urllen = 0;
   pid_t pid = -1;
-  int pa[2] = {-1, -1}, pd[2] = {-1, -1};
+  int pa[2] = {-1, -1};
   char **argv = NULL;
   size_t argc = 0;
   int have_work = 0;
@@ -329,74 +308,107 @@ static void execute(srv_runs *r, srv_db *db, const char *run_id) {
   }
   have_work = 1;
   snprintf(out, sizeof out, "%s/out", work);
-  /* the CEKs travel over pipes: written and closed before the enclave starts */
-  unsigned char cek[32];
-  if (pipe2(pa, O_CLOEXEC) || pipe2(pd, O_CLOEXEC)) {
-    snprintf(why, sizeof why, "cannot make the key pipes");
+  /* the bundle travels over a pipe (never on disk, never on a command line): the enclave
+   * obtains the CEKs itself by attested key release with the nonces and token stored here */
+  char nonce_ao[ESCROW_ATTEST_NONCE_SIZE], nonce_ds[ESCROW_ATTEST_NONCE_SIZE], token[65],
+      tsha[65], base[160];
+  unsigned char rnd[32], md[32];
+  unsigned mdl = 0;
+  pthread_mutex_lock(&r->mu);
+  snprintf(base, sizeof base, "%s", r->base_url);
+  pthread_mutex_unlock(&r->mu);
+  if (!*base) {
+    snprintf(why, sizeof why, "the server's address is not known yet");
     goto fail;
   }
-  int ok = party_cek(r, &b, 0, cek) == 0 && write(pa[1], cek, 32) == 32;
-  OPENSSL_cleanse(cek, sizeof cek);
-  ok = ok && party_cek(r, &b, 1, cek) == 0 && write(pd[1], cek, 32) == 32;
-  OPENSSL_cleanse(cek, sizeof cek);
-  close(pa[1]);
-  close(pd[1]);
-  pa[1] = pd[1] = -1;
-  if (!ok) {
-    snprintf(why, sizeof why, "a party's WCEK could not be unwrapped with its key encryption key");
+  if (escrow_attest_nonce(nonce_ao, sizeof nonce_ao) || escrow_attest_nonce(nonce_ds, sizeof nonce_ds) ||
+      RAND_bytes(rnd, sizeof rnd) != 1) {
+    snprintf(why, sizeof why, "no randomness for the run's nonces");
     goto fail;
   }
-  /* argv */
-  yajl_val params = yajl_tree_parse(b.params_json ? b.params_json : "{}", NULL, 0);
-  size_t np = params && YAJL_IS_OBJECT(params) ? params->u.object.len : 0;
-  argv = calloc(32 + 2 * np, sizeof *argv);
-  if (!argv) {
-    yajl_tree_free(params);
-    snprintf(why, sizeof why, "out of memory");
+  for (int i = 0; i < 32; i++) snprintf(token + 2 * i, 3, "%02x", rnd[i]);
+  EVP_Digest(token, 64, md, &mdl, EVP_sha256(), NULL);
+  for (int i = 0; i < 32; i++) snprintf(tsha + 2 * i, 3, "%02x", md[i]);
+  OPENSSL_cleanse(rnd, sizeof rnd);
+  {
+    const char *na = nonce_ao, *nd = nonce_ds, *ts = tsha;
+    srv_db_param np[] = {SRV_DB_TEXT(na), SRV_DB_TEXT(nd), SRV_DB_TEXT(ts), SRV_DB_TEXT(run_id)};
+    if (rx(db, "UPDATE run SET attest_nonce_ao = $1, attest_nonce_ds = $2, "
+               "enclave_token_sha256 = $3 WHERE id = $4", np, 4, NULL)) {
+      snprintf(why, sizeof why, "the run's nonces could not be stored");
+      goto fail;
+    }
+  }
+  if (pipe2(pa, O_CLOEXEC)) {
+    snprintf(why, sizeof why, "cannot make the bundle pipe");
     goto fail;
   }
-  char pkg[PATH_MAX], crit[PATH_MAX], num[3][32];
+  /* the bundle */
+  char pkg[PATH_MAX], crit[PATH_MAX];
   srv_blob_path(r->ctx->cfg.data_dir, b.alg_sha, pkg, sizeof pkg);
   if (b.crit_sha) srv_blob_path(r->ctx->cfg.data_dir, b.crit_sha, crit, sizeof crit);
-  snprintf(num[0], sizeof num[0], "%lld", (long long)b.vcpus);
-  snprintf(num[1], sizeof num[1], "%lld", (long long)b.memory_mib);
-  snprintf(num[2], sizeof num[2], "%lld", (long long)b.timeout_s);
-#define A(x) argv[argc++] = strdup(x)
-  A(r->enclave);
-  A("run");
-  A("--package");
-  A(pkg);
-  A("--dataset");
-  A(url);
-  if (b.crit_sha) {
-    A("--criteria");
-    A(crit);
+  srv_buf bj = {0};
+  char digest[80];
+  snprintf(digest, sizeof digest, "sha256:%s", b.alg_sha);
+  srv_buf_puts(&bj, "{");
+  srv_buf_json_kv(&bj, 1, "server", base);
+  srv_buf_json_kv(&bj, 0, "run_id", b.run_id);
+  srv_buf_json_kv(&bj, 0, "project_id", b.project_id);
+  srv_buf_json_kv(&bj, 0, "token", token);
+  srv_buf_json_kv(&bj, 0, "nonce_ao", nonce_ao);
+  srv_buf_json_kv(&bj, 0, "nonce_ds", nonce_ds);
+  srv_buf_json_kv(&bj, 0, "issuer", r->issuer_url);
+  srv_buf_puts(&bj, ",\"issuer_key_pem\":");
+  {
+    char *ik = strndup((const char *)r->issuer_pem, r->issuer_pem_len);
+    srv_buf_json_str(&bj, ik ? ik : "");
+    if (ik) {
+      OPENSSL_cleanse(ik, strlen(ik));
+      free(ik);
+    }
   }
-  A("--ao-cek");
-  A("/dev/fd/3");
-  A("--ds-cek");
-  A("/dev/fd/4");
-  A("--type");
-  A(b.run_type);
-  A("--vcpus");
-  A(num[0]);
-  A("--memory-mib");
-  A(num[1]);
-  A("--timeout");
-  A(num[2]);
-  A("-o");
-  A(out);
+  srv_buf_json_kv(&bj, 0, "release_key_pem", r->release_pub_pem);
+  srv_buf_json_kv(&bj, 0, "package", pkg);
+  srv_buf_json_kv(&bj, 0, "package_digest", digest);
+  srv_buf_json_kv(&bj, 0, "criteria", b.crit_sha ? crit : NULL);
+  srv_buf_json_kv(&bj, 0, "dataset_url", url);
+  srv_buf_json_kv(&bj, 0, "type", b.run_type);
+  srv_buf_json_kv(&bj, 0, "out", out);
+  srv_buf_printf(&bj, ",\"vcpus\":%lld,\"memory_mib\":%lld,\"timeout_s\":%lld,\"params\":[",
+                 (long long)b.vcpus, (long long)b.memory_mib, (long long)b.timeout_s);
+  yajl_val params = yajl_tree_parse(b.params_json ? b.params_json : "{}", NULL, 0);
+  size_t np = params && YAJL_IS_OBJECT(params) ? params->u.object.len : 0;
   for (size_t i = 0; i < np; i++) {
     yajl_val v = params->u.object.values[i];
     char *kv = NULL;
     if (asprintf(&kv, "%s=%s", params->u.object.keys[i],
                  YAJL_IS_STRING(v) ? YAJL_GET_STRING(v) : "") < 0)
       kv = NULL;
-    argv[argc++] = strdup("--param");
-    argv[argc++] = kv;
+    if (i) srv_buf_puts(&bj, ",");
+    srv_buf_json_str(&bj, kv ? kv : "");
+    free(kv);
   }
-#undef A
   yajl_tree_free(params);
+  srv_buf_puts(&bj, "]}");
+  OPENSSL_cleanse(token, sizeof token);
+  int wrote = !bj.oom && bj.len < 60000 && write(pa[1], bj.p, bj.len) == (ssize_t)bj.len;
+  if (bj.p) OPENSSL_cleanse(bj.p, bj.len);
+  srv_buf_free(&bj);
+  close(pa[1]);
+  pa[1] = -1;
+  if (!wrote) {
+    snprintf(why, sizeof why, "the run bundle could not be handed over");
+    goto fail;
+  }
+  argv = calloc(8, sizeof *argv);
+  if (!argv) {
+    snprintf(why, sizeof why, "out of memory");
+    goto fail;
+  }
+  argv[argc++] = strdup(r->enclave);
+  argv[argc++] = strdup("platform");
+  argv[argc++] = strdup("--bundle");
+  argv[argc++] = strdup("/dev/fd/3");
   for (size_t i = 0; i < argc; i++)
     if (!argv[i]) {
       snprintf(why, sizeof why, "out of memory");
@@ -409,8 +421,8 @@ static void execute(srv_runs *r, srv_db *db, const char *run_id) {
   pid = fork();
   if (pid == 0) {
     /* child: only async-signal-safe calls until exec */
-    int a = dup(pa[0]), d = dup(pd[0]);
-    if (a < 0 || d < 0 || dup2(a, 3) < 0 || dup2(d, 4) < 0) _exit(125);
+    int a = dup(pa[0]);
+    if (a < 0 || dup2(a, 3) < 0) _exit(125);
     if (logfd >= 0) {
       dup2(logfd, 1);
       dup2(logfd, 2);
@@ -429,8 +441,7 @@ static void execute(srv_runs *r, srv_db *db, const char *run_id) {
   }
   if (logfd >= 0) close(logfd);
   close(pa[0]);
-  close(pd[0]);
-  pa[0] = pd[0] = -1;
+  pa[0] = -1;
   if (pid < 0) {
     snprintf(why, sizeof why, "cannot start escrow-enclave: %s", strerror(errno));
     goto fail;
@@ -489,10 +500,22 @@ static void execute(srv_runs *r, srv_db *db, const char *run_id) {
   } else if (completed) {
     finish(db, run_id, "Completed", NULL, report, cert, *msha ? msha : NULL);
   } else {
-    char rs[600];
+    char rs[600], last[400] = "";
+    if (!res) { /* it stopped before the run (key release): its own last message says why */
+      snprintf(p, sizeof p, "%s/enclave.log", work);
+      FILE *lf = fopen(p, "r");
+      char line[400];
+      while (lf && fgets(line, sizeof line, lf))
+        if (strncmp(line, "escrow-enclave: ", 16) == 0) {
+          line[strcspn(line, "\n")] = 0;
+          snprintf(last, sizeof last, "%s", line + 16);
+        }
+      if (lf) fclose(lf);
+    }
     snprintf(rs, sizeof rs, "%s", reason && *reason ? reason
-                                  : res ? "the enclave reported a failure"
-                                        : "escrow-enclave ended without a result");
+                                  : res   ? "the enclave reported a failure"
+                                  : *last ? last
+                                          : "escrow-enclave ended without a result");
     finish(db, run_id, "Failed", rs, NULL, cert, NULL);
   }
   free(res);
@@ -514,10 +537,8 @@ fail:
 cleanup:
   for (size_t i = 0; argv && i < argc; i++) free(argv[i]);
   free(argv);
-  for (int i = 0; i < 2; i++) {
+  for (int i = 0; i < 2; i++)
     if (pa[i] >= 0) close(pa[i]);
-    if (pd[i] >= 0) close(pd[i]);
-  }
   if (url) {
     OPENSSL_cleanse(url, urllen);
     free(url);
@@ -540,8 +561,11 @@ static void *runner_main(void *arg) {
       last_sweep = runs_now();
       runs_db_recover(db, "", 300); /* other runners that stopped reporting */
     }
+    pthread_mutex_lock(&r->mu);
+    int listening = r->base_url[0] != 0;
+    pthread_mutex_unlock(&r->mu);
     char *id = NULL;
-    int rc = runs_db_claim(db, r->runner_name, &id);
+    int rc = listening ? runs_db_claim(db, r->runner_name, &id) : SRV_NOTFOUND;
     if (rc == 0) {
       execute(r, db, id);
       free(id);

@@ -3,6 +3,9 @@
  * that must hold together in one transaction. */
 #define _GNU_SOURCE
 #include <ctype.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,6 +15,9 @@
 #include <time.h>
 #include <unistd.h>
 #include <yajl/yajl_tree.h>
+
+#include <escrow/error.h>
+#include <escrow/keys.h>
 
 #include "blobs.h"
 #include "runs_int.h"
@@ -33,6 +39,8 @@ static int dberr(srv_err *e, const char *what) {
 }
 
 static srv_runs *R(srv_ctx *ctx) { return (srv_runs *)ctx->runs; }
+static int attest_setup(srv_runs *r, char *err, size_t errsz);
+static void attest_free(srv_runs *r);
 
 static void uuid4(char out[37]) {
   unsigned char b[16];
@@ -1423,6 +1431,7 @@ int srv_runs_start(srv_ctx *ctx, const srv_runs_config *rc, char *err, size_t er
   }
   if (n > 0)
     fprintf(stderr, "escrowd: %d run(s) left in progress by a stopped runner marked Failed with the reason\n", n);
+  if (attest_setup(r, err, errsz)) return -1;
   if (rc->runners == 0) return 0;
   if (find_enclave(r, rc->enclave_bin)) {
     snprintf(err, errsz, "escrow-enclave was not found%s%s (beside escrowd, in ../enclave, or on "
@@ -1437,8 +1446,291 @@ void srv_runs_stop(srv_ctx *ctx) {
   srv_runs *r = R(ctx);
   if (!r) return;
   runs_runner_stop(r);
+  attest_free(r);
   pthread_mutex_destroy(&r->mu);
   pthread_cond_destroy(&r->cv);
   free(r);
   ctx->runs = NULL;
+}
+
+/* ---- attested key release (DESIGN §9) ----------------------------------------------------------- */
+
+void srv_runs_set_listen(srv_ctx *ctx, const char *host, unsigned port, int tls) {
+  srv_runs *r = R(ctx);
+  if (!r) return;
+  pthread_mutex_lock(&r->mu);
+  snprintf(r->base_url, sizeof r->base_url, "%s://%s:%u", tls ? "https" : "http",
+           strcmp(host, "0.0.0.0") == 0 ? "127.0.0.1" : host, port);
+  pthread_cond_broadcast(&r->cv);
+  pthread_mutex_unlock(&r->mu);
+}
+
+/* Load a signing key from the data folder, or make it (mode 0600, created exclusively). */
+static int load_signer(const char *dir, const char *name, escrow_attest_signer **out,
+                       char *err, size_t errsz) {
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  FILE *f = fopen(path, "rb");
+  if (f) {
+    unsigned char buf[16384];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    int rc = escrow_attest_signer_from_bytes(out, buf, n, NULL);
+    OPENSSL_cleanse(buf, sizeof buf);
+    if (rc) snprintf(err, errsz, "%s cannot be read: %s", path, escrow_error_last());
+    return rc ? -1 : 0;
+  }
+  uint8_t *pem = NULL;
+  size_t len = 0;
+  if (escrow_attest_signer_generate(out, 3072, NULL) ||
+      escrow_attest_signer_export(*out, &pem, &len)) {
+    snprintf(err, errsz, "cannot make %s: %s", name, escrow_error_last());
+    return -1;
+  }
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  int ok = fd >= 0 && write(fd, pem, len) == (ssize_t)len && fsync(fd) == 0;
+  if (fd >= 0) close(fd);
+  escrow_secret_free(pem);
+  if (!ok) {
+    snprintf(err, errsz, "cannot write %s", path);
+    return -1;
+  }
+  return 0;
+}
+
+static int attest_setup(srv_runs *r, char *err, size_t errsz) {
+  const char *dir = r->ctx->cfg.data_dir;
+  if (load_signer(dir, "attest-sim-issuer.key.pem", &r->issuer, err, errsz) ||
+      load_signer(dir, "attest-release.key.pem", &r->release, err, errsz))
+    return -1;
+  snprintf(r->issuer_url, sizeof r->issuer_url, "https://sim-issuer.escrowd.invalid/%s",
+           escrow_attest_signer_kid(r->issuer));
+  char *jwks = NULL;
+  size_t jl = 0;
+  uint8_t *pub = NULL;
+  size_t pl = 0;
+  int rc = escrow_attest_trust_new(&r->trust) || escrow_attest_signer_jwks(r->issuer, &jwks, &jl) ||
+           escrow_attest_trust_add_issuer(r->trust, ESCROW_ATTEST_FORMAT_SIM, r->issuer_url,
+                                          (const uint8_t *)jwks, jl) ||
+           escrow_attest_signer_export(r->issuer, &r->issuer_pem, &r->issuer_pem_len) ||
+           escrow_attest_signer_public_pem(r->release, &pub, &pl);
+  escrow_free(jwks);
+  if (!rc && !(r->release_pub_pem = strndup((const char *)pub, pl))) rc = -1;
+  escrow_free(pub);
+  if (rc) snprintf(err, errsz, "the attestation keys cannot be set up: %s", escrow_error_last());
+  return rc ? -1 : 0;
+}
+
+static void attest_free(srv_runs *r) {
+  escrow_attest_signer_free(r->issuer);
+  escrow_attest_signer_free(r->release);
+  escrow_attest_trust_free(r->trust);
+  if (r->issuer_pem) escrow_secret_free(r->issuer_pem);
+  free(r->release_pub_pem);
+}
+
+typedef struct enclave_run {
+  char *project_id, *status, *runner, *token_sha, *nonce, *alg_sha, *org_id;
+} enclave_run;
+
+static void enclave_run_clear(enclave_run *e) {
+  free(e->project_id), free(e->status), free(e->runner), free(e->token_sha), free(e->nonce),
+      free(e->alg_sha), free(e->org_id);
+  memset(e, 0, sizeof *e);
+}
+
+/* The run an enclave call names, authenticated by its bearer token (constant-time compare of
+ * SHA-256 hex); role "ao" or "ds" gives that party's organisation and outstanding nonce. */
+static int enclave_auth(srv_runs *r, const char *authorization, const char *run_id,
+                        const char *role, enclave_run *e, srv_err *err) {
+  memset(e, 0, sizeof *e);
+  if (!role || (strcmp(role, "ao") != 0 && strcmp(role, "ds") != 0))
+    return fail(err, SRV_E_BADREQ, "role must be ao or ds");
+  if (!srv_valid_text(run_id, 100)) return fail(err, SRV_E_BADREQ, "run_id is required");
+  if (!authorization || strncasecmp(authorization, "Bearer ", 7) != 0)
+    return fail(err, SRV_E_UNAUTH, "the run's enclave token is required");
+  const char *tok = authorization + 7;
+  unsigned char md[32];
+  char hex[65];
+  unsigned mdl = 0;
+  EVP_Digest(tok, strlen(tok), md, &mdl, EVP_sha256(), NULL);
+  for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
+  int ao = strcmp(role, "ao") == 0;
+  srv_db_param p[] = {SRV_DB_TEXT(run_id)};
+  rq q;
+  if (rq_run(r->db, ao ? "SELECT r.project_id, r.status, r.runner, r.enclave_token_sha256, "
+                         "r.attest_nonce_ao, a.sha256, (SELECT org_id FROM project_org WHERE "
+                         "project_id = r.project_id AND role = 'ao') FROM run r JOIN "
+                         "run_configuration c ON c.id = r.config_id JOIN artifact_version a ON "
+                         "a.id = c.algorithm_id WHERE r.id = $1"
+                       : "SELECT r.project_id, r.status, r.runner, r.enclave_token_sha256, "
+                         "r.attest_nonce_ds, a.sha256, c.ds_org_id FROM run r JOIN "
+                         "run_configuration c ON c.id = r.config_id JOIN artifact_version a ON "
+                         "a.id = c.algorithm_id WHERE r.id = $1",
+             p, 1, 7, 0, &q))
+    return dberr(err, "the run");
+  if (q.nrow) {
+    e->project_id = rq_dup(&q, 0, 0);
+    e->status = rq_dup(&q, 0, 1);
+    e->runner = rq_dup(&q, 0, 2);
+    e->token_sha = rq_dup(&q, 0, 3);
+    e->nonce = rq_dup(&q, 0, 4);
+    e->alg_sha = rq_dup(&q, 0, 5);
+    e->org_id = rq_dup(&q, 0, 6);
+  }
+  rq_free(&q);
+  int ok = e->token_sha && strlen(e->token_sha) == 64 && CRYPTO_memcmp(e->token_sha, hex, 64) == 0;
+  OPENSSL_cleanse(hex, sizeof hex);
+  if (!ok) {
+    enclave_run_clear(e);
+    return fail(err, SRV_E_UNAUTH, "not this run's enclave token");
+  }
+  if (!e->status || strcmp(e->status, "In Progress") != 0 || !e->runner || !e->project_id ||
+      !e->alg_sha || !e->org_id) {
+    enclave_run_clear(e);
+    return fail(err, SRV_E_CONFLICT, "the run is not in progress");
+  }
+  return 0;
+}
+
+int runs_key_release(srv_ctx *ctx, const char *authorization, const char *run_id,
+                     const char *role, const char *format, const char *evidence, srv_buf *out,
+                     srv_err *err) {
+  if (require_runs(ctx, err)) return err->kind;
+  srv_runs *r = R(ctx);
+  if (!r->trust) return fail(err, SRV_E_CONFLICT, "this server has no attestation set up");
+  enclave_run e;
+  int res = enclave_auth(r, authorization, run_id, role, &e, err);
+  if (res) return res;
+  char *claims = NULL, *policy = NULL, digest[80];
+  size_t cl = 0;
+  srv_kek k = {0};
+  unsigned char *priv = NULL;
+  size_t privlen = 0;
+  escrow_kek *kek = NULL;
+  snprintf(digest, sizeof digest, "sha256:%s", e.alg_sha);
+  if (!format || !*format) format = ESCROW_ATTEST_FORMAT_SIM;
+  if (!evidence || !*evidence) {
+    res = fail(err, SRV_E_BADREQ, "evidence (an attestation token) is required");
+    goto done;
+  }
+  if (!e.nonce) {
+    res = fail(err, SRV_E_FORBIDDEN, "key release refused: this run's %s nonce has been used "
+               "(a replayed request)", role);
+    goto done;
+  }
+  escrow_attest_verify_opts vo = ESCROW_ATTEST_VERIFY_OPTS_INIT;
+  vo.allow_simulated = r->allow_simulated_tee;
+  if (escrow_attest_verify(&claims, &cl, r->trust, format, (const uint8_t *)evidence,
+                           strlen(evidence), &vo)) {
+    res = fail(err, SRV_E_FORBIDDEN, "key release refused: the evidence does not verify: %s",
+               escrow_error_last());
+    goto done;
+  }
+  /* the release policy, in Azure Key Vault's grammar */
+  if (asprintf(&policy,
+               "{\"version\":\"1.0.0\",\"anyOf\":[{\"authority\":\"%s\",\"allOf\":["
+               "{\"claim\":\"x-escrow-package-digest\",\"equals\":\"%s\"},"
+               "{\"claim\":\"x-ms-runtime.project_id\",\"equals\":\"%s\"},"
+               "{\"claim\":\"x-ms-runtime.run_id\",\"equals\":\"%s\"},"
+               "{\"claim\":\"x-ms-runtime.role\",\"equals\":\"%s\"}]}]}",
+               r->issuer_url, digest, e.project_id, run_id, role) < 0) {
+    policy = NULL;
+    res = fail(err, SRV_E_INTERNAL, "out of memory");
+    goto done;
+  }
+  if (escrow_attest_policy_eval((const uint8_t *)policy, strlen(policy), (const uint8_t *)claims, cl)) {
+    res = fail(err, SRV_E_FORBIDDEN, "key release refused by the release policy: %s",
+               escrow_error_last());
+    goto done;
+  }
+  escrow_attest_expect ex = ESCROW_ATTEST_EXPECT_INIT;
+  ex.project_id = e.project_id;
+  ex.run_id = run_id;
+  ex.role = role;
+  ex.nonce = e.nonce;
+  ex.package_digest = digest;
+  ex.allow_simulated = r->allow_simulated_tee;
+  ex.max_age = 300;
+  if (escrow_attest_check_expect((const uint8_t *)claims, cl, &ex)) {
+    res = fail(err, SRV_E_FORBIDDEN, "key release refused: %s", escrow_error_last());
+    goto done;
+  }
+  /* consume the nonce: single use, even against a concurrent replay */
+  int64_t n = 0;
+  srv_db_param cp[] = {SRV_DB_TEXT(run_id), SRV_DB_TEXT(e.nonce)};
+  if (rx(r->db, strcmp(role, "ao") == 0
+                    ? "UPDATE run SET attest_nonce_ao = NULL WHERE id = $1 AND attest_nonce_ao = $2"
+                    : "UPDATE run SET attest_nonce_ds = NULL WHERE id = $1 AND attest_nonce_ds = $2",
+         cp, 2, &n) || n != 1) {
+    res = fail(err, SRV_E_FORBIDDEN, "key release refused: the nonce was used meanwhile (a "
+               "replayed request)");
+    goto done;
+  }
+  int rc = ctx->store->kek_get(ctx->store, e.project_id, e.org_id, &k);
+  char context[160];
+  snprintf(context, sizeof context, "escrowd-kek/%s/%s", e.project_id, e.org_id);
+  if (rc || ctx->vault->unseal(ctx->vault, context, k.sealed, k.sealed_len, &priv, &privlen) ||
+      escrow_kek_private_from_bytes(&kek, priv, privlen)) {
+    res = fail(err, SRV_E_INTERNAL, "the vault could not open the %s key", role);
+    goto done;
+  }
+  char kid[200];
+  snprintf(kid, sizeof kid, "escrowd-kek/%s/%s", e.project_id, role);
+  escrow_attest_release_opts ro = ESCROW_ATTEST_RELEASE_OPTS_INIT;
+  ro.key_id = kid;
+  char *jws = NULL;
+  size_t jl = 0;
+  if (escrow_attest_release(&jws, &jl, r->release, kek, (const uint8_t *)claims, cl, &ro)) {
+    res = fail(err, SRV_E_UNPROCESSABLE, "the key cannot be wrapped to the evidence's key: %s",
+               escrow_error_last());
+    goto done;
+  }
+  srv_buf_add(out, jws, jl);
+  escrow_free(jws);
+  char msg[200];
+  snprintf(msg, sizeof msg, "key release: the %s key encryption key was released to the "
+           "enclave, wrapped to its ephemeral key (SIMULATED attestation)", role);
+  platform_log(r, run_id, "Workload Launch", msg);
+done:
+  escrow_kek_free(kek);
+  srv_vault_secret_free(priv, privlen);
+  srv_kek_clear(&k);
+  escrow_free(claims);
+  free(policy);
+  enclave_run_clear(&e);
+  return res;
+}
+
+int runs_enclave_wcek(srv_ctx *ctx, const char *authorization, const char *run_id,
+                      const char *role, srv_buf *out, srv_err *err) {
+  if (require_runs(ctx, err)) return err->kind;
+  srv_runs *r = R(ctx);
+  enclave_run e;
+  int res = enclave_auth(r, authorization, run_id, role, &e, err);
+  if (res) return res;
+  srv_artifact w;
+  int rc = ctx->store->artifact_latest(ctx->store, e.project_id, "wcek", e.org_id, &w);
+  unsigned char *data = NULL;
+  size_t len = 0;
+  if (rc || !w.sha256 || srv_blob_get(ctx->cfg.data_dir, w.sha256, &data, &len)) {
+    res = fail(err, SRV_E_NOTFOUND, "the %s WCEK is missing", role);
+  } else {
+    srv_buf_puts(out, "{\"wcek\":\"");
+    char b4[4];
+    for (size_t i = 0; i < len; i += 3) {
+      uint32_t v = (uint32_t)data[i] << 16 | (i + 1 < len ? (uint32_t)data[i + 1] << 8 : 0) |
+                   (i + 2 < len ? data[i + 2] : 0);
+      b4[0] = B64[v >> 18 & 63];
+      b4[1] = B64[v >> 12 & 63];
+      b4[2] = i + 1 < len ? B64[v >> 6 & 63] : '=';
+      b4[3] = i + 2 < len ? B64[v & 63] : '=';
+      srv_buf_add(out, b4, 4);
+    }
+    srv_buf_puts(out, "\"}");
+  }
+  free(data);
+  if (!rc) srv_artifact_clear(&w);
+  enclave_run_clear(&e);
+  return res;
 }

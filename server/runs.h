@@ -34,6 +34,21 @@ int srv_runs_start(srv_ctx *ctx, const srv_runs_config *cfg, char *err, size_t e
  * close. Safe when start failed or was never called. */
 void srv_runs_stop(srv_ctx *ctx);
 
+/* Tell the runners where the enclave reaches this escrowd (called once it listens). */
+void srv_runs_set_listen(srv_ctx *ctx, const char *host, unsigned port, int tls);
+
+/* The enclave side of a run (authenticated by the run's bearer token, not a user):
+ * key release: verify the attestation evidence (format "sim" today), evaluate the release
+ * policy (package digest, project, run, role), check the single-use nonce and freshness, and
+ * answer the role's KEK private key wrapped to the evidence's ephemeral key in a
+ * Key-Vault-shaped JWS ({"value": JWS}); never a private key unwrapped. */
+int runs_key_release(srv_ctx *ctx, const char *authorization, const char *run_id,
+                     const char *role, const char *format, const char *evidence, srv_buf *out,
+                     srv_err *err);
+/* The role's WCEK for the run's enclave: {"wcek": base64}. */
+int runs_enclave_wcek(srv_ctx *ctx, const char *authorization, const char *run_id,
+                      const char *role, srv_buf *out, srv_err *err);
+
 /* Open only the tables (admin commands, tests): no runner. */
 int srv_runs_open(srv_ctx *ctx, char *err, size_t errsz);
 

@@ -189,7 +189,30 @@ static void h_chat_list(srv_request *req, srv_response *res) {
   srv_caller_clear(&c);
 }
 
+/* The enclave's calls: authenticated by the run's bearer token (runs_key_release). */
+static void h_key_release(srv_request *req, srv_response *res) {
+  static const char *const names[] = {"run_id", "role", "format", "evidence"};
+  const char *v[4];
+  if (params(req, res, names, v, 4)) return;
+  srv_buf out = {0};
+  srv_err err = {0};
+  int rc = runs_key_release(req->ctx, req->authorization, v[0], v[1], v[2], v[3], &out, &err);
+  done(res, rc, &err, &out, 200);
+}
+
+static void h_enclave_wcek(srv_request *req, srv_response *res) {
+  static const char *const names[] = {"run_id", "role"};
+  const char *v[2];
+  if (params(req, res, names, v, 2)) return;
+  srv_buf out = {0};
+  srv_err err = {0};
+  int rc = runs_enclave_wcek(req->ctx, req->authorization, v[0], v[1], &out, &err);
+  done(res, rc, &err, &out, 200);
+}
+
 const srv_route srv_runs_routes[] = {
+    {"POST", "/api/v1/enclave/key-release", h_key_release},
+    {"GET", "/api/v1/enclave/wcek", h_enclave_wcek},
     {"POST", "/api/v1/run-configuration", h_config_create},
     {"GET", "/api/v1/run-configuration", h_config_list},
     {"POST", "/api/v1/run-request", h_request},

@@ -6,6 +6,8 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include <escrow/attest.h>
+
 #include "db.h"
 #include "runs.h"
 
@@ -20,6 +22,15 @@ struct srv_runs {
   pthread_mutex_t mu; /* guards stopping and wakes (the queue itself is in the database) */
   pthread_cond_t cv;
   int stopping;
+  char base_url[160]; /* where the enclave reaches this escrowd (set once listening; mu) */
+  /* attested key release (DESIGN §9): the SIMULATED attestation issuer whose key the sandbox
+   * enclave signs its evidence with, the platform's release-signing key, the trust store */
+  escrow_attest_signer *issuer, *release;
+  escrow_attest_trust *trust;
+  char issuer_url[200];
+  unsigned char *issuer_pem; /* secret memory (escrow_secret_free) */
+  size_t issuer_pem_len;
+  char *release_pub_pem;
 };
 
 /* ---- store_runs.c ------------------------------------------------------------------------- */

@@ -85,6 +85,10 @@ static const srv_db_migration STEPS[] = {
          "  created_at BIGINT NOT NULL);"
          "CREATE TABLE chat_read (project_id TEXT NOT NULL, user_id TEXT NOT NULL,"
          "  last_seq BIGINT NOT NULL, PRIMARY KEY (project_id, user_id));"},
+    /* 2: attested key release: one single-use nonce per role, the run's enclave token (hash) */
+    {.sql = "ALTER TABLE run ADD COLUMN attest_nonce_ao TEXT;"
+            "ALTER TABLE run ADD COLUMN attest_nonce_ds TEXT;"
+            "ALTER TABLE run ADD COLUMN enclave_token_sha256 TEXT;"},
 };
 
 const srv_db_module srv_store_runs_module = {"runs", STEPS, sizeof STEPS / sizeof STEPS[0]};

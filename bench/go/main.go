@@ -5,6 +5,8 @@
 //
 // Encrypts the same input with `escrow encrypt` and with escrow.Writer fed by io.CopyBuffer
 // with -buffer-kib buffers (best of -runs each) and prints both throughputs and their ratio.
+// With -blob, compares streamed downloads instead: `escrow blob get file://DIR in.bin -o OUT`
+// against BlobClient.GetTo into a file (both fsync their output).
 package main
 
 import (
@@ -41,6 +43,7 @@ func main() {
 	bufKiB := flag.Int("buffer-kib", 1024, "Go buffer size")
 	runs := flag.Int("runs", 3, "runs (best kept)")
 	dirFlag := flag.String("dir", "", "scratch folder")
+	blob := flag.Bool("blob", false, "compare streamed blob downloads (file://) instead")
 	flag.Parse()
 	if *bin == "" {
 		log.Fatal("-escrow is required")
@@ -66,6 +69,10 @@ func main() {
 	cekPath := filepath.Join(dir, "cek.key")
 	if err := cek.Save(cekPath, escrow.CekRaw); err != nil {
 		log.Fatal(err)
+	}
+	if *blob {
+		benchBlob(*bin, dir, *sizeMiB, *runs)
+		return
 	}
 	outC, outGo := filepath.Join(dir, "c.bkenc"), filepath.Join(dir, "go.bkenc")
 	runC := func() error {
@@ -118,4 +125,45 @@ func main() {
 	fmt.Printf("C escrow encrypt   %8.1f MiB/s  (%.3f s)\n", mib/tc.Seconds(), tc.Seconds())
 	fmt.Printf("Go escrow.Writer   %8.1f MiB/s  (%.3f s)\n", mib/tg.Seconds(), tg.Seconds())
 	fmt.Printf("ratio Go / C       %8.3f\n", tc.Seconds()/tg.Seconds())
+}
+
+// benchBlob: dir holds in.bin; C `escrow blob get` against BlobClient.GetTo, interleaved.
+func benchBlob(bin, dir string, sizeMiB, runs int) {
+	url := "file://" + dir
+	c, err := escrow.OpenBlob(url, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	outC, outGo := filepath.Join(dir, "c.out"), filepath.Join(dir, "go.out")
+	runC := func() error {
+		os.Remove(outC)
+		return exec.Command(bin, "blob", "get", url, "in.bin", "-o", outC).Run()
+	}
+	runGo := func() error {
+		os.Remove(outGo)
+		out, err := os.OpenFile(outGo, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if err != nil {
+			return err
+		}
+		defer out.Close()
+		if err := c.GetTo("in.bin", out, 0, -1, nil); err != nil {
+			return err
+		}
+		return out.Sync()
+	}
+	var tc, tg time.Duration
+	for i := 0; i < runs; i++ {
+		if d := best(1, runC); i == 0 || d < tc {
+			tc = d
+		}
+		if d := best(1, runGo); i == 0 || d < tg {
+			tg = d
+		}
+	}
+	mib := float64(sizeMiB)
+	fmt.Printf("blob %d MiB (file://), best of %d\n", sizeMiB, runs)
+	fmt.Printf("C escrow blob get     %8.1f MiB/s  (%.3f s)\n", mib/tc.Seconds(), tc.Seconds())
+	fmt.Printf("Go BlobClient.GetTo   %8.1f MiB/s  (%.3f s)\n", mib/tg.Seconds(), tg.Seconds())
+	fmt.Printf("ratio Go / C          %8.3f\n", tc.Seconds()/tg.Seconds())
 }

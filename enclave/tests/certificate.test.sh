@@ -19,6 +19,7 @@ verify() { # WANT CERT OUTDIR
 }
 verify 0 "$tmp/out/certificate.json" "$tmp/out"
 [[ $(jfield "$tmp/v.json" outputs_checked) == 3 ]] || fail "outputs checked: $(cat "$tmp/v.json")"
+[[ $(jfield "$tmp/v.json" simulated_tee) == true ]] || fail "verify-certificate must say the TEE was simulated"
 
 # what the certificate holds: every hash DESIGN §7 lists, recomputed here
 python3 - "$tmp/out/certificate.json" "$tmp/alg.zip" "$crit" "$tmp/ds" "$tmp/out" <<'PY' || fail "certificate content"

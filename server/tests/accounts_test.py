@@ -217,6 +217,12 @@ def run_main(base, other_pid):
     check("a user without a password gets the same answer", nopw.last.content == wrong.last.content)
     sqli = login(base, "' OR 1=1 --", "' OR '1'='1")
     check("SQL metacharacters in the login are just a wrong login", sqli.last.content == wrong.last.content)
+    expect("a login posted from another site's page (Origin) is 403", requests.post(
+        base + "/api/v1/login/", data={"email": "ao@acme.test", "password": PW["ao@acme.test"]},
+        headers={"Origin": "https://evil.example"}), 403, "Origin")
+    expect("a login from the server's own page (Origin = this server) is 200", requests.post(
+        base + "/api/v1/login/", data={"email": "ao@acme.test", "password": PW["ao@acme.test"]},
+        headers={"Origin": base}), 200)
     expect("a login without a password is 400",
            requests.post(base + "/api/v1/login/", data={"email": "ao@acme.test"}), 400)
     expect("a login with a nested JSON value is 400",
@@ -497,6 +503,15 @@ def run_main(base, other_pid):
                                                algorithm_type="validation", data_attestation_version="att-big",
                                                validation_criteria_version="crit-v1"),
         files={"file_name": ("model.zip", zipish)}), 409, "WCEK")
+    zh = hashlib.sha256(zipish).hexdigest()
+    check("a refused streamed algorithm is not kept in the blob folder",
+          not os.path.exists(os.path.join(DATA, "blobs", zh[:2], zh)))
+    anon_big = PDF + bytes(2 * 1024 * 1024)
+    ah = hashlib.sha256(anon_big).hexdigest()
+    expect("a streamed upload without credentials is 401", requests.post(
+        base + "/api/v1/data-attestation/", data=meta2, files={"file_name": ("a.pdf", anon_big)}), 401)
+    check("an unauthenticated streamed upload leaves no blob",
+          not os.path.exists(os.path.join(DATA, "blobs", ah[:2], ah)))
     bad = b"--XyZ-boundary\r\nContent-Disposition: form-data; name=\"file_name\"; filename=\"x.pdf\"\r\n\r\n" + bytes(2 * 1024 * 1024)
     expect("a streamed body without its closing boundary is 400", ds.post(
         base + "/api/v1/data-attestation/", params={"project_id": upid}, data=bad,

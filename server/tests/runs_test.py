@@ -9,7 +9,16 @@ import base64, datetime, json, os, shutil, signal, sqlite3, subprocess, sys, tim
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import api_test as T  # noqa: E402  (the shared HTTP/JWT helpers)
 
-from api_test import call, check, expect, make_jwt, claims, load_key  # noqa: E402
+from api_test import check, expect, make_jwt, claims, load_key  # noqa: E402
+
+BODIES = []
+
+
+def call(*a, **k):
+    """api_test.call, keeping every answer: no endpoint may ever return a private key."""
+    r = T.call(*a, **k)
+    BODIES.append(r.body)
+    return r
 
 ESCROW = os.environ["ESCROW_BIN"]
 EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples")
@@ -96,6 +105,8 @@ def main():
     work = os.path.join(T.TMP, "work")
     os.makedirs(work)
     os.chmod(T.TMP, 0o711)
+    subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:3072", "-out",
+                    os.path.join(work, "other-issuer.pem")], check=True, capture_output=True)
     proc, log = start(T.DATA, "--allow-simulated-tee", "--runners", "2")
     try:
         scenario(pid, ao_key, ds_key, work)
@@ -395,6 +406,103 @@ def scenario(pid, ao_key, ds_key, work):
     check("the author's own message is not unread", r.json and r.json["unread"] == 0, r.body[:200])
     expect("an outsider cannot read the chat", call("GET", "/api/v1/chat/", OUT, query=P), 403)
     STATE["q3"] = q3
+    STATE["pid"] = pid
+
+
+def sql(query):
+    """One SQL statement on the test's database (sqlite3 or psql); rows as lists of text."""
+    if T.DATABASE:
+        out = T.psql(T.DATABASE, query).strip()
+        return [line.split("|") for line in out.splitlines()] if out else []
+    con = sqlite3.connect(os.path.join(T.DATA, "escrowd.db"))
+    rows = [[str(c) for c in row] for row in con.execute(query).fetchall()]
+    con.commit()
+    con.close()
+    return rows
+
+
+def b64u(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def issuer_url(data):
+    """The sim issuer's URL: escrowd names it after its key's RFC 7638 thumbprint."""
+    from cryptography.hazmat.primitives import serialization as S
+    k = S.load_pem_private_key(open(os.path.join(data, "attest-sim-issuer.key.pem"), "rb").read(), None)
+    n = k.public_key().public_numbers()
+    def i2b(i):
+        return i.to_bytes((i.bit_length() + 7) // 8, "big")
+    jwk = json.dumps({"e": b64u(i2b(n.e)), "kty": "RSA", "n": b64u(i2b(n.n))}, separators=(",", ":"))
+    import hashlib
+    return "https://sim-issuer.escrowd.invalid/" + b64u(hashlib.sha256(jwk.encode()).digest())
+
+
+def evidence(work, issuer_key, issuer, nonce, project, run, role, digest, now=None, lifetime=None):
+    """A sim attestation token made with escrow's attest commands, as the enclave makes it."""
+    key = os.path.join(work, "ephemeral.pem")
+    if not os.path.exists(key):
+        subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
+                        "-out", key], check=True, capture_output=True)
+    rd = escrow("attest", "runtime-data", "--key", key, "--nonce", nonce, "--project", project,
+                "--run", run, "--role", role)
+    rdf = os.path.join(work, "rd.json")
+    with open(rdf, "w") as f:
+        f.write(rd)
+    args = ["attest", "sim-token", rdf, "--issuer-key", issuer_key, "--issuer", issuer,
+            "--package-digest", digest]
+    if now is not None:
+        args += ["--now", str(now)]
+    if lifetime is not None:
+        args += ["--lifetime", str(lifetime)]
+    return escrow(*args).strip()
+
+
+def key_release_tests(pid, q, work, allowed=True):
+    """Key release refusals on a run in progress (its token and nonces set here)."""
+    run_id, alg_sha = sql("SELECT r.id, a.sha256 FROM run r JOIN run_configuration c ON c.id = "
+                          "r.config_id JOIN artifact_version a ON a.id = c.algorithm_id WHERE "
+                          f"c.id = '{q['run_configuration']}' ORDER BY r.run_number DESC LIMIT 1")[0]
+    import hashlib
+    tok = "test-enclave-token-" + run_id
+    sql(f"UPDATE run SET enclave_token_sha256 = '{hashlib.sha256(tok.encode()).hexdigest()}', "
+        f"attest_nonce_ds = 'nonce-1', attest_nonce_ao = 'nonce-a' WHERE id = '{run_id}'")
+    iss, ikey = issuer_url(T.DATA), os.path.join(T.DATA, "attest-sim-issuer.key.pem")
+    digest = "sha256:" + alg_sha
+    kr = "/api/v1/enclave/key-release/"
+    H = {"Authorization": "Bearer " + tok}
+
+    def release(ev, role="ds", headers=H):
+        return call("POST", kr, form={"run_id": run_id, "role": role, "format": "sim", "evidence": ev},
+                    headers=headers)
+    good = evidence(work, ikey, iss, "nonce-1", pid, run_id, "ds", digest)
+    if not allowed:
+        expect("simulated evidence is refused when escrowd runs without --allow-simulated-tee",
+               release(good), 403, "simulated")
+        return
+    expect("the key release needs the run's enclave token", release(good, headers={"Authorization": "Bearer nope"}), 401)
+    expect("a token from another issuer (same URL, another key) is refused", release(evidence(
+        work, os.path.join(work, "other-issuer.pem"), iss, "nonce-1", pid, run_id, "ds", digest)), 403)
+    expect("a token from an untrusted issuer URL is refused", release(evidence(
+        work, ikey, "https://elsewhere.invalid/sim", "nonce-1", pid, run_id, "ds", digest)), 403)
+    expect("another run's token is refused", release(evidence(
+        work, ikey, iss, "nonce-1", pid, "other-run", "ds", digest)), 403)
+    expect("a wrong package digest is refused", release(evidence(
+        work, ikey, iss, "nonce-1", pid, run_id, "ds", "sha256:" + "0" * 64)), 403)
+    expect("an expired token is refused", release(evidence(
+        work, ikey, iss, "nonce-1", pid, run_id, "ds", digest, now=int(time.time()) - 4000, lifetime=600)), 403)
+    expect("a token with another nonce is refused", release(evidence(
+        work, ikey, iss, "nonce-2", pid, run_id, "ds", digest)), 403)
+    expect("a token for the other role is refused", release(evidence(
+        work, ikey, iss, "nonce-a", pid, run_id, "ao", digest)), 403)
+    r = expect("a valid simulated token releases the DS's key", release(good), 200)
+    payload = json.loads(base64.urlsafe_b64decode(r.json["value"].split(".")[1] + "==")) if r.json else {}
+    key = payload.get("response", {}).get("key", {}).get("key", {})
+    check("the release is Key-Vault-shaped: the private key only wrapped (key_hsm), no 'd'",
+          "key_hsm" in key and "d" not in key and b"PRIVATE KEY" not in r.body, r.body[:300])
+    expect("the same token again (a replayed nonce) is refused", release(good), 403, "nonce")
+    r = expect("the enclave fetches the WCEK with the run's token", call(
+        "GET", "/api/v1/enclave/wcek/", query={"run_id": run_id, "role": "ds"}, headers=H), 200)
+    expect("not without it", call("GET", "/api/v1/enclave/wcek/", query={"run_id": run_id, "role": "ds"}), 401)
 
 
 def set_sas_expiry(version_id, when):
@@ -434,6 +542,7 @@ def restart_scenario(proc, log, pid, ao_key, ds_key, work):
             break
         time.sleep(0.05)
     check("the slow run is running", r.json and r.json["stage"] == "Run", r.body[:300])
+    key_release_tests(STATE["pid"], qs, work)
     stop(proc, log, signal.SIGKILL)
     proc, log = start(T.DATA, "--allow-simulated-tee", "--runners", "1")
     r = wait_status(DS, qs, ("Failed", "Completed"), timeout=60)
@@ -449,6 +558,12 @@ def restart_scenario(proc, log, pid, ao_key, ds_key, work):
     expect("request once more", call("POST", "/api/v1/run-request/", AO, fields=dict(q3, machine_type="cpu-standard-1")), 201)
     expect("a server without --allow-simulated-tee refuses to initiate a sandbox run",
            call("POST", "/api/v1/initiate-run/", DS, fields=q3), 409, "allow-simulated-tee")
+    # a run in progress (as another runner would hold it): simulated evidence is still refused
+    sql("UPDATE run SET status = 'In Progress', runner = 'elsewhere', heartbeat = 9999999999 WHERE "
+        f"config_id = '{qs['run_configuration']}' AND status = 'Failed'")
+    key_release_tests(STATE["pid"], qs, work, allowed=False)
+    check("no answer of any endpoint held a private key",
+          not any(b"PRIVATE KEY" in b or b'"d":' in b for b in BODIES))
     return proc, log
 
 

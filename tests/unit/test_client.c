@@ -147,6 +147,7 @@ static int server_setup(void **state) {
     if (devnull >= 0)
       dup2(devnull, 2);
     execl(srv.bin, srv.bin, "serve", "--data", srv.data, "--listen", "127.0.0.1:0", "--runners", "0",
+          "--allow-simulated-tee",
           (char *)NULL);
     _exit(127);
   }
@@ -481,6 +482,21 @@ static void test_run_request_status_reject_and_notifications(void **state) {
   /* the DS may not request runs */
   assert_int_equal(escrow_client_run_request(ds, &r, "cpu-standard-2", NULL, 0, NULL),
                    ESCROW_E_AUTH);
+  /* a second request: the DS initiates it (the sample's state-changing GET), then cancels it
+   * (this escrowd has no runners, so it waits in the queue) */
+  assert_int_equal(escrow_client_run_request(ao, &r, "cpu-standard-2", NULL, 0, &run), 0);
+  assert_true(run->run_number > number);
+  escrow_api_run_free(run);
+  assert_int_equal(escrow_client_initiate_run(ds, &r, &run), 0);
+  assert_string_equal(run->status, "In Progress");
+  assert_int_equal(run->simulated_tee, 1);
+  escrow_api_run_free(run);
+  assert_int_equal(escrow_client_run_cancel(ds, &r, &run), 0);
+  assert_non_null(run->json);
+  escrow_api_run_free(run);
+  assert_int_equal(escrow_client_run_status(ao, &r, &run), 0);
+  assert_true(strcmp(run->status, "Cancelled") == 0 || strstr(run->json, "\"cancel_requested\":true"));
+  escrow_api_run_free(run);
   escrow_client_close(ao);
   escrow_client_close(ds);
 }
