@@ -358,7 +358,20 @@ static void set_session_cookie(srv_request *req, srv_response *res, const char *
            max_age, req->tls ? "; Secure" : "");
 }
 
+/* A browser's login from another site's page (login CSRF) names that site in Origin: its
+ * host must be this server's Host (the scheme is not compared, so a TLS-terminating proxy that
+ * keeps Host works). Clients that send no Origin (the API, curl) are not affected. */
+static int same_origin(const srv_request *req) {
+  if (!req->origin) return 1;
+  const char *sep = strstr(req->origin, "://");
+  return req->host && sep && strcmp(sep + 3, req->host) == 0;
+}
+
 static void h_login(srv_request *req, srv_response *res) {
+  if (!same_origin(req)) {
+    srv_respond_error(res, 403, "the login must come from this server's own pages (Origin)", NULL);
+    return;
+  }
   const char *email, *password;
   if (one_param(req, res, "email", &email) || one_param(req, res, "password", &password)) return;
   char token[SRV_SESSION_TOKEN_LEN + 1];

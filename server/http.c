@@ -337,6 +337,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   req.content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
   req.session = MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, "escrow_session");
   req.csrf = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-CSRF-Token");
+  req.origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+  req.host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
   req.tls = sv->tls;
   char addr[INET6_ADDRSTRLEN] = "";
   const union MHD_ConnectionInfo *ci =

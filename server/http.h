@@ -14,6 +14,7 @@ typedef struct srv_request {
   const char *method, *path;
   const char *authorization, *content_type;
   const char *session; /* the escrow_session cookie, NULL when absent */
+  const char *origin, *host; /* the Origin and Host headers, NULL when absent */
   const char *csrf;    /* the X-CSRF-Token header */
   const char *addr;    /* the client's address (text) */
   int tls;             /* the connection is TLS */

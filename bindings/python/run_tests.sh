@@ -22,6 +22,7 @@ rm -rf "$work/src/build" "$work/src/src/escrow/escrow_wrap.c" "$work/src/src/esc
 [[ -x $work/venv/bin/python ]] || "$py" -m venv --system-site-packages "$work/venv"
 
 export ESCROW_INCLUDE_DIR=$repo/include ESCROW_LIBRARY_DIR=$build/libescrow
+export ESCROW_ENCLAVE_BIN=$build/enclave/escrow-enclave
 (cd "$work/src" && "$work/venv/bin/python" setup.py -q sdist -d "$work/dist" >/dev/null)
 sdist=$(ls "$work"/dist/escrow-*.tar.gz)
 listing=$(tar tzf "$sdist")

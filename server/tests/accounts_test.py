@@ -217,6 +217,12 @@ def run_main(base, other_pid):
     check("a user without a password gets the same answer", nopw.last.content == wrong.last.content)
     sqli = login(base, "' OR 1=1 --", "' OR '1'='1")
     check("SQL metacharacters in the login are just a wrong login", sqli.last.content == wrong.last.content)
+    expect("a login posted from another site's page (Origin) is 403", requests.post(
+        base + "/api/v1/login/", data={"email": "ao@acme.test", "password": PW["ao@acme.test"]},
+        headers={"Origin": "https://evil.example"}), 403, "Origin")
+    expect("a login from the server's own page (Origin = this server) is 200", requests.post(
+        base + "/api/v1/login/", data={"email": "ao@acme.test", "password": PW["ao@acme.test"]},
+        headers={"Origin": base}), 200)
     expect("a login without a password is 400",
            requests.post(base + "/api/v1/login/", data={"email": "ao@acme.test"}), 400)
     expect("a login with a nested JSON value is 400",

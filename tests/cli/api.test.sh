@@ -104,6 +104,16 @@ expect 0 api run-reject "${R[@]}" --reason "not now" "${DS[@]}"
 expect 1 api report-download "${R[@]}" -o "$tmp/report.json" "${AO[@]}"
 grep -q 'GET /report-download/' "$tmp/err" || fail "report-download refusal: $(cat "$tmp/err")"
 [[ ! -e $tmp/report.json ]] || fail "a refused report left a file"
+expect 1 api model-download "${R[@]}" -o "$tmp/model.zip.bkenc" "${AO[@]}"
+[[ ! -e $tmp/model.zip.bkenc ]] || fail "a refused model download left a file"
+expect 2 api model-download "${R[@]}" "${AO[@]}"
+rc=0
+"$ESCROW_BIN" api log-download "${R[@]}" -o "$tmp/logs.json" "${DS[@]}" >"$tmp/out" 2>"$tmp/err" || rc=$?
+case $rc in
+  0) python3 -m json.tool "$tmp/logs.json" >/dev/null || fail "the log download is not JSON" ;;
+  1) [[ ! -e $tmp/logs.json ]] || fail "a refused log download left a file" ;;
+  *) fail "log-download: exit $rc: $(cat "$tmp/err")" ;;
+esac
 expect 0 api notifications "${AO[@]}"
 grep -q 'not now' "$tmp/out" || fail "the AO was not notified"
 # nothing secret in escrowd's log or our messages

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 
@@ -339,7 +340,8 @@ static const cli_opt run_opts[] = {
     {"name", 0, CLI_VALUE, "NAME", "run-configuration: its name"},
     {"description", 0, CLI_VALUE, "TEXT", "run-configuration: its description"},
     {"run-type", 0, CLI_VALUE, "TYPE", "run-configuration: validation (default) or training"},
-    {"output", 'o', CLI_VALUE, "PATH", "report-download: also save the report content"},
+    {"output", 'o', CLI_VALUE, "PATH", "report-download: also save the report content; "
+                                       "model-download, log-download: where to save"},
     {0, 0, 0, 0, 0}};
 
 static int run_ref(const cli_args *a, escrow_api_run_ref *r) {
@@ -403,6 +405,37 @@ static int run_runs(const cli_args *a) {
                                          cli_get(a, "run-type"), &ans);
     return finish_answer(c, rc, ans, name);
   }
+  if (strcmp(name, "model-download") == 0 || strcmp(name, "log-download") == 0) {
+    const char *o = cli_get(a, "output");
+    if (!o) {
+      escrow_client_close(c);
+      return cli_usage_error(a->cmd, "-o PATH is required");
+    }
+    struct stat sb;
+    if (stat(o, &sb) == 0) {
+      escrow_client_close(c);
+      return cli_error(CLI_EXIT_ERROR, "'%s' exists: it is not replaced", o);
+    }
+    cli_progress p;
+    cli_progress_init(&p, "downloading", 0, CLI_PROGRESS_MIN_BYTES, 0);
+    rc = escrow_client_download(c, name[0] == 'm' ? ESCROW_API_MODEL : ESCROW_API_LOG, &r, o,
+                                cli_progress_cb, &p);
+    cli_progress_end(&p);
+    if (rc) {
+      st = api_fail(c, rc, name);
+    } else {
+      cli_json j;
+      if ((st = cli_json_init(&j)) == CLI_EXIT_OK) {
+        cli_json_open(&j);
+        cli_json_kv_string(&j, "saved", o);
+        cli_json_kv_u64(&j, "size", stat(o, &sb) == 0 ? (uint64_t)sb.st_size : 0);
+        cli_json_close(&j);
+        st = cli_json_print(&j);
+      }
+    }
+    escrow_client_close(c);
+    return st;
+  }
   escrow_api_run *run = NULL;
   if (strcmp(name, "run-status") == 0) {
     rc = escrow_client_run_status(c, &r, &run);
@@ -439,5 +472,9 @@ RUN_CMD(cli_cmd_api_initiate_run, "initiate-run", "", "Initiate a requested run.
 RUN_CMD(cli_cmd_api_run_reject, "run-reject", " --reason TEXT",
         "Reject a requested run (data steward).");
 RUN_CMD(cli_cmd_api_run_cancel, "run-cancel", " [--run-number N]", "Cancel a run.");
+RUN_CMD(cli_cmd_api_model_download, "model-download", " [--run-number N] -o PATH",
+        "Save a training run's model (encrypted to the algorithm owner's CEK).");
+RUN_CMD(cli_cmd_api_log_download, "log-download", " [--run-number N] -o PATH",
+        "Save a run's platform log lines (JSON).");
 RUN_CMD(cli_cmd_api_report_download, "report-download", " [--run-number N] [-o PATH]",
         "Download a run's validation report.");

@@ -14,7 +14,8 @@
 extern const cli_command cli_cmd_api_kek_download, cli_cmd_api_upload, cli_cmd_api_dataset,
     cli_cmd_api_accept_criteria, cli_cmd_api_versions, cli_cmd_api_notifications,
     cli_cmd_api_run_configuration, cli_cmd_api_run_status, cli_cmd_api_run_request, cli_cmd_api_initiate_run,
-    cli_cmd_api_run_reject, cli_cmd_api_run_cancel, cli_cmd_api_report_download;
+    cli_cmd_api_run_reject, cli_cmd_api_run_cancel, cli_cmd_api_report_download,
+    cli_cmd_api_model_download, cli_cmd_api_log_download;
 
 static const cli_command *const commands[] = {
     &cli_cmd_cek_generate, &cli_cmd_kek_generate,    &cli_cmd_wcek_wrap,
@@ -27,6 +28,7 @@ static const cli_command *const commands[] = {
     &cli_cmd_api_accept_criteria, &cli_cmd_api_versions, &cli_cmd_api_notifications,
     &cli_cmd_api_run_configuration, &cli_cmd_api_run_status, &cli_cmd_api_run_request, &cli_cmd_api_initiate_run,
     &cli_cmd_api_run_reject, &cli_cmd_api_run_cancel, &cli_cmd_api_report_download,
+    &cli_cmd_api_model_download, &cli_cmd_api_log_download,
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

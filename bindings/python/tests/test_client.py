@@ -104,6 +104,15 @@ def test_platform_upload_sequence_is_typed(platform, tmp_path):
         with pytest.raises((escrow.NotFoundError, escrow.StateError), match="report-download"):
             ao.report("alg1", "d1")
         assert "not now" in json.dumps(ao.notifications())
+        assert ao.call("GET", "notifications/") == ao.notifications()  # any endpoint, same style
+        with pytest.raises(escrow.InvalidArgumentError):
+            ao.call("GET", "../etc/")
+        out = tmp_path / "logs.json"
+        ds.download(escrow.client.LOG, "alg1", "d1", out)  # the rejected run's log lines
+        assert isinstance(json.loads(out.read_text()), dict)
+        with pytest.raises((escrow.NotFoundError, escrow.StateError)):
+            ao.download(escrow.client.MODEL, "alg1", "d1", tmp_path / "model.zip.bkenc")
+        assert not (tmp_path / "model.zip.bkenc").exists()
 
 
 def test_platform_refusals_raise_their_family_with_the_servers_message(platform, tmp_path):

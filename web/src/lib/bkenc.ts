@@ -9,6 +9,8 @@ export const CONTEXT_MAX = 4096;
 export const LOG2CS_DEFAULT = 16;
 const TAG = 16;
 const MAX_CHUNKS = 2 ** 32;
+/** How much of the plaintext is read at once (rounded to whole chunks). */
+const READ_BYTES = 4 << 20;
 
 /** Context fields (TLV types 0x01..0x05). */
 export interface BkencContext {
@@ -133,11 +135,18 @@ export async function encryptSource(cek: Uint8Array, source: Source, opts: Encry
     plaintextSize: p,
     size: ciphertextSize(p, ctx.length, log2cs),
     async *chunks() {
-      for (let i = 0; i < n; i++) {
-        const m = await readSlice(source, i * cs, Math.min(p, (i + 1) * cs));
-        if (i < n - 1 && m.length !== cs) throw new EncryptError('the file changed while it was read');
-        const c = await subtle.encrypt({ name: 'AES-GCM', iv: bs(chunkNonce(i, i === n - 1)), tagLength: 128 }, dataKey, bs(m));
-        yield new Uint8Array(c);
+      // read the source a few MiB at a time (a whole number of chunks), seal chunk by chunk:
+      // memory stays bounded by READ_BYTES whatever the file size
+      const per = Math.max(1, Math.floor(READ_BYTES / cs));
+      for (let first = 0; first < n; first += per) {
+        const last = Math.min(n, first + per);
+        const block = await readSlice(source, first * cs, Math.min(p, last * cs));
+        if (block.length !== Math.min(p, last * cs) - first * cs) throw new EncryptError('the file changed while it was read');
+        for (let i = first; i < last; i++) {
+          const m = block.subarray((i - first) * cs, Math.min(block.length, (i - first + 1) * cs));
+          const c = await subtle.encrypt({ name: 'AES-GCM', iv: bs(chunkNonce(i, i === n - 1)), tagLength: 128 }, dataKey, bs(m));
+          yield new Uint8Array(c);
+        }
       }
     },
   };

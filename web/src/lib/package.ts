@@ -2,7 +2,7 @@
 // built in the browser with the BKENC v1 writer.
 import { BkencContext, EncryptError, encryptSource, encryptToBlob, pathIsClean } from './bkenc';
 import { hex, Source, sourceSize, te } from './bytes';
-import { buildZip, ZipEntry } from './zip';
+import { buildZip, crc32, ZipEntry } from './zip';
 
 export interface InputFile {
   /** relative path, '/'-separated */
@@ -134,8 +134,12 @@ export async function datasetZip(cek: Uint8Array, files: InputFile[], opts: Data
   const entries: ZipEntry[] = [];
   for await (const item of encryptDataset(cek, files, opts)) {
     const parts: BlobPart[] = [item.header as unknown as BlobPart];
-    for await (const c of item.chunks()) parts.push(c as unknown as BlobPart);
-    entries.push({ name: item.name, data: new Blob(parts) });
+    let crc = crc32(item.header);
+    for await (const c of item.chunks()) {
+      parts.push(c as unknown as BlobPart);
+      crc = crc32(c, crc);
+    }
+    entries.push({ name: item.name, data: new Blob(parts), crc });
     onFile?.(item.name);
   }
   return buildZip(entries);

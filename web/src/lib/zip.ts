@@ -33,6 +33,8 @@ export interface ZipEntry {
   data: Source;
   /** Unix permission bits, 0644 unless given */
   mode?: number;
+  /** the CRC-32 of data when the caller computed it while producing data */
+  crc?: number;
 }
 
 const LIMIT = 0xffffffff;
@@ -58,7 +60,7 @@ export async function buildZip(entries: ZipEntry[], when = new Date()): Promise<
     const name = te.encode(e.name);
     const size = sourceSize(e.data);
     if (size >= LIMIT || offset >= LIMIT) throw new ZipError('the package would exceed 4 GiB (Zip64 is not written)');
-    const crc = await crcOf(e.data);
+    const crc = e.crc ?? (await crcOf(e.data));
     const local = new Uint8Array(30 + name.length);
     const lv = new DataView(local.buffer);
     lv.setUint32(0, 0x04034b50, true);
