@@ -183,7 +183,8 @@ function RunRequestForm(props: { page: ProjectPage; config: RunConfiguration; on
   );
 }
 
-/** The data steward's review (§13.9): initiate, or reject with a reason; cancel a run in progress. */
+/** The data steward's review (§13.9): initiate, or reject with a reason; cancel a run in
+ *  progress (§13.10.3: the data steward cancels). */
 function ReviewActions(props: { page: ProjectPage; config: RunConfiguration; onChange: () => void }) {
   const { page, config } = props;
   const [rejecting, setRejecting] = useState(false);
@@ -220,7 +221,7 @@ function ReviewActions(props: { page: ProjectPage; config: RunConfiguration; onC
           )}
         </div>
       )}
-      {config.status === 'In Progress' && (ds || page.role === 'ao') && (
+      {config.status === 'In Progress' && ds && (
         <div class="actions"><button type="button" onClick={() => act(() => api.cancelRun(page.project.id, config.id))}>Cancel run</button></div>
       )}
       {err && <Status kind="error">{err}</Status>}
