@@ -740,6 +740,11 @@ test('a run in progress is cancelled from the page and shows Cancelled', async (
   await item.getByRole('button', { name: 'Initiate run' }).click();
   await item.getByRole('button', { name: 'Cancel run' }).waitFor();
   await item.locator('.run-status', { hasText: /In Progress/ }).first().waitFor();
+  // the algorithm owner sees the run in progress but cannot cancel it (the DS does, §13.10.3)
+  await ao.page.reload();
+  const aoItem = await configItem(ao.page, 'slow run');
+  await aoItem.locator('.run-status', { hasText: /In Progress/ }).first().waitFor();
+  assert.equal(await aoItem.getByRole('button', { name: 'Cancel run' }).count(), 0);
   await item.getByRole('button', { name: 'Cancel run' }).click();
   await item.locator('.run-status', { hasText: /Cancelled|Failed/ }).first().waitFor({ timeout: 120000 });
   assert.match(await item.locator('.run-status').first().innerText(), /Cancelled/);
