@@ -98,6 +98,9 @@ def mlflow_session():
                                              "run_name": "probe-run", "tags": []})
     assert code == 200 and d["run"]["info"]["status"] == "RUNNING"
     run = d["run"]["info"]["run_id"]
+    code, d = mlflow("GET", "runs/get", query="?run_id=" + run)
+    assert code == 200 and d["run"]["info"]["run_id"] == run, (code, d)
+    assert mlflow("GET", "runs/get", query="?run_id=" + "f" * 32)[0] == 404
     assert mlflow("POST", "runs/log-parameter", {"run_id": run, "key": "lr", "value": "0.01"})[0] == 200
     assert mlflow("POST", "runs/log-metric", {"run_id": run, "key": "loss", "value": 0.25,
                                               "timestamp": 1700000000001, "step": 1})[0] == 200
