@@ -57,12 +57,19 @@ run() {
   "${a[@]}" create-user --org AO --email ao@bench.test --public-key "$keys/kek3072.pub.pem" >/dev/null
   "${a[@]}" create-user --org DS --email ds@bench.test --public-key "$keys/kek4096.pub.pem" >/dev/null
   local project
-  project=$("${a[@]}" create-project --name Bench --ao-org AO --ds-org DS --kek-bits 3072 \
-    --ao-user ao@bench.test --ds-user ds@bench.test | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-  "$escrowd" serve --data "$data" "${db[@]}" --listen 127.0.0.1:0 ${ESCROWD_BENCH_ARGS:-} \
+  "${a[@]}" create-project --name Bench --ao-org AO --ds-org DS --kek-bits 3072 \
+    --ao-user ao@bench.test --ds-user ds@bench.test >"$work/project.json"
+  project=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$work/project.json")
+  # --runners 0: the benchmark reads; no run is started
+  "$escrowd" serve --data "$data" "${db[@]}" --listen 127.0.0.1:0 --runners 0 ${ESCROWD_BENCH_ARGS:-} \
     >"$work/listen" 2>"$work/$backend.log" &
   pid=$!
-  for _ in $(seq 100); do [[ -s $work/listen ]] && break; sleep 0.1; done
+  for _ in $(seq 600); do
+    [[ -s $work/listen ]] && break
+    kill -0 "$pid" 2>/dev/null || { cat "$work/$backend.log" >&2; pid=""; exit 2; }
+    sleep 0.1
+  done
+  [[ -s $work/listen ]] || { echo "bench_server: escrowd did not start in 60 s" >&2; cat "$work/$backend.log" >&2; exit 2; }
   local addr
   addr=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["listening"])' "$work/listen")
   # 20 attestation versions (DS) and 10 specification versions (AO) to list, and a token
