@@ -872,8 +872,9 @@ static enum MHD_Result artifact_iter(void *cls, enum MHD_ValueKind kind, const c
   (void)content_type;
   (void)transfer_encoding;
   if (!key || strcmp(key, "artifact_file") != 0 || k->aerr) return MHD_YES; /* other fields */
+  if (off == 0 && k->afd >= 0 && k->abytes > 0) { k->aerr = 400; return MHD_YES; } /* a 2nd file */
   if (off == 0 && k->afd < 0) {
-    if (k->afiles++) { k->aerr = 400; return MHD_YES; } /* one file per request */
+    k->afiles++;
     enc_artifact_name(filename, k->aname, sizeof(k->aname));
     pthread_mutex_lock(&api->mu);
     unsigned long n = ++api->file_counter;

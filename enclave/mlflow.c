@@ -251,6 +251,22 @@ int enc_mlflow_handle(enc_api *api, struct MHD_Connection *c, const char *url, c
     free(out);
     return r;
   }
+  if (is_get && !strcmp(op, "runs/get")) { /* what MlflowClient.get_run asks; nothing is relayed */
+    const char *q = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "run_id");
+    if (!q) q = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "run_uuid");
+    const char *hit = NULL;
+    pthread_mutex_lock(&api->mu);
+    for (size_t i = 0; q && i < api->mlflow_runs && !hit; i++)
+      if (!strcmp(api->mlflow_run_ids[i], q)) hit = api->mlflow_run_ids[i];
+    pthread_mutex_unlock(&api->mu);
+    if (!hit) return mlerr(c, 404, "RESOURCE_DOES_NOT_EXIST", "no such run");
+    char *info = NULL;
+    if (run_json(&info, hit, "0", "RUNNING", 0, 0) < 0) return MHD_NO;
+    r = asprintf(&out, "{\"run\":{\"info\":%s,\"data\":{}}}", info) < 0 ? MHD_NO : enc_reply(c, 200, out);
+    free(info);
+    free(out);
+    return r;
+  }
   if (!is_post) return mlerr(c, 404, "ENDPOINT_NOT_FOUND", "this MLflow call is not relayed");
 
   if (!strcmp(op, "experiments/create")) {

@@ -96,6 +96,12 @@ int srv_ctx_open(srv_ctx *ctx, const srv_config *cfg, char *err, size_t errsz) {
     ctx->vault->close(ctx->vault);
     return -1;
   }
+  if (!(ctx->keys = srv_keycache_new(0))) {
+    snprintf(err, errsz, "out of memory");
+    ctx->store->close(ctx->store);
+    ctx->vault->close(ctx->vault);
+    return -1;
+  }
   if (!ctx->cfg.session_ttl) ctx->cfg.session_ttl = 28800;
   if (!ctx->cfg.login_max_failures) ctx->cfg.login_max_failures = 5;
   if (!ctx->cfg.login_window) ctx->cfg.login_window = 900;
@@ -105,6 +111,7 @@ int srv_ctx_open(srv_ctx *ctx, const srv_config *cfg, char *err, size_t errsz) {
 void srv_ctx_close(srv_ctx *ctx) {
   if (ctx->store) ctx->store->close(ctx->store);
   if (ctx->vault) ctx->vault->close(ctx->vault);
+  srv_keycache_free(ctx->keys);
   memset(ctx, 0, sizeof *ctx);
 }
 
@@ -350,9 +357,7 @@ int dom_authenticate(srv_ctx *ctx, const char *authz, srv_caller *c, srv_err *er
             : err_set(err, SRV_E_UNAUTH, "invalid token: no API key is registered for this user");
     goto done;
   }
-  BIO *b = BIO_new_mem_buf(c->user.public_key_pem, -1);
-  key = b ? PEM_read_bio_PUBKEY(b, NULL, NULL, NULL) : NULL;
-  BIO_free(b);
+  key = srv_keycache_get(ctx->keys, c->user.id, c->user.public_key_pem);
   if (!key) {
     r = err_set(err, SRV_E_INTERNAL, "the registered key cannot be read");
     goto done;

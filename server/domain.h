@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "keycache.h"
 #include "store.h"
 #include "vault.h"
 
@@ -52,6 +53,7 @@ typedef struct srv_ctx {
   srv_config cfg;
   srv_store *store;
   srv_vault *vault; /* the store and the vault are thread-safe: requests run in parallel */
+  srv_keycache *keys; /* users' parsed API keys */
   struct srv_runs *runs; /* the runs module (runs.h); NULL until srv_runs_open */
 } srv_ctx;
 

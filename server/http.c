@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -408,8 +409,26 @@ int srv_http_serve(srv_ctx *ctx, const srv_http_options *opts) {
   pthread_sigmask(SIG_BLOCK, &set, NULL);
   signal(SIGPIPE, SIG_IGN);
   server sv = {ctx, opts->max_body, opts->web_dir, opts->tls_cert != NULL};
-  unsigned flags =
-      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
+  /* A few threads each polling many connections (epoll) serve many small requests with less
+   * switching than a thread per connection (bench/bench_server.sh); a thread per connection
+   * stays available (--http-threads 0). */
+  /* Connections: as many as the descriptor limit allows (raised to its hard limit, at most
+   * 65536) less room for files and database connections. With several polling threads MHD
+   * splits the limit between them, and one busy thread may accept more than its share. */
+  struct rlimit rl;
+  unsigned max_conns = 1000;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
+    if (rl.rlim_cur < want) {
+      rl.rlim_cur = want;
+      (void)setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > 256)
+      max_conns = (unsigned)(rl.rlim_cur - 128);
+  }
+  if (!opts->threads && max_conns > FD_SETSIZE - 4) max_conns = FD_SETSIZE - 4; /* select() */
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+                   (opts->threads ? MHD_USE_EPOLL : MHD_USE_THREAD_PER_CONNECTION);
   if (sv.tls) {
     if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
       fprintf(stderr, "escrowd: this libmicrohttpd was built without TLS\n");
@@ -425,8 +444,10 @@ int srv_http_serve(srv_ctx *ctx, const srv_http_options *opts) {
   struct MHD_Daemon *d = MHD_start_daemon(
       flags, 0, NULL, NULL, on_request, &sv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
       MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
-      (unsigned)60, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
-      MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)256, MHD_OPTION_ARRAY, tls_opts,
+      (unsigned)60, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+      MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)256, MHD_OPTION_CONNECTION_LIMIT,
+      max_conns, MHD_OPTION_THREAD_POOL_SIZE,
+      opts->threads, MHD_OPTION_ARRAY, tls_opts,
       MHD_OPTION_END);
   if (!d) {
     fprintf(stderr, "escrowd: cannot listen on %s:%u\n", opts->host, opts->port);

@@ -299,9 +299,13 @@ static void execute(srv_runs *r, srv_db *db, const char *run_id) {
     goto fail;
   }
   memcpy(url, urlbuf, urllen);
+  /* DATA/runs/<runner name>/<run id>: processes sharing a data folder sweep only their own */
   snprintf(work, sizeof work, "%s/runs", r->ctx->cfg.data_dir);
   mkdir(work, 0700);
-  if (snprintf(work, sizeof work, "%s/runs/%s", r->ctx->cfg.data_dir, run_id) >= (int)sizeof work ||
+  snprintf(work, sizeof work, "%s/runs/%s", r->ctx->cfg.data_dir, r->runner_name);
+  mkdir(work, 0700);
+  if (snprintf(work, sizeof work, "%s/runs/%s/%s", r->ctx->cfg.data_dir, r->runner_name,
+               run_id) >= (int)sizeof work ||
       (mkdir(work, 0700) && errno != EEXIST)) {
     snprintf(why, sizeof why, "cannot create the run folder");
     goto fail;
@@ -590,7 +594,9 @@ static void *runner_main(void *arg) {
 /* Remove run folders a stopped process left (their runs were failed by the recovery). */
 static void sweep_run_folders(srv_runs *r) {
   char dir[PATH_MAX];
-  if (snprintf(dir, sizeof dir, "%s/runs", r->ctx->cfg.data_dir) >= (int)sizeof dir) return;
+  if (snprintf(dir, sizeof dir, "%s/runs/%s", r->ctx->cfg.data_dir, r->runner_name) >=
+      (int)sizeof dir)
+    return;
   nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 

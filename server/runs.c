@@ -1423,7 +1423,20 @@ int srv_runs_start(srv_ctx *ctx, const srv_runs_config *rc, char *err, size_t er
   if (srv_runs_open(ctx, err, errsz)) return -1;
   srv_runs *r = R(ctx);
   r->allow_simulated_tee = rc->allow_simulated_tee;
-  if (rc->runner_name) snprintf(r->runner_name, sizeof r->runner_name, "%s", rc->runner_name);
+  if (rc->runner_name) {
+    /* it names a folder: letters, digits, '-', '_', '.' only */
+    size_t n = strlen(rc->runner_name);
+    int ok = n > 0 && n < sizeof r->runner_name && rc->runner_name[0] != '.';
+    for (size_t i = 0; ok && i < n; i++) {
+      char ch = rc->runner_name[i];
+      ok = isalnum((unsigned char)ch) || ch == '-' || ch == '_' || ch == '.';
+    }
+    if (!ok) {
+      snprintf(err, errsz, "--runner-name: 1 to 95 letters, digits, '-', '_' or '.'");
+      return -1;
+    }
+    snprintf(r->runner_name, sizeof r->runner_name, "%s", rc->runner_name);
+  }
   int n = runs_db_recover(r->db, r->runner_name, 300);
   if (n < 0) {
     snprintf(err, errsz, "cannot recover the runs a previous process left in progress");

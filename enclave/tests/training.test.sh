@@ -28,7 +28,7 @@ no_stdio() { # OUTDIR: the algorithm's stdout and stderr never leave
 # --- a training run: the model leaves, encrypted to the AO's CEK only ----------------------------
 run_enclave 0 run --package "$probe" --dataset "$tmp/ds" --ds-cek "$cek" --ao-cek "$tmp/ao.key" \
   --type training --criteria "$tmp/crit.json" --param ITERATIONS=7 -o "$tmp/out"
-checks_ok "$tmp/out" 8
+checks_ok "$tmp/out" 9
 [[ $(jfield "$tmp/out/result.json" type) == training ]] || fail "result.json: type"
 logs_ok "$tmp/out/logs.jsonl"
 no_stdio "$tmp/out"

@@ -552,8 +552,9 @@ def restart_scenario(proc, log, pid, ao_key, ds_key, work):
     check("the last log line says Run Failed", r.json and "Run Failed" in r.json["logs"][-1]["message"], r.body[-300:])
     # without --allow-simulated-tee, initiate is refused
     stop(proc, log)
+    rdir = os.path.join(T.DATA, "runs", "escrowd-embedded")
     check("a stopped server leaves no run folder in the data folder",
-          not os.path.isdir(os.path.join(T.DATA, "runs")) or not os.listdir(os.path.join(T.DATA, "runs")))
+          not os.path.isdir(rdir) or not os.listdir(rdir))
     proc, log = start(T.DATA, "--runners", "0")
     expect("request once more", call("POST", "/api/v1/run-request/", AO, fields=dict(q3, machine_type="cpu-standard-1")), 201)
     expect("a server without --allow-simulated-tee refuses to initiate a sandbox run",

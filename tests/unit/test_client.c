@@ -624,7 +624,7 @@ static void test_token_has_the_samples_claims_and_verifies(void **state) {
  * A small Enclave API server (DESIGN §7) for the Enclave API client
  * ============================================================================================== */
 
-enum { MODE_NORMAL, MODE_CUT, MODE_NOT_JSON, MODE_DEEP, MODE_IGNORE_RANGE, MODE_500 };
+enum { MODE_NORMAL, MODE_CUT, MODE_NOT_JSON, MODE_DEEP, MODE_IGNORE_RANGE, MODE_500, MODE_STALL };
 
 typedef struct mini {
   int lfd;
@@ -698,6 +698,12 @@ static void handle(int fd) {
   const char *body = req + head;
   char method[8] = "", target[2048] = "";
   sscanf(req, "%7s %2047s", method, target);
+  if (ms.mode == MODE_STALL) { /* answer nothing until the client gives up */
+    char sink[256];
+    while (recv(fd, sink, sizeof sink, 0) > 0) {
+    }
+    return;
+  }
   if (ms.mode == MODE_500) {
     respond_json(fd, 500, "{\"error\":\"internal trouble\"}");
     return;
@@ -1017,6 +1023,25 @@ static void test_enclave_artifact_is_sent_as_artifact_file(void **state) {
   escrow_enclave_close(e);
 }
 
+/* A server that never answers: the request's time limit ends the call with ESCROW_E_IO. */
+static void test_enclave_silent_server_times_out(void **state) {
+  (void)state;
+  char url[64];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d", ms.port);
+  escrow_client_options o = ESCROW_CLIENT_OPTIONS_INIT;
+  o.timeout_s = 1;
+  escrow_enclave *e = NULL;
+  assert_int_equal(escrow_enclave_open(&e, url, &o), 0);
+  ms.mode = MODE_STALL;
+  escrow_enclave_files *f = NULL;
+  assert_int_equal(escrow_enclave_list(e, NULL, &f), ESCROW_E_IO);
+  assert_null(f);
+  assert_non_null(strstr(escrow_error_last(), "timed out"));
+  assert_int_equal(escrow_enclave_last_status(e), 0);
+  ms.mode = MODE_NORMAL;
+  escrow_enclave_close(e);
+}
+
 static void test_enclave_url_comes_from_the_environment(void **state) {
   (void)state;
   escrow_enclave *e = NULL;
@@ -1128,6 +1153,7 @@ int main(void) {
       cmocka_unit_test(test_enclave_log_posts_message_and_status),
       cmocka_unit_test(test_enclave_report_verdicts_pass_and_refusal),
       cmocka_unit_test(test_enclave_artifact_is_sent_as_artifact_file),
+      cmocka_unit_test(test_enclave_silent_server_times_out),
       cmocka_unit_test(test_enclave_url_comes_from_the_environment),
   };
   int failed = cmocka_run_group_tests_name("client_offline", offline, NULL, NULL);

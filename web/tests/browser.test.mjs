@@ -8,7 +8,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { escrow, escrowOk, OUT, VECTORS, WEB, pattern } from './common.mjs';
@@ -82,6 +82,9 @@ before(async () => {
     '--ao-org', 'Acme Algorithms', '--ds-org', 'General Hospital', '--tee', 'sandbox', '--kek-bits', '3072',
     '--ao-user', 'alice.owner@acme.test', '--ds-user', 'dana.steward@hospital.test');
   pausedId = q.id ?? q.project_id ?? q.project?.id;
+  admin('create-project', '--name', 'Model Training', '--description', 'Train a risk model on hospital data', '--training',
+    '--ao-org', 'Acme Algorithms', '--ds-org', 'General Hospital', '--tee', 'sandbox', '--kek-bits', '3072',
+    '--ao-user', 'alice.owner@acme.test', '--ds-user', 'dana.steward@hospital.test');
   admin('create-org', '--name', 'Platform');
   admin('create-user', '--org', 'Platform', '--email', 'op@platform.test', '--operator', '--password-file', join(data, 'pw'));
   server = await startServer();
@@ -474,9 +477,9 @@ test('encryption tool: "Encrypt and upload" puts the dataset in the blob contain
 
 const PDF = Buffer.from('%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n');
 
-async function openProject(page) {
-  await page.locator('li.project a', { hasText: 'Covid Detect' }).click();
-  await page.getByRole('heading', { name: 'Covid Detect', level: 1 }).waitFor();
+async function openProject(page, name = 'Covid Detect') {
+  await page.locator('li.project a', { hasText: name }).click();
+  await page.getByRole('heading', { name, level: 1 }).waitFor();
 }
 
 async function addArtifact(page, card, fields, file) {
@@ -737,6 +740,11 @@ test('a run in progress is cancelled from the page and shows Cancelled', async (
   await item.getByRole('button', { name: 'Initiate run' }).click();
   await item.getByRole('button', { name: 'Cancel run' }).waitFor();
   await item.locator('.run-status', { hasText: /In Progress/ }).first().waitFor();
+  // the algorithm owner sees the run in progress but cannot cancel it (the DS does, §13.10.3)
+  await ao.page.reload();
+  const aoItem = await configItem(ao.page, 'slow run');
+  await aoItem.locator('.run-status', { hasText: /In Progress/ }).first().waitFor();
+  assert.equal(await aoItem.getByRole('button', { name: 'Cancel run' }).count(), 0);
   await item.getByRole('button', { name: 'Cancel run' }).click();
   await item.locator('.run-status', { hasText: /Cancelled|Failed/ }).first().waitFor({ timeout: 120000 });
   assert.match(await item.locator('.run-status').first().innerText(), /Cancelled/);
@@ -765,4 +773,74 @@ test('chat: a message from the AO shows as unread for the DS in the quick action
   await ds.page.locator('.messages li', { hasText: 'The report is in: thank you!' }).waitFor();
   await shot(ds.page, 'chat');
   await ds.context.close();
+});
+
+test('training: the AO trains in the simulated TEE and downloads the model, which decrypts with escrow', async (t) => {
+  if (!hasRuns) return t.skip(NO_RUNS);
+  const P = 'Model Training';
+  // the algorithm folder as its owner has it: the example trainer and EnclaveSDK beside it
+  const alg = join(FILES, 'trainer');
+  cpSync(join(EXAMPLES, 'algorithms', 'training'), alg, { recursive: true });
+  rmSync(join(alg, 'criteria.json'));
+  cpSync(join(WEB, '..', 'bindings', 'python', 'src', 'EnclaveSDK'), join(alg, 'EnclaveSDK'), { recursive: true,
+    filter: (src) => !src.includes('__pycache__') });
+  // the DS's cohort, encrypted with the escrow command and put in a container
+  const cohort = join(FILES, 'cohort');
+  assert.equal(spawnSync('python3', [join(EXAMPLES, 'algorithms', 'make_dataset.py'), '-o', cohort, '--seed', '1', '--rows', '200', '--files', '2']).status, 0);
+  escrowOk(['encrypt', '--cek', cekPath, '--role', 'ds', cohort, '-o', join(FILES, 'cohort-enc')]);
+  await az.service.getContainerClient('training-data').create();
+  escrowOk(['blob', 'put', join(FILES, 'cohort-enc'), signUrl(az, 'training-data', 'rwlc'), '--allow-loopback-http']);
+  const sas = signUrl(az, 'training-data', 'rl');
+
+  const ao = await newPage();
+  await login(ao.page, 'alice.owner@acme.test');
+  await openProject(ao.page, P);
+  await generateWcekOnProject(ao.page, 'tr-ao');
+  await addArtifact(ao.page, 'Data Specification', { 'Version Tag': 'tr-spec' }, join(FILES, 'spec.pdf'));
+  await addArtifact(ao.page, 'Validation Criteria', { 'Version Tag': 'tr-crit' }, join(EXAMPLES, 'algorithms', 'training', 'criteria.json'));
+  const ds = await newPage();
+  await login(ds.page, 'dana.steward@hospital.test');
+  await openProject(ds.page, P);
+  await generateWcekOnProject(ds.page, 'tr-ds');
+  await addArtifact(ds.page, 'Data Attestation Report', { 'Version Tag': 'tr-att' }, join(FILES, 'attestation.pdf'));
+  await addArtifact(ds.page, 'Dataset', { 'Version Tag': 'tr-data', 'Data Specification Version': 'tr-spec',
+    'Data Attestation Report Version': 'tr-att', 'Dataset URL (container SAS URL)': sas });
+  await ds.page.getByRole('button', { name: 'Accept criteria tr-crit' }).click();
+  await ds.page.locator('.status.ok', { hasText: 'tr-crit' }).waitFor();
+
+  await ao.page.reload();
+  await ao.page.locator('article.artifact', { has: ao.page.getByRole('heading', { name: 'Algorithm', exact: true }) }).getByRole('button').click();
+  await ao.page.getByRole('radio', { name: 'Training' }).check();
+  await ao.page.getByRole('button', { name: 'Encrypt algorithm' }).click();
+  await ao.page.getByLabel('Algorithm directory').setInputFiles(alg);
+  await ao.page.getByLabel(/^train\.py/).check();
+  await ao.page.locator('#alg-cek').setInputFiles(cekPath);
+  await ao.page.locator('.artifact-form').getByRole('button', { name: 'Encrypt', exact: true }).click();
+  await ao.page.locator('#f-file').waitFor();
+  await submitArtifact(ao.page, 'Algorithm', { 'Version Tag': 'tr-1', 'Data Attestation Report Version': 'tr-att' });
+  await createConfig(ao.page, 'training 1', 'tr-1', 'tr-data');
+  assert.match(await (await configItem(ao.page, 'training 1')).innerText(), /training/);
+  await requestRun(ao.page, 'training 1', { ITERATIONS: '20' });
+
+  await ds.page.reload();
+  const item = await configItem(ds.page, 'training 1');
+  await item.getByRole('button', { name: 'Initiate run' }).click();
+  await item.locator('.run-status', { hasText: /Completed|Failed/ }).first().waitFor({ timeout: 300000 });
+  assert.match(await item.locator('.run-status').first().innerText(), /Completed/);
+  await ds.context.close();
+
+  await ao.page.reload();
+  await (await configItem(ao.page, 'training 1')).getByRole('link', { name: 'Run 1' }).click();
+  await ao.page.getByRole('heading', { name: 'Trained model' }).waitFor();
+  const model = await download(ao.page, () => ao.page.getByRole('button', { name: 'Download model' }).click());
+  assert.match(model, /-model\.zip\.bkenc$/);
+  escrowOk(['decrypt', '--cek', cekPath, model, '-o', join(FILES, 'model.zip')]);
+  const listing = spawnSync('unzip', ['-l', join(FILES, 'model.zip')], { encoding: 'utf8' });
+  assert.match(listing.stdout, /model\.json/);
+  assert.match(await ao.page.locator('pre.report').innerText(), /"iterations": 20/);
+  await shot(ao.page, 'run-training-output');
+  await ao.page.getByRole('tab', { name: 'Performance Report' }).click();
+  await shot(ao.page, 'run-training-performance');
+  assert.deepEqual(ao.errors, []);
+  await ao.context.close();
 });

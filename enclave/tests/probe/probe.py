@@ -180,6 +180,21 @@ check("code_read_only", lambda: cannot_write("/app/probe.py") and cannot_write("
 check("runtime_read_only", lambda: cannot_write("/usr/probe") and cannot_write("/etc/probe"))
 check("scratch_writable", lambda: can_write("/tmp/probe"))
 check("host_key_unreadable", lambda: unreadable(os.environ["HOST_KEY_PATH"]))
+def control_socket_closed():
+    """The hand-over socket took sandbox-init's one connection and is closed: nobody else gets in."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect("/run/enclave/ctl.sock")
+        return False
+    except ConnectionRefusedError:
+        return True
+    finally:
+        s.close()
+
+
+check("control_socket_closed", control_socket_closed)
+check("no_output_folder_in_validation", lambda: not os.path.exists("/output")
+      and "ESCROW_OUTPUT_DIR" not in os.environ)
 check("host_root_invisible", lambda: not os.path.exists("/root") and not os.path.exists("/sys"))
 check("own_pid_namespace", lambda: len([p for p in os.listdir("/proc") if p.isdigit()]) < 10)
 check("unprivileged", lambda: os.getuid() != 0 and no_caps())

@@ -70,6 +70,16 @@ def upload(name, size, field="artifact_file", chunk=b"A" * 65536):
     return code
 
 
+def upload_two():
+    """Two files in one request: refused, and neither is stored."""
+    boundary = "twofilesboundary"
+    part = lambda name, data: (f"--{boundary}\r\nContent-Disposition: form-data; name=\"artifact_file\"; "
+                               f"filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n").encode() + data + b"\r\n"
+    body = part("one.bin", b"1" * 100) + part("two.bin", b"2" * 100) + f"--{boundary}--\r\n".encode()
+    return call("POST", "/api/v1/report/artifact", raw=body,
+                headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})[0]
+
+
 def mlflow(method, op, body=None, query=""):
     code, raw = call(method, "/api/2.0/mlflow/" + op + query, body)
     return code, json.loads(raw or b"{}")
@@ -88,6 +98,9 @@ def mlflow_session():
                                              "run_name": "probe-run", "tags": []})
     assert code == 200 and d["run"]["info"]["status"] == "RUNNING"
     run = d["run"]["info"]["run_id"]
+    code, d = mlflow("GET", "runs/get", query="?run_id=" + run)
+    assert code == 200 and d["run"]["info"]["run_id"] == run, (code, d)
+    assert mlflow("GET", "runs/get", query="?run_id=" + "f" * 32)[0] == 404
     assert mlflow("POST", "runs/log-parameter", {"run_id": run, "key": "lr", "value": "0.01"})[0] == 200
     assert mlflow("POST", "runs/log-metric", {"run_id": run, "key": "loss", "value": 0.25,
                                               "timestamp": 1700000000001, "step": 1})[0] == 200
@@ -124,6 +137,7 @@ if MODE == "train":
     check("output_written", write_model)
     check("artifact_posted", lambda: upload("../../model.pkl", 3000, chunk=b"PICKLED-MODEL-") == 200)
     check("artifact_needs_field", lambda: upload("x.bin", 10, field="other") == 400)
+    check("artifact_one_file_per_request", lambda: upload_two() == 400)
     check("artifact_not_json", lambda: call("POST", "/api/v1/report/artifact", {"a": 1})[0] == 400)
     run = None
     def session():

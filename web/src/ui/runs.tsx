@@ -20,7 +20,7 @@ function StatusLine(props: { run: Pick<Run, 'status' | 'stage' | 'simulated_tee'
   const r = props.run;
   return (
     <span class={`run-status rs-${r.status.toLowerCase().replace(/\s+/g, '-')}`}>
-      {r.status}{r.stage ? ` · ${r.stage}` : ''} {r.simulated_tee !== false && <SimBadge />}
+      {r.status}{r.stage && r.status === 'In Progress' ? ` · ${r.stage}` : r.stage && r.status === 'Failed' ? ` at ${r.stage}` : ''} {r.simulated_tee !== false && <SimBadge />}
       {r.reason ? <span class="muted"> — {r.reason}</span> : null}
     </span>
   );
@@ -183,7 +183,8 @@ function RunRequestForm(props: { page: ProjectPage; config: RunConfiguration; on
   );
 }
 
-/** The data steward's review (§13.9): initiate, or reject with a reason; cancel a run in progress. */
+/** The data steward's review (§13.9): initiate, or reject with a reason; cancel a run in
+ *  progress (§13.10.3: the data steward cancels). */
 function ReviewActions(props: { page: ProjectPage; config: RunConfiguration; onChange: () => void }) {
   const { page, config } = props;
   const [rejecting, setRejecting] = useState(false);
@@ -220,7 +221,7 @@ function ReviewActions(props: { page: ProjectPage; config: RunConfiguration; onC
           )}
         </div>
       )}
-      {config.status === 'In Progress' && (ds || page.role === 'ao') && (
+      {config.status === 'In Progress' && ds && (
         <div class="actions"><button type="button" onClick={() => act(() => api.cancelRun(page.project.id, config.id))}>Cancel run</button></div>
       )}
       {err && <Status kind="error">{err}</Status>}
@@ -322,7 +323,7 @@ function Output(props: { projectId: string; run: Run }) {
       {!run.has_report && !run.has_model && <p>{ACTIVE.has(run.status) ? 'The run has not finished.' : 'This run produced no output that passed the criteria.'}</p>}
       {run.has_report && (
         <>
-          <h2>Validation report</h2>
+          <h2>{run.has_model ? 'Training report' : 'Validation report'}</h2>
           <div class="actions">
             <button type="button" onClick={() => dl('csv')}>Download CSV</button>
             <button type="button" onClick={() => dl('json')}>Download JSON</button>
@@ -333,7 +334,7 @@ function Output(props: { projectId: string; run: Run }) {
       {run.has_model && (
         <>
           <h2>Trained model</h2>
-          <p>Encrypted to your CEK (BKENC v1): decrypt it with the escrow command or the encryption tool.</p>
+          <p>Encrypted to your CEK (BKENC v1): decrypt it with <code>escrow decrypt --cek CEK FILE -o model.zip</code>.</p>
           <button type="button" onClick={model}>Download model</button>
         </>
       )}
@@ -361,25 +362,43 @@ function Logs(props: { projectId: string; run: Run }) {
     <div>
       <div class="actions"><button type="button" onClick={download}>Download logs</button></div>
       <ol class="logs" tabIndex={0} aria-label="Log lines">
-        {logs.map((l) => <li>{String(l.time ?? l.ts ?? '')} {String(l.stage ?? l.kind ?? '')} {String(l.message ?? l.msg ?? JSON.stringify(l))}</li>)}
+        {logs.map((l) => (
+          <li>{String(l.time ?? '')} {String(l.stage ?? '')}{' '}
+            {l.source === 'mlflow' ? `MLflow ${String(l.kind)} ${String(l.key ?? l.name ?? '')}${l.value !== undefined ? ` = ${String(l.value)}` : ''}${l.step !== undefined ? ` (step ${String(l.step)})` : ''}` : String(l.message ?? JSON.stringify(l))}
+          </li>
+        ))}
       </ol>
     </div>
   );
 }
 
-/** Training runs: the metrics the algorithm logged (MLflow lines in the logs). */
+/** Training runs: the metrics and parameters the algorithm logged through MLflow (the Enclave
+ *  API relays them as log lines with source "mlflow"). */
 function Performance(props: { projectId: string; run: Run }) {
   const { logs, err } = useLogs(props.projectId, props.run);
   if (err) return <Status kind="error">{err}</Status>;
   if (!logs) return <p>Loading…</p>;
-  const metrics = logs.filter((l) => l.metric !== undefined || l.key !== undefined && l.value !== undefined);
-  if (!metrics.length) return <p>No performance metrics were logged by this run.</p>;
+  const ml = logs.filter((l) => l.source === 'mlflow');
+  const metrics = ml.filter((l) => l.kind === 'metric');
+  const params = ml.filter((l) => l.kind === 'param');
+  if (!metrics.length && !params.length) return <p>This run logged no performance metrics.</p>;
   return (
-    <table>
-      <caption>Metrics</caption>
-      <thead><tr><th scope="col">Metric</th><th scope="col">Value</th><th scope="col">Step</th></tr></thead>
-      <tbody>{metrics.map((m) => <tr><td>{String(m.metric ?? m.key)}</td><td>{String(m.value)}</td><td>{String(m.step ?? '')}</td></tr>)}</tbody>
-    </table>
+    <div>
+      {metrics.length > 0 && (
+        <table>
+          <caption>Metrics</caption>
+          <thead><tr><th scope="col">Metric</th><th scope="col">Value</th><th scope="col">Step</th></tr></thead>
+          <tbody>{metrics.map((m) => <tr><td>{String(m.key)}</td><td>{String(m.value)}</td><td>{String(m.step ?? '')}</td></tr>)}</tbody>
+        </table>
+      )}
+      {params.length > 0 && (
+        <table>
+          <caption>Parameters</caption>
+          <thead><tr><th scope="col">Parameter</th><th scope="col">Value</th></tr></thead>
+          <tbody>{params.map((m) => <tr><td>{String(m.key)}</td><td>{String(m.value)}</td></tr>)}</tbody>
+        </table>
+      )}
+    </div>
   );
 }
 
