@@ -49,6 +49,7 @@ static int usage(void) {
         "                     [--login-max-failures N] [--kek-bits N]\n"
         "                     [--allow-simulated-tee] [--runners N] [--enclave PATH]"
         " [--runner-name NAME]\n"
+        "                     [--smtp-url smtp://HOST:PORT --smtp-from ADDRESS]\n"
         "       escrowd admin --data DIR [--database URL] create-org --name NAME\n"
         "       escrowd admin --data DIR create-user --org ORG --email EMAIL [--public-key PEMFILE]"
         " [--password-file FILE] [--operator]\n"
@@ -293,6 +294,8 @@ static int serve(const char *data, int argc, char **argv) {
       rcfg.runners = (unsigned)n;
     } else if (!strcmp(a, "--enclave") && has) rcfg.enclave_bin = argv[++i];
     else if (!strcmp(a, "--runner-name") && has) rcfg.runner_name = argv[++i];
+    else if (!strcmp(a, "--smtp-url") && has) rcfg.smtp_url = argv[++i];
+    else if (!strcmp(a, "--smtp-from") && has) rcfg.smtp_from = argv[++i];
     else if (!strcmp(a, "--database") && has) g_database = argv[++i];
     else if (!strcmp(a, "--db-connections") && has) db_conns = strtol(argv[++i], NULL, 10);
     else if (!strcmp(a, "--http-threads") && has) http_threads = strtol(argv[++i], NULL, 10);

@@ -14,6 +14,7 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
+#include <curl/curl.h>
 #include <yajl/yajl_tree.h>
 
 #include <escrow/error.h>
@@ -430,6 +431,68 @@ static int require_runs(srv_ctx *ctx, srv_err *err) {
   return 0;
 }
 
+/* ---- e-mail (manual §13.9: the DS is e-mailed a run request, the AO a rejection) ------------- */
+
+typedef struct mail_src {
+  const char *p;
+  size_t left;
+} mail_src;
+
+static size_t mail_read(char *buf, size_t size, size_t n, void *arg) {
+  mail_src *m = arg;
+  size_t k = size * n < m->left ? size * n : m->left;
+  memcpy(buf, m->p, k);
+  m->p += k;
+  m->left -= k;
+  return k;
+}
+
+/* E-mail the organisation's members of the project (when --smtp-url is set). A failure is
+ * logged and does not undo the notification in the bell. */
+static void notify_email(srv_runs *r, const char *project_id, const char *org_id,
+                         const char *subject, const char *text) {
+  if (!r->smtp_url[0]) return;
+  srv_db_param p[] = {SRV_DB_TEXT(project_id), SRV_DB_TEXT(org_id)};
+  rq q;
+  if (rq_run(r->db, "SELECT u.email FROM project_user pu JOIN \"user\" u ON u.id = pu.user_id "
+                    "WHERE pu.project_id = $1 AND u.org_id = $2", p, 2, 1, 0, &q))
+    return;
+  CURL *c = q.nrow ? curl_easy_init() : NULL;
+  struct curl_slist *rcpt = NULL;
+  srv_buf msg = {0};
+  char from[300];
+  snprintf(from, sizeof from, "<%s>", r->smtp_from);
+  srv_buf_printf(&msg, "From: escrowd <%s>\r\nTo: ", r->smtp_from);
+  for (size_t i = 0; i < q.nrow; i++) {
+    char to[300];
+    snprintf(to, sizeof to, "<%s>", rq_s(&q, i, 0));
+    rcpt = curl_slist_append(rcpt, to);
+    srv_buf_printf(&msg, "%s%s", i ? ", " : "", to);
+  }
+  srv_buf_printf(&msg, "\r\nSubject: [escrow] %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                 "\r\n%s\r\n\r\n(The TEE of this platform is SIMULATED.)\r\n", subject, text);
+  if (c && rcpt && !msg.oom) {
+    mail_src src = {msg.p, msg.len};
+    curl_easy_setopt(c, CURLOPT_URL, r->smtp_url);
+    curl_easy_setopt(c, CURLOPT_MAIL_FROM, from);
+    curl_easy_setopt(c, CURLOPT_MAIL_RCPT, rcpt);
+    curl_easy_setopt(c, CURLOPT_READFUNCTION, mail_read);
+    curl_easy_setopt(c, CURLOPT_READDATA, &src);
+    curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 15L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_USE_SSL, (long)CURLUSESSL_TRY);
+    CURLcode rc = curl_easy_perform(c);
+    if (rc != CURLE_OK)
+      fprintf(stderr, "escrowd: the notification e-mail could not be sent: %s\n",
+              curl_easy_strerror(rc));
+  }
+  curl_slist_free_all(rcpt);
+  if (c) curl_easy_cleanup(c);
+  srv_buf_free(&msg);
+  rq_free(&q);
+}
+
 /* ---- operations ------------------------------------------------------------------------------ */
 
 int runs_create_config(srv_ctx *ctx, const srv_caller *c, const srv_run_ref *ref,
@@ -687,6 +750,7 @@ int runs_request(srv_ctx *ctx, const srv_caller *c, const srv_run_ref *ref,
     res = dberr(err, "the run request");
     goto done;
   }
+  notify_email(r, c->project.id, cf.ds_org_id, "Run requested", msg);
   run x = {0};
   if ((res = run_find(r, cf.id, NULL, &x, err))) goto done;
   run_json(out, &x, &cf, 0);
@@ -875,6 +939,7 @@ int runs_reject(srv_ctx *ctx, const srv_caller *c, const srv_run_ref *ref, const
   if (rc || srv_db_commit(r->db))
     res = rc == SRV_CONFLICT ? fail(err, SRV_E_CONFLICT, "the run changed state meanwhile: reload it")
                              : dberr(err, "the rejection");
+  if (!res) notify_email(r, c->project.id, ao_org, "Run rejected", msg);
   free(ao_org);
   if (res) goto done;
   run_clear(&x);
@@ -1423,6 +1488,16 @@ int srv_runs_start(srv_ctx *ctx, const srv_runs_config *rc, char *err, size_t er
   if (srv_runs_open(ctx, err, errsz)) return -1;
   srv_runs *r = R(ctx);
   r->allow_simulated_tee = rc->allow_simulated_tee;
+  if (rc->smtp_url) {
+    if ((strncmp(rc->smtp_url, "smtp://", 7) != 0 && strncmp(rc->smtp_url, "smtps://", 8) != 0) ||
+        !rc->smtp_from || !strchr(rc->smtp_from, '@') || strpbrk(rc->smtp_from, "<>\r\n ") ||
+        strlen(rc->smtp_url) >= sizeof r->smtp_url || strlen(rc->smtp_from) >= sizeof r->smtp_from) {
+      snprintf(err, errsz, "--smtp-url takes smtp://HOST:PORT or smtps://..., with --smtp-from ADDRESS");
+      return -1;
+    }
+    snprintf(r->smtp_url, sizeof r->smtp_url, "%s", rc->smtp_url);
+    snprintf(r->smtp_from, sizeof r->smtp_from, "%s", rc->smtp_from);
+  }
   if (rc->runner_name) {
     /* it names a folder: letters, digits, '-', '_', '.' only */
     size_t n = strlen(rc->runner_name);

@@ -23,7 +23,9 @@ typedef struct srv_runs_config {
   const char *enclave_bin;   /* escrow-enclave; NULL: found beside escrowd or on PATH */
   unsigned runners;          /* runner threads (0: no runner: runs stay queued) */
   int allow_simulated_tee;   /* --allow-simulated-tee: without it the sandbox does not run */
-  const char *runner_name;   /* this process's runner id (default "escrowd-<pid>") */
+  const char *runner_name;   /* this process's runner id (default "escrowd-embedded") */
+  const char *smtp_url;      /* smtp://host:port or smtps://...: e-mail notifications; NULL: none */
+  const char *smtp_from;     /* the sender address (required with smtp_url) */
 } srv_runs_config;
 
 /* Open the run tables (migrating them) and start the runner threads. Runs a previous process

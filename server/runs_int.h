@@ -22,6 +22,7 @@ struct srv_runs {
   pthread_mutex_t mu; /* guards stopping and wakes (the queue itself is in the database) */
   pthread_cond_t cv;
   int stopping;
+  char smtp_url[512], smtp_from[256]; /* e-mail for notifications (empty: none) */
   char base_url[160]; /* where the enclave reaches this escrowd (set once listening; mu) */
   /* attested key release (DESIGN §9): the SIMULATED attestation issuer whose key the sandbox
    * enclave signs its evidence with, the platform's release-signing key, the trust store */

@@ -107,7 +107,9 @@ def main():
     os.chmod(T.TMP, 0o711)
     subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:3072", "-out",
                     os.path.join(work, "other-issuer.pem")], check=True, capture_output=True)
-    proc, log = start(T.DATA, "--allow-simulated-tee", "--runners", "2")
+    smtp = smtp_sink()
+    proc, log = start(T.DATA, "--allow-simulated-tee", "--runners", "2", "--smtp-url",
+                      f"smtp://127.0.0.1:{smtp}", "--smtp-from", "escrowd@platform.test")
     try:
         scenario(pid, ao_key, ds_key, work)
         proc2 = restart_scenario(proc, log, pid, ao_key, ds_key, work)
@@ -126,6 +128,51 @@ def main():
 
 
 STATE = {}
+MAILS = []
+
+
+def smtp_sink():
+    """A minimal SMTP server on 127.0.0.1 (one thread) that keeps every message in MAILS."""
+    import socket, threading
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+
+    def serve():
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            f = conn.makefile("rb")
+            conn.sendall(b"220 sink ESMTP\r\n")
+            rcpt, data = [], None
+            for line in f:
+                if data is not None:
+                    if line in (b".\r\n", b".\n"):
+                        MAILS.append({"rcpt": rcpt, "data": b"".join(data).decode(errors="replace")})
+                        rcpt, data = [], None
+                        conn.sendall(b"250 ok\r\n")
+                    else:
+                        data.append(line)
+                    continue
+                cmd = line.strip().upper()
+                if cmd.startswith(b"EHLO") or cmd.startswith(b"HELO"):
+                    conn.sendall(b"250 sink\r\n")
+                elif cmd.startswith(b"RCPT"):
+                    rcpt.append(line.decode().split(":", 1)[1].strip())
+                    conn.sendall(b"250 ok\r\n")
+                elif cmd == b"DATA":
+                    data = []
+                    conn.sendall(b"354 go\r\n")
+                elif cmd == b"QUIT":
+                    conn.sendall(b"221 bye\r\n")
+                    break
+                else:
+                    conn.sendall(b"250 ok\r\n")
+            conn.close()
+    threading.Thread(target=serve, daemon=True).start()
+    return srv.getsockname()[1]
 
 
 def scenario(pid, ao_key, ds_key, work):
@@ -265,6 +312,9 @@ def scenario(pid, ao_key, ds_key, work):
           r.json["notifications"][0]["kind"] == "run_requested", r.body[:300])
     r = call("GET", "/api/v1/notifications/", DS2, query=P)
     check("the other data steward is not notified", r.json and r.json["unread"] == 0, r.body[:300])
+    check("the DS is e-mailed the run request (SMTP), the other data steward is not",
+          any(m["rcpt"] == ["<ds@x.test>"] and "Subject: [escrow] Run requested" in m["data"] for m in MAILS) and
+          not any("<ds2@x.test>" in m["rcpt"] for m in MAILS), MAILS)
 
     # --- review ---------------------------------------------------------------------------------------
     expect("the other data steward cannot see or initiate site 1's run",
@@ -294,6 +344,8 @@ def scenario(pid, ao_key, ds_key, work):
         for n in r.json["notifications"]), r.body[:400])
     r = call("GET", "/api/v1/notifications/", AO, query=P)
     check("marked read, nothing unread", r.json and r.json["unread"] == 0, r.body[:200])
+    check("the AO is e-mailed the rejection with its reason",
+          any(m["rcpt"] == ["<ao@x.test>"] and "not the cohort we agreed" in m["data"] for m in MAILS), MAILS)
     # cancel a request (DS)
     expect("request again on v2 site 1 (after a rejection)", call("POST", req, AO, fields=dict(q3, machine_type="cpu-standard-1")), 201)
     expect("the AO cannot cancel", call("POST", "/api/v1/run-cancel/", AO, fields=q3), 403)

@@ -72,7 +72,7 @@ def main():
                         "--seed", "20261126", "--workers", "1", "--phases", "examples,coverage,fuzzing",
                         "--generation-deterministic", "--suppress-health-check", "all",
                         "--generation-with-security-parameters", "false", "--no-color"] + auth
-            p = subprocess.run(cmd, capture_output=True, text=True, timeout=1500,
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=1500, cwd=T.TMP,
                                env=dict(os.environ, SCHEMATHESIS_TELEMETRY="false", NO_COLOR="1"))
             tail = (p.stdout + p.stderr)[-6000:].replace(jwt, "<jwt>")
             print(tail)

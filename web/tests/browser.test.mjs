@@ -114,6 +114,8 @@ const VIEWPORTS = { laptop: { width: 1280, height: 800 }, tablet: { width: 820, 
 
 async function newPage(viewport = VIEWPORTS.laptop) {
   const context = await browser.newContext({ viewport, acceptDownloads: true });
+  // CI runs this beside the rest of the suite on 2 cores: allow slow steps, never assume speed
+  context.setDefaultTimeout(90000);
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
