@@ -298,7 +298,12 @@ int enc_mlflow_handle(enc_api *api, struct MHD_Connection *c, const char *url, c
   }
   if (!strcmp(op, "runs/create")) {
     const char *exp = mstr(o, "experiment_id");
-    long long start;
+    long long start, expnum;
+    char expbuf[24];
+    if (!exp && mint(o, "experiment_id", 0, &expnum) == 0) { /* also as a number */
+      snprintf(expbuf, sizeof(expbuf), "%lld", expnum);
+      exp = expbuf;
+    }
     if (!exp) exp = "0";
     if (mint(o, "start_time", now_ms(), &start) != 0) { r = BAD("start_time is an integer"); goto end; }
     char expid[24] = "";
