@@ -350,7 +350,11 @@ int dom_authenticate(srv_ctx *ctx, const char *authz, srv_caller *c, srv_err *er
     r = err_set(err, SRV_E_UNAUTH, "invalid token: it must name the user (user) and project (sub)");
     goto done;
   }
-  int rc = ctx->store->user_find_email(ctx->store, j->user, &c->user);
+  /* one read for the user, the project and the membership; acted on only once the signature
+   * and the claims are checked */
+  int in_project = 0;
+  int rc = srv_store_caller_get(ctx->store, j->user, j->sub, &c->user, &c->project, &c->member,
+                                &in_project);
   if (rc || !c->user.public_key_pem) {
     r = rc && rc != SRV_NOTFOUND
             ? err_set(err, SRV_E_INTERNAL, "the database failed while checking the token")
@@ -369,12 +373,8 @@ int dom_authenticate(srv_ctx *ctx, const char *authz, srv_caller *c, srv_err *er
     r = err_set(err, SRV_E_UNAUTH, "invalid token: %s", why);
     goto done;
   }
-  rc = ctx->store->project_get(ctx->store, j->sub, &c->project);
-  if (!rc) rc = ctx->store->member_get(ctx->store, j->sub, c->user.id, &c->member);
-  if (rc) {
-    r = rc == SRV_NOTFOUND
-            ? err_set(err, SRV_E_FORBIDDEN, "you are not a member of the project the token names")
-            : err_set(err, SRV_E_INTERNAL, "the database failed while checking the token");
+  if (!in_project) {
+    r = err_set(err, SRV_E_FORBIDDEN, "you are not a member of the project the token names");
     goto done;
   }
 done:

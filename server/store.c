@@ -186,6 +186,61 @@ static int st_user_find_email(srv_store *s, const char *email, srv_user *out) {
   return rc;
 }
 
+typedef struct caller_arg {
+  srv_user *u;
+  srv_project *p;
+  srv_member *m;
+  int *in_project;
+} caller_arg;
+
+static int row_caller(void *arg, const srv_db_row *r) {
+  caller_arg *a = arg;
+  a->u->is_operator = (int)srv_db_row_int(r, 4);
+  if (take(r, 0, &a->u->id, 1) || take(r, 1, &a->u->org_id, 1) || take(r, 2, &a->u->email, 1) ||
+      take(r, 3, &a->u->public_key_pem, 0))
+    return SRV_STOREERR;
+  if (srv_db_row_isnull(r, 5)) return 0; /* not a member (or no such project) */
+  const char *role = srv_db_row_text(r, 13);
+  if (!role || strlen(role) != 2) return SRV_STOREERR;
+  memcpy(a->m->role, role, 3);
+  a->p->training = (int)srv_db_row_int(r, 9);
+  a->p->created_at = srv_db_row_int(r, 11);
+  if (take(r, 5, &a->p->id, 1) || take(r, 6, &a->p->name, 1) ||
+      take(r, 7, &a->p->description, 1) || take(r, 8, &a->p->tee, 1) ||
+      take(r, 10, &a->p->state, 1) || take(r, 12, &a->m->org_id, 1))
+    return SRV_STOREERR;
+  *a->in_project = 1;
+  return 0;
+}
+
+int srv_store_caller_get(srv_store *s, const char *email, const char *project_id, srv_user *u,
+                         srv_project *p, srv_member *m, int *in_project) {
+  memset(u, 0, sizeof *u);
+  memset(p, 0, sizeof *p);
+  memset(m, 0, sizeof *m);
+  *in_project = 0;
+  srv_db_param q[] = {SRV_DB_TEXT(email), SRV_DB_TEXT(project_id)};
+  caller_arg a = {u, p, m, in_project};
+  /* the membership rule of member_get: the user is in project_user and the user's
+   * organisation is a party of the project */
+  int rc = one_p(s, "SELECT u.id, u.org_id, u.email, u.public_key_pem, u.is_operator,"
+                    " pr.id, pr.name, pr.description, pr.tee, pr.training, pr.state,"
+                    " pr.created_at, po.org_id, po.role"
+                    " FROM \"user\" u"
+                    " LEFT JOIN project_user pu ON pu.project_id = $2 AND pu.user_id = u.id"
+                    " LEFT JOIN project_org po ON po.project_id = pu.project_id"
+                    "  AND po.org_id = u.org_id"
+                    " LEFT JOIN project pr ON pr.id = po.project_id"
+                    " WHERE lower(u.email) = lower($1)", q, NP(q), row_caller, &a);
+  if (rc || !*in_project) {
+    srv_project_clear(p);
+    srv_member_clear(m);
+    *in_project = 0;
+  }
+  if (rc) srv_user_clear(u);
+  return rc;
+}
+
 /* ---- projects ------------------------------------------------------------------------- */
 
 static int st_project_create(srv_store *s, const srv_project *pr) {

@@ -106,6 +106,13 @@ struct srv_store {
  * (message in err). */
 srv_store *srv_store_open(const char *target, unsigned pool_size, char *err, size_t errsz);
 
+/* Everything an API request's authentication needs, in one read: the user with this e-mail
+ * (case-insensitive) and, when the user is a member of project_id, the project and the user's
+ * party in it (*in_project 1; else 0 with p and m empty). SRV_NOTFOUND when there is no such
+ * user. The caller must not act on p or m before the token's signature has been checked. */
+int srv_store_caller_get(srv_store *s, const char *email, const char *project_id, srv_user *u,
+                         srv_project *p, srv_member *m, int *in_project);
+
 /* The core module's migrations (the tables of this file's operations). */
 extern const srv_db_module srv_store_core_module;
 
