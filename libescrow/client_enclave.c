@@ -3,9 +3,11 @@
  * the TEE calls it: files listing, streamed decrypted files, progress lines, reports,
  * artifacts.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -91,17 +93,52 @@ typedef struct ranged {
   escrow_enclave_write_fn write;
   void *payload;
   uint64_t offset;
+  bool checked; /* the answer's status and Content-Range were checked */
 } ranged;
 
-/* With an offset, only a 206 answer's bytes may reach the receiver (a 200 starts at byte 0). */
+/* The first byte position of a "bytes FIRST-LAST/TOTAL" Content-Range, or -1. */
+static int64_t content_range_first(const char *v) {
+  if (!v || strncasecmp(v, "bytes", 5) != 0)
+    return -1;
+  v += 5;
+  while (*v == ' ')
+    v++;
+  if (*v < '0' || *v > '9')
+    return -1;
+  uint64_t first = 0;
+  for (; *v >= '0' && *v <= '9'; v++) {
+    if (first > (UINT64_MAX - 9) / 10 || first * 10 + (uint64_t)(*v - '0') > INT64_MAX)
+      return -1;
+    first = first * 10 + (uint64_t)(*v - '0');
+  }
+  return *v == '-' ? (int64_t)first : -1;
+}
+
+/* With an offset, only the bytes of a 206 answer that starts at that offset may reach the
+ * receiver (a 200 starts at byte 0; a 206 from elsewhere would be appended in the wrong
+ * place). */
 static int ranged_write(void *ud, const uint8_t *d, size_t n) {
   ranged *g = ud;
-  if (g->offset) {
+  if (g->offset && !g->checked) {
     long s = 0;
     curl_easy_getinfo(g->e->http.easy, CURLINFO_RESPONSE_CODE, &s);
     if (s != 206)
       return escrow__err(ESCROW_E_UNSUPPORTED, "GET /api/v1/data/file: the server ignored the "
                                                "Range request (HTTP %ld)", s);
+    struct curl_header *h = NULL;
+    int64_t first = -1;
+    if (curl_easy_header(g->e->http.easy, "Content-Range", 0, CURLH_HEADER, -1, &h) ==
+        CURLHE_OK)
+      first = content_range_first(h->value);
+    if (first < 0)
+      return escrow__err(ESCROW_E_MISMATCH, "GET /api/v1/data/file: asked for the bytes from "
+                                            "%llu, the partial answer has no valid Content-Range",
+                         (unsigned long long)g->offset);
+    if ((uint64_t)first != g->offset)
+      return escrow__err(ESCROW_E_MISMATCH, "GET /api/v1/data/file: asked for the bytes from "
+                                            "%llu, the partial answer starts at %lld",
+                         (unsigned long long)g->offset, (long long)first);
+    g->checked = true;
   }
   return g->write(g->payload, d, n);
 }
@@ -118,7 +155,7 @@ int escrow_enclave_get(escrow_enclave *e, const char *name, uint64_t offset,
   snprintf(range, sizeof range, "%llu-", (unsigned long long)offset);
   if (q.oom)
     return escrow__err_nomem();
-  ranged g = {e, write, payload, offset};
+  ranged g = {e, write, payload, offset, false};
   escrow__http_req r = {.method = "GET",
                         .path = "/api/v1/data/file",
                         .query = q.s,

@@ -356,6 +356,9 @@ typedef int (*escrow_enclave_write_fn)(void *payload, const uint8_t *data, size_
  * to write, streamed (memory: one receive buffer). progress (may be NULL) gets bytes done and
  * the total when the answer says it. A transfer the server cuts short is ESCROW_E_TRUNCATED
  * (the receiver must discard what it got, or resume from offset + the bytes it has).
+ * With an offset, only a 206 answer whose Content-Range starts at offset is passed on:
+ * ESCROW_E_UNSUPPORTED when the server ignored the Range (any other status), ESCROW_E_MISMATCH
+ * when its partial answer starts elsewhere or does not say where.
  * Errors: ESCROW_E_NOTFOUND (404: no such file), the HTTP family, write's code. */
 ESCROW_EXTERN int escrow_enclave_get(escrow_enclave *e, const char *name, uint64_t offset,
                                      escrow_enclave_write_fn write, void *payload,

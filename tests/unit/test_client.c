@@ -624,7 +624,17 @@ static void test_token_has_the_samples_claims_and_verifies(void **state) {
  * A small Enclave API server (DESIGN §7) for the Enclave API client
  * ============================================================================================== */
 
-enum { MODE_NORMAL, MODE_CUT, MODE_NOT_JSON, MODE_DEEP, MODE_IGNORE_RANGE, MODE_500, MODE_STALL };
+enum {
+  MODE_NORMAL,
+  MODE_CUT,
+  MODE_NOT_JSON,
+  MODE_DEEP,
+  MODE_IGNORE_RANGE,
+  MODE_WRONG_RANGE,
+  MODE_NO_RANGE_HEADER,
+  MODE_500,
+  MODE_STALL
+};
 
 typedef struct mini {
   int lfd;
@@ -745,6 +755,16 @@ static void handle(int fd) {
       send_all(fd, data, FILE_SIZE / 2);
       return;
     }
+    if (off && ms.mode == MODE_NO_RANGE_HEADER) { /* 206 that does not say which bytes */
+      char h[256];
+      int hn = snprintf(h, sizeof h, "HTTP/1.1 206 Partial\r\nContent-Length: %zu\r\n"
+                        "Connection: close\r\n\r\n", FILE_SIZE - off);
+      send_all(fd, h, (size_t)hn);
+      send_all(fd, data + off, FILE_SIZE - off);
+      return;
+    }
+    if (off && ms.mode == MODE_WRONG_RANGE)
+      off = off / 2; /* a 206 that starts elsewhere than asked (and says so) */
     if (off) {
       char h[256];
       int hn = snprintf(h, sizeof h, "HTTP/1.1 206 Partial\r\nContent-Length: %zu\r\n"
@@ -900,6 +920,26 @@ static void test_enclave_streams_a_file_and_resumes_with_range(void **state) {
   c.len = 0;
   assert_int_equal(escrow_enclave_get(e, "site/a.csv.bkenc", 1000, collect_bytes, &c, NULL, NULL),
                    ESCROW_E_UNSUPPORTED);
+  assert_int_equal(c.len, 0);
+  escrow_enclave_close(e);
+}
+
+static void test_enclave_resume_refuses_a_partial_answer_from_another_offset(void **state) {
+  (void)state;
+  escrow_enclave *e = enclave();
+  static uint8_t got[FILE_SIZE];
+  collected c = {got, 0, sizeof got, 0};
+  /* 206 "bytes 500-..." to a request for bytes 1000-: appending it would corrupt the file */
+  ms.mode = MODE_WRONG_RANGE;
+  assert_int_equal(escrow_enclave_get(e, "site/a.csv.bkenc", 1000, collect_bytes, &c, NULL, NULL),
+                   ESCROW_E_MISMATCH);
+  assert_non_null(strstr(escrow_error_last(), "1000"));
+  assert_int_equal(c.len, 0);
+  /* a 206 without Content-Range cannot be placed either */
+  ms.mode = MODE_NO_RANGE_HEADER;
+  c.len = 0;
+  assert_int_equal(escrow_enclave_get(e, "site/a.csv.bkenc", 1000, collect_bytes, &c, NULL, NULL),
+                   ESCROW_E_MISMATCH);
   assert_int_equal(c.len, 0);
   escrow_enclave_close(e);
 }
@@ -1148,6 +1188,7 @@ int main(void) {
   const struct CMUnitTest enclave_api[] = {
       cmocka_unit_test(test_enclave_lists_files_with_sas_url_base64),
       cmocka_unit_test(test_enclave_streams_a_file_and_resumes_with_range),
+      cmocka_unit_test(test_enclave_resume_refuses_a_partial_answer_from_another_offset),
       cmocka_unit_test(test_enclave_file_cut_short_is_truncated_and_leaves_no_file),
       cmocka_unit_test(test_enclave_refuses_answers_that_are_not_the_contracts_json),
       cmocka_unit_test(test_enclave_log_posts_message_and_status),

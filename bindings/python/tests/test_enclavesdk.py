@@ -5,6 +5,7 @@ must trust it only through SSL_CERT_FILE or Configuration.ssl_ca_cert, as inside
 """
 import base64
 import hashlib
+import http.client
 import http.server
 import json
 import os
@@ -221,6 +222,35 @@ def test_a_body_cut_short_is_an_error_never_a_short_file(client):
     with pytest.raises(EnclaveSDK.ApiException) as e:
         EnclaveSDK.DataApi(client).api_v1_data_file_get("cut.bin.bkenc")
     assert e.value.status == 0 and "cut short after 1000 bytes" in e.value.reason
+
+
+@pytest.mark.parametrize("how", ["stream", "read", "readinto"])
+def test_a_streamed_body_cut_short_raises_instead_of_ending_early(client, how):
+    """The enclave cuts a file short (Content-Length announced, fewer bytes sent) when it
+    cannot finish it: reading it in pieces must not end quietly as if the file were whole."""
+    r = EnclaveSDK.DataApi(client).api_v1_data_file_get_without_preload_content("cut.bin.bkenc")
+    got = 0
+    try:
+        with pytest.raises(http.client.IncompleteRead):
+            if how == "stream":
+                for piece in r.stream(4096):
+                    got += len(piece)
+            elif how == "read":
+                while True:
+                    piece = r.read(4096)
+                    if not piece:
+                        break
+                    got += len(piece)
+            else:
+                buf = bytearray(4096)
+                while True:
+                    n = r.readinto(buf)
+                    if not n:
+                        break
+                    got += n
+    finally:
+        r.release_conn()
+    assert got == 1000
 
 
 def test_template_report_is_sent_as_posted(client, server):

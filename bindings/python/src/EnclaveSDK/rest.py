@@ -64,10 +64,25 @@ class RESTResponse(io.IOBase):
                 return d
             d, self._data = self._data[:amt], self._data[amt:]
             return d
-        return self.response.read() if amt is None else self.response.read(amt)
+        if amt is None:
+            return self.response.read()
+        d = self.response.read(amt)
+        if not d and amt:
+            self._check_complete()
+        return d
 
     def readinto(self, b):
-        return self.response.readinto(b)
+        n = self.response.readinto(b)
+        if not n and len(b):
+            self._check_complete()
+        return n
+
+    def _check_complete(self):
+        # http.client's read(amt)/readinto() return b"" when the connection closes before the
+        # announced Content-Length: never let that pass for the end of the body.
+        left = self.response.length
+        if left:
+            raise http.client.IncompleteRead(b"", left)
 
     def stream(self, amt=STREAM_CHUNK, decode_content=None):
         """Yield the body in pieces of at most ``amt`` bytes."""
