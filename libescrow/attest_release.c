@@ -458,7 +458,7 @@ static int x5c_key(EVP_PKEY **out, const escrow__json *header,
   }
   X509_VERIFY_PARAM *vp = X509_STORE_CTX_get0_param(ctx);
   X509_VERIFY_PARAM_set_time(vp, (time_t)escrow__attest_now(t->now));
-  if (t->x5c_host != NULL && !X509_VERIFY_PARAM_set1_host(vp, t->x5c_host, 0)) {
+  if (!X509_VERIFY_PARAM_set1_host(vp, t->x5c_host, 0)) {
     rc = escrow__err_openssl(ESCROW_E_INVALID, "cannot check the host name");
     goto done;
   }
@@ -493,6 +493,11 @@ static int release_verify(escrow__json **payload, const uint8_t *response, size_
   if ((t->platform_key == NULL) == (t->x5c_root == NULL))
     return escrow__err(ESCROW_E_INVALID, "the release trust needs exactly one of platform_key "
                                          "and x5c_root");
+  /* A pinned root is a public CA's: without the vault's host name every certificate it
+   * issued (any web site's) could sign a release. */
+  if (t->x5c_root != NULL && (t->x5c_host == NULL || *t->x5c_host == '\0'))
+    return escrow__err(ESCROW_E_INVALID, "the release trust's x5c_root needs x5c_host (the "
+                                         "vault's DNS name the leaf certificate must carry)");
   if (escrow_init() != 0)
     return escrow_error_last_code();
   char *text = NULL;

@@ -319,14 +319,15 @@ ESCROW_EXTERN int escrow_attest_release(char **out, size_t *out_len,
 
 /* How the enclave trusts a release response: either the platform's release key, or (Key
  * Vault) the JWS's x5c certificate chain verified to a pinned root at a time, with the leaf
- * matching a DNS name. Exactly one of platform_key and x5c_root is set. */
+ * matching a DNS name (x5c_host, required with x5c_root). Exactly one of platform_key and
+ * x5c_root is set. */
 typedef struct escrow_attest_release_trust {
   unsigned version;             /* ESCROW_ATTEST_RELEASE_TRUST_VERSION */
   const uint8_t *platform_key;  /* SubjectPublicKeyInfo PEM/DER, or a JWKS whose kid matches */
   size_t platform_key_len;
   const uint8_t *x5c_root;      /* a PEM X.509 certificate the x5c chain must end at */
   size_t x5c_root_len;
-  const char *x5c_host;         /* DNS name the x5c leaf must carry, or NULL (unchecked) */
+  const char *x5c_host;         /* DNS name the x5c leaf must carry; required with x5c_root */
   int64_t now;                  /* certificate validity time; 0 = current time */
 } escrow_attest_release_trust;
 #define ESCROW_ATTEST_RELEASE_TRUST_VERSION 1

@@ -1136,10 +1136,18 @@ static void test_recorded_key_vault_release_verifies_at_its_time(void **state) {
   t.now = AKV_TIME;
   t.x5c_host = "attacker.example";
   assert_int_equal(escrow_attest_release_inspect(&payload, NULL, resp, rl, &t), ESCROW_E_AUTH);
+  /* No host name: the pinned root (a public CA) vouches for every site it certifies, so any
+   * of their certificates could sign a release. The trust is refused as incomplete. */
+  t.x5c_host = NULL;
+  assert_int_equal(escrow_attest_release_inspect(&payload, NULL, resp, rl, &t), ESCROW_E_INVALID);
+  assert_null(payload);
+  assert_error_mentions("x5c_host");
+  t.x5c_host = "";
+  assert_int_equal(escrow_attest_release_inspect(&payload, NULL, resp, rl, &t), ESCROW_E_INVALID);
+  t.x5c_host = "gearamakv1.vault.azure.net";
   /* Another root certificate. */
   size_t ol;
   uint8_t *other = tu_read(tu_vector("attest/other-root.pem"), &ol);
-  t.x5c_host = NULL;
   t.x5c_root = other;
   t.x5c_root_len = ol;
   assert_int_equal(escrow_attest_release_inspect(&payload, NULL, resp, rl, &t), ESCROW_E_AUTH);
@@ -1178,6 +1186,7 @@ static void test_recorded_key_vault_release_tampered_fails(void **state) {
   escrow_attest_release_trust t = ESCROW_ATTEST_RELEASE_TRUST_INIT;
   t.x5c_root = root;
   t.x5c_root_len = pl;
+  t.x5c_host = "gearamakv1.vault.azure.net";
   t.now = AKV_TIME;
   /* Flip a character of the payload (after the second '.' from the end: the payload part). */
   char *s = (char *)resp;
