@@ -309,9 +309,7 @@ static bool eval_condition(const escrow__json *c, const escrow__json *claims, co
     return eval_claim(c, claims, path, f);
   const escrow__json *all = escrow__json_get(c, "allOf");
   char sub[PATH_MAX_LEN];
-  /* a deeper path is cut short (it only names the failing condition in messages) */
-  snprintf(sub, sizeof sub, "%.*s.%s", (int)sizeof sub - 7, path,
-           all != NULL ? "allOf" : "anyOf");
+  snprintf(sub, sizeof sub, "%s.%s", path, all != NULL ? "allOf" : "anyOf");
   return all != NULL ? eval_list(all, true, claims, sub, f)
                      : eval_list(escrow__json_get(c, "anyOf"), false, claims, sub, f);
 }
