@@ -309,7 +309,9 @@ static bool eval_condition(const escrow__json *c, const escrow__json *claims, co
     return eval_claim(c, claims, path, f);
   const escrow__json *all = escrow__json_get(c, "allOf");
   char sub[PATH_MAX_LEN];
-  snprintf(sub, sizeof sub, "%s.%s", path, all != NULL ? "allOf" : "anyOf");
+  /* a path longer than the buffer is cut short: it only names the condition in a message */
+  if (snprintf(sub, sizeof sub, "%s.%s", path, all != NULL ? "allOf" : "anyOf") < 0)
+    sub[0] = '\0';
   return all != NULL ? eval_list(all, true, claims, sub, f)
                      : eval_list(escrow__json_get(c, "anyOf"), false, claims, sub, f);
 }

@@ -108,12 +108,11 @@ static double doubles_between(double lo, double hi) {
   if (lo > hi)
     return -UNB;
   /* order-preserving map from doubles to integers */
-  union {
-    double d;
-    int64_t i;
-  } a = {lo}, b = {hi};
-  int64_t ia = a.i < 0 ? INT64_MIN - a.i : a.i;
-  int64_t ib = b.i < 0 ? INT64_MIN - b.i : b.i;
+  int64_t ra, rb;
+  memcpy(&ra, &lo, sizeof ra);
+  memcpy(&rb, &hi, sizeof rb);
+  int64_t ia = ra < 0 ? INT64_MIN - ra : ra;
+  int64_t ib = rb < 0 ? INT64_MIN - rb : rb;
   double n = (double)ib - (double)ia + 1.0;
   return log2(n < 1 ? 1 : n);
 }
