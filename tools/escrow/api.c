@@ -11,6 +11,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <sodium.h>
+
 #include "cli.h"
 
 #define CONN_OPTS                                                                             \
@@ -57,7 +59,7 @@ static int connect_client(const cli_args *a, escrow_client **out) {
   o.ca_file = cli_get(a, "ca-file");
   o.audience = cli_get(a, "audience");
   int rc = escrow_client_open(out, url, (const char *)pem, len, email, project, &o);
-  memset(pem, 0, len);
+  sodium_memzero(pem, len); /* a plain memset before free() may be optimised away */
   free(pem);
   if (rc)
     return cli_fail(rc, "cannot open the API client");
@@ -240,6 +242,8 @@ static int run_dataset(const cli_args *a) {
   escrow_client *c;
   int st = connect_client(a, &c);
   if (st) {
+    if (ubuf)
+      sodium_memzero(ubuf, strlen(ubuf));
     free(ubuf);
     return st;
   }
@@ -250,7 +254,7 @@ static int run_dataset(const cli_args *a) {
   escrow_api_artifact *out = NULL;
   int rc = escrow_client_dataset(c, &v, &d, &out);
   if (ubuf) {
-    memset(ubuf, 0, strlen(ubuf));
+    sodium_memzero(ubuf, strlen(ubuf));
     free(ubuf);
   }
   st = rc ? api_fail(c, rc, "dataset") : print_json(out->json);
