@@ -86,6 +86,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self.wfile.flush()
                 self.close_connection = True
                 return
+            if name == "err-cut.bin.bkenc":  # an error status whose body never comes
+                self.send_response(500)
+                self.send_header("Content-Length", "100")
+                self.end_headers()
+                self.wfile.flush()
+                self.close_connection = True
+                return
             if name == "drop.bin.bkenc":  # reads the request, closes without an answer
                 self.close_connection = True
                 return
@@ -271,6 +278,12 @@ def test_a_post_that_got_no_answer_is_never_sent_twice_but_a_get_is_retried(clie
     with pytest.raises(EnclaveSDK.ApiException):
         EnclaveSDK.DataApi(client).api_v1_data_file_get("drop.bin.bkenc")
     assert [s["path"] for s in server.seen] == ["/api/v1/data/file"] * 3
+
+
+def test_an_error_status_whose_body_is_cut_short_is_still_an_api_exception(client):
+    with pytest.raises(EnclaveSDK.ApiException) as e:
+        EnclaveSDK.DataApi(client).api_v1_data_file_get("err-cut.bin.bkenc")
+    assert e.value.status == 500
 
 
 def test_template_report_is_sent_as_posted(client, server):
