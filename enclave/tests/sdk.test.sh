@@ -132,5 +132,81 @@ assert v["answer"] == {"status": "failed", "message": "'Any object can be here..
                        "dict, etc.' is not a document, must be a dict"}, v
 assert v["printed"] == ["Bad request or validation failed"], v
 PY
+# --- the SDK escrow-enclave ships: where it comes from, and that a package's own copy wins -------
+mkdir "$tmp/probe"
+printf 'FROM python:3.11-slim\nWORKDIR /app\nCOPY . .\nCMD ["python3", "probe.py"]\n' >"$tmp/probe/Dockerfile"
+cat >"$tmp/probe/probe.py" <<'PY'
+import json, os, urllib.request
+r = {"pythonpath": os.environ.get("PYTHONPATH")}
+try:
+    import EnclaveSDK
+    r["origin"], r["file"] = getattr(EnclaveSDK, "ORIGIN", "shipped"), EnclaveSDK.__file__
+except ImportError:
+    r["origin"], r["file"] = None, None
+try:
+    open("/run/escrow-sdk/EnclaveSDK/added.py", "w").close()
+    r["writable"] = True
+except OSError:
+    r["writable"] = False
+r["files"] = sorted(os.path.relpath(os.path.join(d, f), "/run/escrow-sdk")
+                    for d, _, fs in os.walk("/run/escrow-sdk") for f in fs)
+body = json.dumps({"name": "sdk probe", "status": "Completed", "json_data": r}).encode()
+req = urllib.request.Request(os.environ["ENCLAVE_URL"] + "/api/v1/report", data=body, method="POST",
+                             headers={"Content-Type": "application/json"})
+urllib.request.urlopen(req, timeout=60).read()
+PY
+probe() {  # OUT ARGS...: run the probe, print its report's json_data
+  local out=$1; shift
+  run_enclave 0 run --dataset "$tmp/ds" --ds-cek "$cek" -o "$tmp/$out" "$@"
+  jfield "$tmp/$out/report.json" json_data
+}
+# found without being asked for (this build tree's copy), read-only, Python files only
+probe out-p1 --package "$tmp/probe" | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+assert r["origin"] == "shipped" and r["file"] == "/run/escrow-sdk/EnclaveSDK/__init__.py", r
+assert r["pythonpath"] == "/run/escrow-sdk" and r["writable"] is False, r
+assert {"EnclaveSDK/__init__.py", "EnclaveSDK/api/__init__.py", "EnclaveSDK/models/__init__.py"} <= set(r["files"]), r
+assert all(f.endswith(".py") for f in r["files"]), r
+' || fail "the shipped SDK: $(cat "$tmp/out-p1/report.json")"
+grep -q '"message":"EnclaveSDK provided: ' "$tmp/out-p1/logs.jsonl" || fail "build log: no SDK line"
+
+# a copy the package names in its own PYTHONPATH comes first; the shipped one is appended
+cp -r "$tmp/probe" "$tmp/probe-own"
+mkdir -p "$tmp/probe-own/vendor/EnclaveSDK"
+echo 'ORIGIN = "package"' >"$tmp/probe-own/vendor/EnclaveSDK/__init__.py"
+sed -i 's|^COPY . .$|COPY . .\nENV PYTHONPATH=/app/vendor|' "$tmp/probe-own/Dockerfile"
+probe out-p2 --package "$tmp/probe-own" | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+assert r["origin"] == "package" and r["file"] == "/app/vendor/EnclaveSDK/__init__.py", r
+assert r["pythonpath"] == "/app/vendor:/run/escrow-sdk", r
+' || fail "the package's own SDK: $(cat "$tmp/out-p2/report.json")"
+
+# --sdk-dir names another copy: only its *.py files (no __pycache__, hidden files, links) are shipped
+mkdir -p "$tmp/other-sdk/sub" "$tmp/other-sdk/__pycache__"
+echo 'ORIGIN = "sdk-dir"' >"$tmp/other-sdk/__init__.py"
+echo 'X = 1' >"$tmp/other-sdk/sub/m.py"
+echo 'notes' >"$tmp/other-sdk/notes.txt"
+echo 'X = 2' >"$tmp/other-sdk/.hidden.py"
+echo 'x' >"$tmp/other-sdk/__pycache__/m.cpython-311.pyc"
+ln -s /etc/passwd "$tmp/other-sdk/link.py"
+probe out-p3 --package "$tmp/probe" --sdk-dir "$tmp/other-sdk" | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+assert r["origin"] == "sdk-dir", r
+assert r["files"] == ["EnclaveSDK/__init__.py", "EnclaveSDK/sub/m.py"], r
+' || fail "--sdk-dir: $(cat "$tmp/out-p3/report.json")"
+
+# no SDK where it is looked for: the run still works, the build log says it was not provided
+probe out-p4 --package "$tmp/probe" --sdk-dir "$tmp/no-such-sdk" | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+assert r["origin"] is None and r["pythonpath"] is None and r["files"] == [], r
+' || fail "without an SDK: $(cat "$tmp/out-p4/report.json")"
+grep -q '"message":"EnclaveSDK was NOT provided (.*no-such-sdk is not an EnclaveSDK package folder' \
+  "$tmp/out-p4/logs.jsonl" || fail "build log: $(cat "$tmp/out-p4/logs.jsonl")"
+grep -q "warning: EnclaveSDK not provided" "$tmp/stderr" || fail "no warning on stderr"
+
 [[ -z $(ls -A "$TMPDIR") ]] || fail "a run folder was left behind"
 echo "sdk: ok"
