@@ -236,6 +236,14 @@ static int b64_decode(const char *s, size_t n, unsigned char **out, size_t *outl
   return 0;
 }
 
+/* an object, or a string (a document Cerberus would refuse, accepted only without criteria) */
+static yajl_val parse_doc(const char *text) {
+  char ebuf[64];
+  yajl_val v = yajl_tree_parse(text, ebuf, sizeof(ebuf));
+  if (v && !YAJL_IS_OBJECT(v) && !YAJL_IS_STRING(v)) { yajl_tree_free(v); v = NULL; }
+  return v;
+}
+
 int enc_json_data_decode(const char *text, size_t len, char **doc) {
   *doc = NULL;
   char *z = strndup(text, len);
@@ -250,17 +258,19 @@ int enc_json_data_decode(const char *text, size_t len, char **doc) {
     *doc = value_json(v);
     rc = *doc ? 0 : -1;
   } else if (YAJL_IS_STRING(v)) {
+    /* as libescrow reads it: JSON text when it starts with '{' or '[', else base64 of JSON */
     const char *s = v->u.string;
-    if ((inner = parse_obj(s))) {
-      *doc = value_json(inner);
+    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') s++;
+    if (*s == '{' || *s == '[') {
+      inner = parse_obj(s);
     } else {
       unsigned char *raw = NULL;
       size_t rl = 0;
-      if (b64_decode(s, strlen(s), &raw, &rl) == 0 && strlen((char *)raw) == rl &&
-          (inner = parse_obj((char *)raw)))
-        *doc = value_json(inner);
+      if (b64_decode(s, strlen(s), &raw, &rl) == 0 && strlen((char *)raw) == rl)
+        inner = parse_doc((char *)raw);
       free(raw);
     }
+    if (inner) *doc = value_json(inner);
     rc = *doc ? 0 : -1;
   }
   if (inner) yajl_tree_free(inner);
@@ -378,7 +388,45 @@ static enum MHD_Result reply_msg(struct MHD_Connection *c, unsigned code, const 
 typedef struct list_ctx {
   yajl_gen g;
   size_t n;
+  char *dir; /* a file:// dataset's folder (decoded), or NULL */
 } list_ctx;
+
+int enc_upload_date(const char *last_modified, const char *path, char *out, size_t outlen) {
+  struct tm tm;
+  memset(&tm, 0, sizeof(tm));
+  if (last_modified) {
+    const char *e = strptime(last_modified, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    if (!e || *e) return -1;
+    return strftime(out, outlen, "%Y-%m-%dT%H:%M:%S.000Z", &tm) ? 0 : -1;
+  }
+  struct stat st;
+  if (!path || lstat(path, &st) != 0 || !gmtime_r(&st.st_mtim.tv_sec, &tm)) return -1;
+  char base[24];
+  if (!strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm)) return -1;
+  int n = snprintf(out, outlen, "%.20s.%03dZ", base, (int)(st.st_mtim.tv_nsec / 1000000) % 1000);
+  return n > 0 && (size_t)n < outlen ? 0 : -1;
+}
+
+/* the folder of a file:// URL, percent-decoded (malloc'd), or NULL */
+static char *file_url_dir(const char *url) {
+  if (!url || strncmp(url, "file://", 7) != 0) return NULL;
+  const char *p = url + 7;
+  char *d = malloc(strlen(p) + 1);
+  if (!d) return NULL;
+  size_t n = 0;
+  for (; *p; p++) {
+    unsigned hi, lo;
+    if (*p == '%' && p[1] && p[2] && sscanf(p + 1, "%1x%1x", &hi, &lo) == 2) {
+      d[n++] = (char)(hi * 16 + lo);
+      p += 2;
+    } else {
+      d[n++] = *p;
+    }
+  }
+  d[n] = 0;
+  if (memchr(d, 0, n) || d[0] != '/') { free(d); return NULL; } /* a %00 or a relative path */
+  return d;
+}
 
 static int list_cb(void *p, const escrow_blob_item *it) {
   list_ctx *lc = p;
@@ -393,11 +441,23 @@ static int list_cb(void *p, const escrow_blob_item *it) {
   yajl_gen_string(g, (const unsigned char *)it->name, strlen(it->name));
   yajl_gen_string(g, (const unsigned char *)"size", 4);
   yajl_gen_integer(g, (long long)it->size);
+  /* an ISO 8601 date-time as the manual shows it: the blob's Last-Modified, or the file's
+   * modification time for a folder dataset; never null */
+  char date[40], *path = NULL;
+  int dr = -1;
+  if (it->last_modified) {
+    dr = enc_upload_date(it->last_modified, NULL, date, sizeof(date));
+    if (dr != 0 && strlen(it->last_modified) < sizeof(date)) { /* kept as the service sent it */
+      snprintf(date, sizeof(date), "%s", it->last_modified);
+      dr = 0;
+    }
+  } else if (lc->dir && asprintf(&path, "%s/%s", lc->dir, it->name) >= 0) {
+    dr = enc_upload_date(NULL, path, date, sizeof(date));
+    free(path);
+  }
+  if (dr != 0) now_iso(date); /* no date known (a file gone since): the time of the listing */
   yajl_gen_string(g, (const unsigned char *)"uploadDate", 10);
-  if (it->last_modified)
-    yajl_gen_string(g, (const unsigned char *)it->last_modified, strlen(it->last_modified));
-  else
-    yajl_gen_null(g);
+  yajl_gen_string(g, (const unsigned char *)date, strlen(date));
   yajl_gen_map_close(g);
   lc->n++;
   return 0;
@@ -418,14 +478,15 @@ static int sas_ok(enc_api *api, const char *b64) {
 static enum MHD_Result data_files(enc_api *api, struct MHD_Connection *c) {
   if (!sas_ok(api, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "SASUrl")))
     return reply_msg(c, 403, "failed", "SASUrl does not name this run's dataset");
-  list_ctx lc = {yajl_gen_alloc(NULL), 0};
-  if (!lc.g) return MHD_NO;
+  list_ctx lc = {yajl_gen_alloc(NULL), 0, file_url_dir(api->dataset_url)};
+  if (!lc.g) { free(lc.dir); return MHD_NO; }
   yajl_gen_map_open(lc.g);
   yajl_gen_string(lc.g, (const unsigned char *)"files", 5);
   yajl_gen_array_open(lc.g);
   pthread_mutex_lock(&api->mu);
   int rc = escrow_blob_list(api->blob, NULL, list_cb, &lc);
   pthread_mutex_unlock(&api->mu);
+  free(lc.dir);
   if (rc != 0) {
     yajl_gen_free(lc.g);
     enc_log_platform(api->log, "Run", "dataset listing failed: %s", escrow_error_last());
@@ -771,20 +832,37 @@ static enum MHD_Result post_report(enc_api *api, struct MHD_Connection *c, const
     return reply(c, 200, "{\"status\":\"successful\",\"message\":{}}");
   }
   char *jd_text = value_json(jd), *answer = NULL, *doc = NULL;
-  int valid = 0, rc = 0;
+  int valid = 0, rc = 0, not_a_dict = 0;
   if (!jd_text) { yajl_tree_free(o); return MHD_NO; }
   if (api->criteria) {
     rc = escrow_criteria_validate_report(api->criteria, jd_text, strlen(jd_text), &valid, &answer);
+    /* a document that decodes but is no mapping (the manual's base64 of a JSON string): Cerberus
+     * raises DocumentError "'...' is not a document, must be a dict" */
+    not_a_dict = rc == ESCROW_E_FORMAT && strstr(escrow_error_last(), "is not a document, must be a dict");
   } else if (enc_json_data_decode(jd_text, strlen(jd_text), &doc) == 0) {
-    valid = 1;
+    valid = 1; /* no criteria (pre-flight): an object or a string document is taken as it is */
     answer = strdup("{\"status\":\"successful\",\"message\":{}}");
   } else {
     rc = ESCROW_E_FORMAT;
   }
   enum MHD_Result ret;
-  if (rc != 0) {
+  if (not_a_dict) {
+    /* the answer stays in the TEE and may quote the document; what leaves (the run's reason)
+     * says only why */
+    ret = reply_msg(c, 400, "failed", escrow_error_last());
+    if (is_report) {
+      pthread_mutex_lock(&api->mu);
+      api->reports_refused++;
+      free(api->refused_errors);
+      api->refused_errors = strdup("\"the report document is not a dict: the criteria validate a JSON "
+                                   "object (Cerberus: '<redacted>' is not a document, must be a dict)\"");
+      pthread_mutex_unlock(&api->mu);
+      enc_log_platform(api->log, "Run", "report refused: its document is not a dict (Cerberus: "
+                       "'<redacted>' is not a document, must be a dict)");
+    }
+  } else if (rc != 0) {
     ret = reply_msg(c, 400, "failed", "json_data must be a JSON object, a JSON string holding one, "
-                    "or base64 of one");
+                    "or base64 of JSON (an object, or without criteria a string)");
     if (is_report) {
       pthread_mutex_lock(&api->mu);
       api->reports_refused++;

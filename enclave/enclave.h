@@ -128,9 +128,18 @@ void enc_api_stop(enc_api *api);
 char *enc_redact_error_fields(const char *errors_json, const char *criteria_json);
 #define ENC_REPORT_NAME_MAX 256
 
-/* Decode json_data as the API receives it (an object, a JSON string, or base64 of JSON) into
- * the JSON text of the document (malloc'd). Returns 0 or -1. Exposed for tests. */
+/* Decode json_data as the API receives it into the JSON text of the document (malloc'd): a
+ * JSON object; or a JSON string holding the JSON text of an object (it starts with '{'); or a
+ * JSON string holding base64 (standard or URL-safe, padding optional) of the JSON text of an
+ * object or of a string (the manual's 7.3.1.2.1 example: a string document, which only a run
+ * without criteria accepts). Returns 0, or -1 for anything else. Exposed for tests. */
 int enc_json_data_decode(const char *json_value, size_t len, char **doc);
+
+/* The uploadDate of a listed file, ISO 8601 as the manual shows it (2023-12-08T21:30:58.830Z):
+ * from a blob's Last-Modified (RFC 1123: "Fri, 08 Dec 2023 21:30:58 GMT"), or, when that is
+ * NULL, from the modification time of the file at path. 0, or -1 (not RFC 1123, no such file,
+ * outlen too small). Exposed for tests. */
+int enc_upload_date(const char *last_modified, const char *path, char *out, size_t outlen);
 
 /* The name an uploaded artifact gets in model.zip (under artifacts/): the upload's base name,
  * bytes other than letters, digits, '.', '_' and '-' replaced by '_', leading dots dropped, at
@@ -186,6 +195,7 @@ typedef struct enc_run_config {
   const char *project_id;     /* ESCROW_PROJECT_ID; NULL: "preflight" */
   const char *run_config_id;  /* ESCROW_RUN_CONFIG_ID; NULL: "preflight" */
   const char *run_id;         /* 1-39 of [A-Za-z0-9-]; NULL: 32 random hex digits */
+  const char *sdk_dir;        /* the EnclaveSDK package folder; NULL: enc_sdk_default_dir() */
 } enc_run_config;
 /* Run the pipeline: package, dataset, Enclave API, sandbox, egress, outputs and the signed
  * certificate in cfg->out, then teardown. 0 completed, 1 failed, 2 an output not written. */
@@ -194,6 +204,19 @@ int enc_run(const enc_run_config *cfg);
 /* `escrow-enclave platform --bundle FILE`: the run as escrowd's runner launches it, with the
  * CEKs obtained by attested key release (platform.c). Exit status as `run`. */
 int enc_platform_main(int argc, char **argv);
+
+/* ---- EnclaveSDK shipped into the run (sdk.c) ---------------------------------------------------- */
+#define ENC_SDK_MOUNT "/run/escrow-sdk" /* holds EnclaveSDK/; appended to PYTHONPATH */
+/* The SDK folder a run uses without --sdk-dir: the source tree's bindings/python/src/EnclaveSDK
+ * for a binary running from its build tree, else the installed copy (DATADIR/escrow/EnclaveSDK). */
+const char *enc_sdk_default_dir(void);
+/* Copy the *.py files of the EnclaveSDK package folder sdk_dir (it must hold __init__.py;
+ * __pycache__, hidden entries and links are left out; at most 256 files, 16 MiB) to
+ * dst/EnclaveSDK, dst being created. *n_files: the files copied. 0, or -1 with why. */
+int enc_sdk_stage(const char *sdk_dir, const char *dst, size_t *n_files, char *why, size_t whylen);
+/* Append ENC_SDK_MOUNT to the PYTHONPATH=... entry of env (the image's), or add one at
+ * env[*n_env] (the array must have room for it). 0, or -1 out of memory. */
+int enc_sdk_pythonpath(char **env, size_t *n_env);
 
 /* ---- the sandbox ----------------------------------------------------------------------------- */
 typedef struct enc_sandbox {
@@ -212,6 +235,7 @@ typedef struct enc_sandbox {
   const char *run_id;
   enc_log *log;
   unsigned output_mib;     /* > 0: a writable tmpfs of this size at ENC_OUTPUT_DIR (training) */
+  const char *sdk_dir;     /* or NULL: a folder holding EnclaveSDK/, bound read-only at ENC_SDK_MOUNT */
   /* called with the Enclave API's listening socket (in the sandbox's network namespace) once
    * sandbox-init hands it over; takes the descriptor; 0 or -1 */
   int (*on_listen)(void *arg, int listen_fd);

@@ -28,7 +28,7 @@
 static void usage(FILE *f) {
   fputs("usage: escrow-enclave run --package ALG.zip|DIR --dataset URL|DIR [--criteria CRITERIA.json]\n"
         "         [--ao-cek CEK] [--ds-cek CEK] [--type validation|training] [--param NAME=VALUE]...\n"
-        "         [--vcpus N] [--memory-mib M] [--timeout S] -o OUTDIR\n"
+        "         [--vcpus N] [--memory-mib M] [--timeout S] [--sdk-dir DIR] -o OUTDIR\n"
         "       escrow-enclave verify-certificate CERT [--outdir OUTDIR]\n"
         "The sandbox backend is a SIMULATED TEE (bubblewrap, cgroup v1 limits, seccomp).\n",
         f);
@@ -167,7 +167,7 @@ static int copy_tree(const char *src, const char *dst, int depth) {
 /* ---- the run ---------------------------------------------------------------------------------- */
 
 typedef struct run_opts {
-  const char *package, *dataset, *criteria, *ao_cek, *ds_cek, *type, *out;
+  const char *package, *dataset, *criteria, *ao_cek, *ds_cek, *type, *out, *sdk_dir;
   char **params;
   size_t n_params;
   unsigned vcpus, memory_mib, timeout_s;
@@ -509,6 +509,23 @@ int enc_run(const enc_run_config *cfg) {
   mkdir(p, 0700);
   char plain_dir[1100];
   snprintf(plain_dir, sizeof(plain_dir), "%s/plain", run_dir);
+  char sdk_dst[1100];
+  snprintf(sdk_dst, sizeof(sdk_dst), "%s/sdk", run_dir);
+  {
+    /* EnclaveSDK (sdk.c): what `RUN pip install EnclaveSDK` would have put in the image */
+    const char *sdk_src = cfg->sdk_dir ? cfg->sdk_dir : enc_sdk_default_dir();
+    char why[512];
+    size_t n_sdk = 0;
+    if (enc_sdk_stage(sdk_src, sdk_dst, &n_sdk, why, sizeof(why)) == 0) {
+      sb.sdk_dir = sdk_dst;
+      enc_log_platform(&log, "Runtime Build", "EnclaveSDK provided: %zu file(s) from %s at %s, "
+                       "last on PYTHONPATH (a copy in the package wins)", n_sdk, sdk_src, ENC_SDK_MOUNT);
+    } else {
+      enc_log_platform(&log, "Runtime Build", "EnclaveSDK was NOT provided (%s): `import EnclaveSDK` "
+                       "works only if the package ships it", why);
+      fprintf(stderr, "escrow-enclave: warning: EnclaveSDK not provided: %s\n", why);
+    }
+  }
 
   /* 3. the dataset */
   escrow_blob_options bo = ESCROW_BLOB_OPTIONS_INIT;
@@ -603,6 +620,7 @@ int enc_run(const enc_run_config *cfg) {
     if (asprintf(&env[n_env], "ESCROW_SIMULATED_TEE=1") >= 0) n_env++;
     if (asprintf(&env[n_env], "MLFLOW_TRACKING_URI=https://localhost:5000") >= 0) n_env++;
     if (training && asprintf(&env[n_env], "ESCROW_OUTPUT_DIR=" ENC_OUTPUT_DIR) >= 0) n_env++;
+    if (sb.sdk_dir && enc_sdk_pythonpath(env, &n_env) != 0) { fail_at(&oc, "out of memory"); goto done; }
     for (size_t i = 0; i < n_env; i++)
       if (!env[i]) { fail_at(&oc, "out of memory"); goto done; }
   }
@@ -809,6 +827,7 @@ static int cmd_run(int argc, char **argv) {
     OPT("--type", o.type)
     OPT("-o", o.out)
     OPT("--out", o.out)
+    OPT("--sdk-dir", o.sdk_dir)
 #undef OPT
     if (!strcmp(a, "--param") && v) { params[o.n_params++] = argv[++i]; continue; }
     if (!strcmp(a, "--vcpus") && v && parse_uint(v, 1, 64, &o.vcpus) == 0) { i++; continue; }
@@ -897,6 +916,7 @@ static int cmd_run(int argc, char **argv) {
   cfg.memory_mib = o.memory_mib;
   cfg.timeout_s = o.timeout_s;
   cfg.out = o.out;
+  cfg.sdk_dir = o.sdk_dir;
   int rc = enc_run(&cfg);
   escrow_cek_free(ao);
   escrow_cek_free(ds);

@@ -381,6 +381,7 @@ int enc_sandbox_run(enc_sandbox *sb) {
   av(&a, "--ro-bind"); av(&a, p); av(&a, "/run/enclave");
   snprintf(p, sizeof(p), "%s/bin/escrow-enclave", sb->run_dir);
   av(&a, "--ro-bind"); av(&a, p); av(&a, "/run/escrow-enclave");
+  if (sb->sdk_dir) { av(&a, "--ro-bind"); av(&a, sb->sdk_dir); av(&a, ENC_SDK_MOUNT); }
   av(&a, "--remount-ro"); av(&a, "/"); /* the root and its mount points; /tmp stays writable */
   av(&a, "--chdir"); av(&a, sb->workdir);
   for (size_t i = 0; i < sb->n_env; i++) {

@@ -493,6 +493,11 @@ static int release_verify(escrow__json **payload, const uint8_t *response, size_
   if ((t->platform_key == NULL) == (t->x5c_root == NULL))
     return escrow__err(ESCROW_E_INVALID, "the release trust needs exactly one of platform_key "
                                          "and x5c_root");
+  if ((t->platform_key != NULL && t->platform_key_len > ESCROW_ATTEST_MAX_INPUT) ||
+      (t->x5c_root != NULL && t->x5c_root_len > ESCROW_ATTEST_MAX_INPUT))
+    return escrow__err(ESCROW_E_LIMIT, "the release trust's %s is larger than %u bytes",
+                       t->platform_key != NULL ? "platform_key" : "x5c_root",
+                       ESCROW_ATTEST_MAX_INPUT);
   /* A pinned root is a public CA's: without the vault's host name every certificate it
    * issued (any web site's) could sign a release. */
   if (t->x5c_root != NULL && (t->x5c_host == NULL || *t->x5c_host == '\0'))

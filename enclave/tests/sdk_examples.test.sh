@@ -63,10 +63,13 @@ PY
 "$alg/pack.sh" validation --cek "$ao_cek" -o "$tmp/val.zip" >/dev/null
 unzip -l "$tmp/val.zip" | grep -q "model/model.json.bkenc" || fail "the model is not encrypted in the package"
 unzip -l "$tmp/val.zip" | grep -q " model/model.json$" && fail "the plaintext model is in the package"
+# the package holds no EnclaveSDK: the run gets the one escrow-enclave ships
+unzip -l "$tmp/val.zip" | grep -q "EnclaveSDK" && fail "pack.sh put EnclaveSDK in the package"
 run_enclave 0 run --package "$tmp/val.zip" --dataset "$tmp/ds" --criteria "$alg/validation/criteria.json" \
   --ao-cek "$ao_cek" --ds-cek "$ds_cek" -o "$tmp/out-val"
 check_report "$tmp/out-val/report.json" "$(expect_metrics "$alg/validation/model/model.json")"
 grep -q '"source":"algorithm".*Validation finished: 400 rows' "$tmp/out-val/logs.jsonl" || fail "progress lines"
+grep -q '"message":"EnclaveSDK provided: ' "$tmp/out-val/logs.jsonl" || fail "the build log does not say the SDK was shipped"
 logs_ok "$tmp/out-val/logs.jsonl"
 
 # criteria stricter than the model's accuracy: the report does not leave, the reason names the rule

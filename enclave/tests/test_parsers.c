@@ -9,6 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "enclave.h"
 
@@ -130,15 +134,49 @@ static void json_data_object_string_and_base64_decode_to_the_same_document(void 
   }
 }
 
-static void json_data_that_is_no_object_is_refused(void **state) {
+static void json_data_that_is_neither_an_object_nor_a_string_document_is_refused(void **state) {
   (void)state;
   const char *bad[] = {"[1,2]", "3", "\"not json and not base64!\"", "\"WzEsMl0=\"" /* [1,2] */,
-                       "{", "null"};
+                       "{", "null", "\"MTI=\"" /* 12 */, "\"bnVsbA==\"" /* null */,
+                       "\"[1,2]\"", "\"aGVsbG8=\"" /* hello: not JSON */};
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     char *doc = (char *)1;
     assert_int_equal(enc_json_data_decode(bad[i], strlen(bad[i]), &doc), -1);
     assert_null(doc);
   }
+}
+
+static void json_data_base64_of_a_json_string_decodes_to_that_string_manual_7_3_1_2_1(void **state) {
+  (void)state;
+  /* the manual's snippet: base64.b64encode(json.dumps(class_rep).encode()) */
+  const char *jd = "\"IkFueSBvYmplY3QgY2FuIGJlIGhlcmUuLi4gY2FuIGJlIHRleHQsIGNhbiBiZSBkaWN0LCBldGMuIg==\"";
+  char *doc = NULL;
+  assert_int_equal(enc_json_data_decode(jd, strlen(jd), &doc), 0);
+  assert_string_equal(doc, "\"Any object can be here... can be text, can be dict, etc.\"");
+  free(doc);
+}
+
+static void upload_dates_are_iso_8601_from_last_modified_or_the_file_time(void **state) {
+  (void)state;
+  char d[40];
+  assert_int_equal(enc_upload_date("Fri, 08 Dec 2023 21:30:58 GMT", NULL, d, sizeof(d)), 0);
+  assert_string_equal(d, "2023-12-08T21:30:58.000Z");
+  assert_int_equal(enc_upload_date("2023-12-08", NULL, d, sizeof(d)), -1);
+  assert_int_equal(enc_upload_date("Fri, 08 Dec 2023 21:30:58 GMT trailing", NULL, d, sizeof(d)), -1);
+  /* a folder dataset's file: its modification time, with milliseconds */
+  char path[] = "/tmp/enc-upload-date-XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  close(fd);
+  struct timespec ts[2] = {{1702071058, 830000000}, {1702071058, 830000000}};
+  assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+  assert_int_equal(enc_upload_date(NULL, path, d, sizeof(d)), 0);
+  assert_string_equal(d, "2023-12-08T21:30:58.830Z");
+  char small[10];
+  assert_int_equal(enc_upload_date(NULL, path, small, sizeof(small)), -1);
+  unlink(path);
+  assert_int_equal(enc_upload_date(NULL, path, d, sizeof(d)), -1);
+  assert_int_equal(enc_upload_date(NULL, NULL, d, sizeof(d)), -1);
 }
 
 static void refused_report_errors_keep_only_field_names_of_the_criteria(void **state) {
@@ -258,7 +296,9 @@ int main(void) {
       cmocka_unit_test(dockerfile_bad_env_is_refused_with_its_line),
       cmocka_unit_test(param_names_follow_the_manual_and_spare_runtime_names),
       cmocka_unit_test(json_data_object_string_and_base64_decode_to_the_same_document),
-      cmocka_unit_test(json_data_that_is_no_object_is_refused),
+      cmocka_unit_test(json_data_that_is_neither_an_object_nor_a_string_document_is_refused),
+      cmocka_unit_test(json_data_base64_of_a_json_string_decodes_to_that_string_manual_7_3_1_2_1),
+      cmocka_unit_test(upload_dates_are_iso_8601_from_last_modified_or_the_file_time),
       cmocka_unit_test(refused_report_errors_keep_only_field_names_of_the_criteria),
       cmocka_unit_test(artifact_names_are_base_names_from_a_small_alphabet),
       cmocka_unit_test(mlflow_keys_are_bounded_and_from_mlflows_alphabet),

@@ -5,12 +5,11 @@
 # --model replaces the validation package's model/model.json (e.g. a model a training run made);
 # --start-model puts a previous run's model.json in the training package as model/start.json.
 # The algorithm code and model/ are encrypted with CEK; Dockerfile and run.sh stay in plaintext.
-# EnclaveSDK (bindings/python/src/EnclaveSDK) is shipped in the package: escrow's sandbox backend
-# does not execute the Dockerfile's `RUN pip install EnclaveSDK`.
+# EnclaveSDK is not put in the package: escrow-enclave ships it into every run (its sandbox
+# backend does not execute the Dockerfile's `RUN pip install EnclaveSDK`).
 # The escrow command is $ESCROW_BIN, else `escrow` on PATH.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-sdk=$here/../../bindings/python/src/EnclaveSDK
 usage() { echo "usage: pack.sh validation|training --cek CEK -o OUT.zip [--model FILE] [--start-model FILE]" >&2; exit 2; }
 [[ $# -ge 1 ]] || usage
 kind=$1; shift
@@ -26,14 +25,11 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 [[ -n $cek && -n $out ]] || usage
-[[ -d $sdk ]] || { echo "pack.sh: EnclaveSDK not found at $sdk" >&2; exit 2; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 pkg=$work/$kind
 cp -r "$here/$kind" "$pkg"
 rm -f "$pkg/criteria.json"   # the criteria are the DS's artifact, not part of the package
-mkdir "$pkg/EnclaveSDK"
-(cd "$sdk" && find . -name '*.py' -exec cp --parents {} "$pkg/EnclaveSDK/" \;)
 [[ -z $model ]] || { mkdir -p "$pkg/model"; cp "$model" "$pkg/model/model.json"; }
 [[ -z $start ]] || { mkdir -p "$pkg/model"; cp "$start" "$pkg/model/start.json"; }
 secrets=("$code")

@@ -1053,6 +1053,20 @@ static void test_tampered_or_foreign_release_is_refused(void **state) {
   t.x5c_root_len = platform_pem_len;
   assert_int_equal(escrow_attest_release_open(&got, (uint8_t *)resp, strlen(resp), &t, enc_a),
                    ESCROW_E_INVALID);
+  /* A trust length no key or certificate has (it once became -1 for OpenSSL: "up to NUL"). */
+  t = platform_trust();
+  t.platform_key_len = SIZE_MAX;
+  assert_int_equal(escrow_attest_release_open(&got, (uint8_t *)resp, strlen(resp), &t, enc_a),
+                   ESCROW_E_LIMIT);
+  assert_null(got);
+  t = platform_trust();
+  t.platform_key = NULL;
+  t.platform_key_len = 0;
+  t.x5c_root = platform_pem;
+  t.x5c_root_len = (size_t)UINT32_MAX + 1 + platform_pem_len;
+  t.x5c_host = "vault.example";
+  assert_int_equal(escrow_attest_release_open(&got, (uint8_t *)resp, strlen(resp), &t, enc_a),
+                   ESCROW_E_LIMIT);
   escrow_free(resp);
   escrow_free(claims);
   escrow_free(tok);

@@ -627,6 +627,7 @@ static void test_token_has_the_samples_claims_and_verifies(void **state) {
 enum {
   MODE_NORMAL,
   MODE_CUT,
+  MODE_CUT_CHUNKED,
   MODE_NOT_JSON,
   MODE_DEEP,
   MODE_IGNORE_RANGE,
@@ -747,6 +748,17 @@ static void handle(int fd) {
     file_bytes(data, sizeof data);
     char *rg = strcasestr(req, "\r\nRange: bytes=");
     size_t off = rg && rg < end && ms.mode != MODE_IGNORE_RANGE ? strtoul(rg + 15, NULL, 10) : 0;
+    if (ms.mode == MODE_CUT_CHUNKED) { /* chunked, closed before the last (empty) chunk */
+      const char *h = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                      "Connection: close\r\n\r\n";
+      send_all(fd, h, strlen(h));
+      char ch[32];
+      int cn = snprintf(ch, sizeof ch, "%x\r\n", FILE_SIZE / 2);
+      send_all(fd, ch, (size_t)cn);
+      send_all(fd, data, FILE_SIZE / 2);
+      send_all(fd, "\r\n", 2);
+      return;
+    }
     if (ms.mode == MODE_CUT) {
       char h[256];
       int hn = snprintf(h, sizeof h, "HTTP/1.1 200 OK\r\nContent-Length: %u\r\n"
@@ -951,6 +963,10 @@ static void test_enclave_file_cut_short_is_truncated_and_leaves_no_file(void **s
   char out[4200];
   snprintf(out, sizeof out, "%s/a.csv", dir);
   ms.mode = MODE_CUT;
+  assert_int_equal(escrow_enclave_get_file(e, "site/a.csv.bkenc", out, NULL, NULL),
+                   ESCROW_E_TRUNCATED);
+  assert_false(tu_exists(out));
+  ms.mode = MODE_CUT_CHUNKED;
   assert_int_equal(escrow_enclave_get_file(e, "site/a.csv.bkenc", out, NULL, NULL),
                    ESCROW_E_TRUNCATED);
   assert_false(tu_exists(out));

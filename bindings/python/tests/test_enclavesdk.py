@@ -86,6 +86,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self.wfile.flush()
                 self.close_connection = True
                 return
+            if name == "err-cut.bin.bkenc":  # an error status whose body never comes
+                self.send_response(500)
+                self.send_header("Content-Length", "100")
+                self.end_headers()
+                self.wfile.flush()
+                self.close_connection = True
+                return
+            if name == "drop.bin.bkenc":  # reads the request, closes without an answer
+                self.close_connection = True
+                return
             if name not in FILES:
                 return self._send(404, {"status": "failed", "message": "no such file"})
             self._send(200, FILES[name], "application/octet-stream")
@@ -106,6 +116,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                                         "message": {"accuracy": ["max value is 1"]}})
             self._send(200, {"status": "successful", "message": {}})
         elif path == "/api/v1/log":
+            if json.loads(body).get("message") == "drop":  # processed, but no answer comes back
+                self.close_connection = True
+                return
             self._send(200, {"status": "successful", "message": {}})
         elif path == "/api/v1/data/file":
             name = json.loads(body).get("filepath")
@@ -251,6 +264,26 @@ def test_a_streamed_body_cut_short_raises_instead_of_ending_early(client, how):
     finally:
         r.release_conn()
     assert got == 1000
+
+
+def test_a_post_that_got_no_answer_is_never_sent_twice_but_a_get_is_retried(client, server):
+    """With retries configured, only a request that cannot have had an effect twice is sent
+    again: a POST the server may have acted on (a log line, a report) is not repeated."""
+    client.configuration.retries = 2
+    with pytest.raises(EnclaveSDK.ApiException) as e:
+        EnclaveSDK.LogApi(client).api_v1_log_post({"message": "drop", "status": "Progress"})
+    assert e.value.status == 0
+    assert [s["path"] for s in server.seen] == ["/api/v1/log"]
+    server.seen.clear()
+    with pytest.raises(EnclaveSDK.ApiException):
+        EnclaveSDK.DataApi(client).api_v1_data_file_get("drop.bin.bkenc")
+    assert [s["path"] for s in server.seen] == ["/api/v1/data/file"] * 3
+
+
+def test_an_error_status_whose_body_is_cut_short_is_still_an_api_exception(client):
+    with pytest.raises(EnclaveSDK.ApiException) as e:
+        EnclaveSDK.DataApi(client).api_v1_data_file_get("err-cut.bin.bkenc")
+    assert e.value.status == 500
 
 
 def test_template_report_is_sent_as_posted(client, server):

@@ -135,7 +135,11 @@ class ApiClient:
             return r
         try:
             if not 200 <= r.status <= 299:
-                raw = r.read(ERROR_BODY_MAX)
+                try:
+                    raw = r.read(ERROR_BODY_MAX)
+                except (http.client.HTTPException, OSError) as e:
+                    # the status is the answer; keep what came of its body
+                    raw = e.partial if isinstance(e, http.client.IncompleteRead) else b""
                 text = raw.decode("utf-8", "replace")
                 try:
                     data = json.loads(text)

@@ -36,7 +36,8 @@ class Configuration:
     ``ca_cert_data``, ``cert_file``/``key_file`` (a client certificate), ``assert_hostname``
     (False to skip only the host name check), ``tls_server_name``, ``access_token`` (sent as
     ``Authorization: Bearer``), ``retries`` (how many times a request that got no answer is
-    sent again; default 0), ``timeout`` (seconds, default 300), ``debug``.
+    sent again; default 0; a POST is repeated only when it could not be sent at all),
+    ``timeout`` (seconds, default 300), ``debug``.
     """
 
     _default = None

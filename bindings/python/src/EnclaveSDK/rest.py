@@ -15,6 +15,8 @@ from .exceptions import ApiException, ApiValueError
 __all__ = ["RESTClientObject", "RESTResponse", "ApiException"]
 
 STREAM_CHUNK = 1 << 20
+# methods a request may be repeated with when it was sent but no answer came back
+IDEMPOTENT = frozenset(("GET", "HEAD", "DELETE", "PUT", "OPTIONS"))
 
 
 def is_socks_proxy_url(url):
@@ -169,10 +171,12 @@ class RESTClientObject:
                     u.hostname, u.port, timeout=connect_t, context=self._context())
             else:
                 conn = http.client.HTTPConnection(u.hostname, u.port, timeout=connect_t)
+            sent = False
             try:
                 if u.scheme == "https" and self.configuration.tls_server_name:
                     conn.sock = self._connect_sni(u, connect_t)
                 conn.request(method, path, body=body, headers=headers)
+                sent = True
                 if conn.sock is not None:
                     conn.sock.settimeout(read_t)
                 resp = conn.getresponse()
@@ -181,6 +185,8 @@ class RESTClientObject:
                 last = e
                 if body is not None and not isinstance(body, (bytes, bytearray)):
                     break  # a streamed body cannot be sent twice
+                if sent and method not in IDEMPOTENT:
+                    break  # the server may have acted on it: never repeat a POST (as urllib3)
                 continue
             r = RESTResponse(resp, conn)
             if preload_content:
