@@ -59,8 +59,17 @@ int dom_set_password_hash(srv_ctx *ctx, const char *email, const char *hash, srv
   srv_user u;
   int rc = ctx->store->user_find_email(ctx->store, email, &u);
   if (rc) return db_fail(err, rc, "the user");
-  rc = acc_user_set_password(ctx->store, u.id, hash);
-  if (!rc) rc = ctx->store->audit_append(ctx->store, "operator", "user.password", NULL, u.id, NULL, NULL);
+  srv_store *s = ctx->store;
+  if (s->begin(s)) {
+    srv_user_clear(&u);
+    return db_fail(err, SRV_STOREERR, "the user");
+  }
+  rc = acc_user_set_password(s, u.id, hash);
+  if (!rc) rc = s->audit_append(s, "operator", "user.password", NULL, u.id, NULL, NULL);
+  if (rc || s->commit(s)) {
+    s->rollback(s);
+    if (!rc) rc = SRV_STOREERR;
+  }
   srv_user_clear(&u);
   return rc ? db_fail(err, rc, "the user") : 0;
 }

@@ -34,7 +34,8 @@ typedef struct srv_login_limits {
  * SRV_E_BADREQ when it is shorter than SRV_PASSWORD_MIN or longer than SRV_PASSWORD_MAX. */
 int dom_password_hash(const char *password, char *out, size_t outsz, srv_err *err);
 
-/* escrowd admin set-password: give an existing user a password. */
+/* escrowd admin set-password: give an existing user a password (ending the user's web
+ * sessions). */
 int dom_set_password(srv_ctx *ctx, const char *email, const char *password, srv_err *err);
 /* The same with a hash made by dom_password_hash (outside a transaction: it is slow). */
 int dom_set_password_hash(srv_ctx *ctx, const char *email, const char *hash, srv_err *err);

@@ -87,7 +87,11 @@ int acc_user_password(srv_store *s, const char *email, srv_user *u, char **hash)
 
 int acc_user_set_password(srv_store *s, const char *user_id, const char *hash) {
   srv_db_param p[] = {SRV_DB_TEXT(hash), SRV_DB_TEXT(user_id)};
-  return exec_p(s, "UPDATE \"user\" SET password_hash = $1 WHERE id = $2", p, NP(p), 1);
+  int rc = exec_p(s, "UPDATE \"user\" SET password_hash = $1 WHERE id = $2", p, NP(p), 1);
+  if (rc) return rc;
+  /* a new password ends the sessions the old one opened */
+  srv_db_param q[] = {SRV_DB_TEXT(user_id)};
+  return exec_p(s, "DELETE FROM web_session WHERE user_id = $1", q, NP(q), 0);
 }
 
 int acc_user_set_key(srv_store *s, const char *user_id, const char *pem) {

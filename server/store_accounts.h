@@ -17,6 +17,8 @@ extern const srv_db_module srv_store_accounts_module;
 /* The user with this e-mail address and its password hash (*hash malloc'd; NULL when the
  * user has no password). */
 int acc_user_password(srv_store *s, const char *email, srv_user *u, char **hash);
+/* Set the user's password hash and end every web session of the user (call in a
+ * transaction). */
 int acc_user_set_password(srv_store *s, const char *user_id, const char *hash);
 int acc_user_set_key(srv_store *s, const char *user_id, const char *public_key_pem);
 

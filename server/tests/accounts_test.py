@@ -583,6 +583,16 @@ def run_limits(base):
             break
         time.sleep(0.1)
     check("an expired session is refused with 401", status == 401, status)
+    # --- a new password ends the user's sessions (e.g. after a stolen one is reset) -------------
+    s = login(base, "ds2@two.test")
+    expect("a session before the password is set again", s.get(base + "/api/v1/me/"), 200)
+    pwfile = os.path.join(TMP, "pw")
+    with open(pwfile, "w") as f:
+        f.write(PW["ds2@two.test"] + "\n")
+    rc, out, err = admin("set-password", "--email", "ds2@two.test", "--password-file", pwfile)
+    check("admin set-password while escrowd runs", rc == 0, err)
+    expect("admin set-password ends the user's sessions (401)", s.get(base + "/api/v1/me/"), 401)
+    expect("the user logs in again with the password", login(base, "ds2@two.test").last, 200)
     # --- rate limit (--login-max-failures 3): per account, then per address ----------------------
     for i in range(3):
         expect(f"wrong password {i + 1} for the victim", login(base, "victim@acme.test", "wrong password!").last, 401)
