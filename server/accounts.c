@@ -33,6 +33,29 @@ static int db_fail(srv_err *e, int rc, const char *what) {
 
 static const char LOGIN_FAILED[] = "the e-mail address or the password is wrong";
 
+/* ---- password hashing: at most PWHASH_LANES at once ------------------------------------ */
+
+/* Each Argon2id hash or check holds crypto_pwhash_MEMLIMIT_INTERACTIVE (64 MiB): without a
+ * bound, logins sent at once on many connections would exhaust the server's memory. */
+#define PWHASH_LANES 4
+static pthread_mutex_t pw_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pw_cond = PTHREAD_COND_INITIALIZER;
+static unsigned pw_busy;
+
+static void pw_enter(void) {
+  pthread_mutex_lock(&pw_lock);
+  while (pw_busy >= PWHASH_LANES) pthread_cond_wait(&pw_cond, &pw_lock);
+  pw_busy++;
+  pthread_mutex_unlock(&pw_lock);
+}
+
+static void pw_leave(void) {
+  pthread_mutex_lock(&pw_lock);
+  pw_busy--;
+  pthread_cond_signal(&pw_cond);
+  pthread_mutex_unlock(&pw_lock);
+}
+
 /* ---- passwords ------------------------------------------------------------------------- */
 
 int dom_password_hash(const char *pw, char *out, size_t outsz, srv_err *err) {
@@ -40,10 +63,13 @@ int dom_password_hash(const char *pw, char *out, size_t outsz, srv_err *err) {
   if (n < SRV_PASSWORD_MIN || n > SRV_PASSWORD_MAX)
     return fail(err, SRV_E_BADREQ, "a password must have %d to %d characters", SRV_PASSWORD_MIN,
                 SRV_PASSWORD_MAX);
-  if (outsz < crypto_pwhash_STRBYTES ||
-      crypto_pwhash_str(out, pw, n, crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                        crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
-    return fail(err, SRV_E_INTERNAL, "hashing the password failed (out of memory)");
+  if (outsz < crypto_pwhash_STRBYTES)
+    return fail(err, SRV_E_INTERNAL, "hashing the password failed (no room for the hash)");
+  pw_enter();
+  int r = crypto_pwhash_str(out, pw, n, crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                            crypto_pwhash_MEMLIMIT_INTERACTIVE);
+  pw_leave();
+  if (r != 0) return fail(err, SRV_E_INTERNAL, "hashing the password failed (out of memory)");
   return 0;
 }
 
@@ -114,36 +140,41 @@ static rl_slot *rl_find(const unsigned char key[32], int64_t now, int64_t window
   return oldest;
 }
 
-static int rl_blocked(const srv_config *cfg, const char *email, const char *addr, int64_t now) {
-  unsigned char k[32];
+/* Take one attempt for the account and the address: 0, or 1 when either has used its
+ * failures in the window. The attempt counts as a failure from here on (rl_success takes it
+ * back), so logins sent at once cannot all pass the check before the first is counted. */
+static int rl_begin(const srv_config *cfg, const char *email, const char *addr, int64_t now) {
+  unsigned char ka[32], ki[32];
   int blocked = 0;
+  rl_key(ka, 'a', email);
+  if (addr) rl_key(ki, 'i', addr);
   pthread_mutex_lock(&rl_lock);
-  rl_key(k, 'a', email);
-  rl_slot *s = rl_find(k, now, cfg->login_window, 0);
+  rl_slot *s = rl_find(ka, now, cfg->login_window, 0);
   if (s && s->failures >= cfg->login_max_failures) blocked = 1;
   if (addr) {
-    rl_key(k, 'i', addr);
-    s = rl_find(k, now, cfg->login_window, 0);
+    s = rl_find(ki, now, cfg->login_window, 0);
     if (s && s->failures >= 4 * cfg->login_max_failures) blocked = 1;
+  }
+  if (!blocked) {
+    rl_find(ka, now, cfg->login_window, 1)->failures++;
+    if (addr) rl_find(ki, now, cfg->login_window, 1)->failures++;
   }
   pthread_mutex_unlock(&rl_lock);
   return blocked;
 }
 
-static void rl_record(const srv_config *cfg, const char *email, const char *addr, int64_t now,
-                      int failed) {
+/* A login that rl_begin let through succeeded: the account's count is cleared, the address's
+ * loses the attempt. */
+static void rl_success(const srv_config *cfg, const char *email, const char *addr, int64_t now) {
   unsigned char k[32];
   pthread_mutex_lock(&rl_lock);
   rl_key(k, 'a', email);
-  rl_slot *s = rl_find(k, now, cfg->login_window, failed);
-  if (s) {
-    if (failed) s->failures++;
-    else s->used = 0; /* a success clears the account's count, not the address's */
-  }
-  if (addr && failed) {
+  rl_slot *s = rl_find(k, now, cfg->login_window, 0);
+  if (s) s->used = 0;
+  if (addr) {
     rl_key(k, 'i', addr);
-    s = rl_find(k, now, cfg->login_window, 1);
-    s->failures++;
+    s = rl_find(k, now, cfg->login_window, 0);
+    if (s && s->failures) s->failures--;
   }
   pthread_mutex_unlock(&rl_lock);
 }
@@ -210,23 +241,24 @@ int dom_login(srv_ctx *ctx, const char *email, const char *password, const char 
   int64_t now = (int64_t)time(NULL);
   if (strlen(email) > 254 || strlen(password) > SRV_PASSWORD_MAX)
     return fail(err, SRV_E_UNAUTH, "%s", LOGIN_FAILED);
-  if (rl_blocked(&ctx->cfg, email, addr, now))
+  if (rl_begin(&ctx->cfg, email, addr, now))
     return fail(err, SRV_E_RATELIMIT,
                 "too many failed logins for this account or address; try again later");
   srv_user u = {0};
   char *hash = NULL;
   int rc = acc_user_password(ctx->store, email, &u, &hash);
-  if (rc && rc != SRV_NOTFOUND) return db_fail(err, rc, "the login");
+  if (rc && rc != SRV_NOTFOUND) return db_fail(err, rc, "the login"); /* counted as a failure */
+  pw_enter();
   pthread_once(&dummy_once, make_dummy);
   const char *h = hash ? hash : dummy_hash;
   int ok = *h && crypto_pwhash_str_verify(h, password, strlen(password)) == 0 && hash != NULL;
+  pw_leave();
   free(hash);
   if (!ok) {
     srv_user_clear(&u);
-    rl_record(&ctx->cfg, email, addr, now, 1);
     return fail(err, SRV_E_UNAUTH, "%s", LOGIN_FAILED);
   }
-  rl_record(&ctx->cfg, email, addr, now, 0);
+  rl_success(&ctx->cfg, email, addr, now);
   unsigned char raw[32];
   randombytes_buf(raw, sizeof raw);
   sodium_bin2base64(token, SRV_SESSION_TOKEN_LEN + 1, raw, sizeof raw,

@@ -5,7 +5,7 @@ registration, the static dashboard and its security headers, and TLS. Starts esc
 loopback ports (traffic to 127.0.0.1 only) and stops it by PID.
 Needs python3 with `requests` and `cryptography`. Env: ESCROWD_BIN, ESCROW_TEST_VECTORS,
 ESCROWD_TMP; ESCROWD_PG=1 runs on PostgreSQL (see api_test.py)."""
-import datetime, json, os, shutil, signal, socket, sqlite3, subprocess, sys, time
+import datetime, json, os, shutil, signal, socket, sqlite3, subprocess, sys, threading, time
 
 import requests
 from cryptography import x509
@@ -167,6 +167,8 @@ def main():
     finally:
         rc = srv.stop()
     check("escrowd (short sessions) stops cleanly", rc == 0, rc)
+
+    run_concurrent_logins()
 
     run_tls()
     if A.FAILS:
@@ -603,6 +605,61 @@ def run_limits(base):
         login(base, f"nobody{i}@acme.test", "wrong password!")
     expect("after 4 x 3 failures from one address every login from it is 429",
            login(base, "ds2@two.test").last, 429)
+
+
+def peak_rss_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) // 1024
+    return -1
+
+
+def concurrently(n, fn):
+    """fn(i) for i in 0..n-1, all at once (one thread each); the answers in order."""
+    out = [None] * n
+    gate = threading.Barrier(n)
+
+    def one(i):
+        gate.wait()
+        out[i] = fn(i)
+    ts = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return out
+
+
+def run_concurrent_logins():
+    # each password check holds 64 MiB (Argon2id, interactive limits): logins sent at once
+    # must not each get their own, or a few hundred connections exhaust the server's memory
+    srv = Server("escrowd-logins", "--login-max-failures", "50")
+    try:
+        base = srv.base
+        before = peak_rss_mib(srv.proc.pid)
+        codes = concurrently(24, lambda i: login(base, f"crowd{i}@acme.test", "wrong password!").last.status_code)
+        check("24 logins at once are each answered (401)", codes == [401] * 24, codes)
+        peak = peak_rss_mib(srv.proc.pid)
+        check("24 logins at once do not hash 24 passwords at once (peak memory under 1 GiB)",
+              0 < peak < 1024, f"peak {peak} MiB, {before} MiB before")
+    finally:
+        rc = srv.stop()
+    check("escrowd (concurrent logins) stops cleanly", rc == 0, rc)
+    # the failure count is taken before the password is checked: attempts sent at once cannot
+    # all pass the limit before the first of them is counted
+    srv = Server("escrowd-race", "--login-max-failures", "3")
+    try:
+        base = srv.base
+        codes = concurrently(12, lambda i: login(base, "victim@acme.test", "wrong password!").last.status_code)
+        check("12 wrong passwords at once for one account: 3 are checked (401), 9 refused (429)",
+              sorted(codes) == [401] * 3 + [429] * 9, codes)
+        expect("the account is then locked, even with the right password (429)",
+               login(base, "victim@acme.test").last, 429)
+        expect("the address is not locked by the refused attempts", login(base, "ds@hosp.test").last, 200)
+    finally:
+        rc = srv.stop()
+    check("escrowd (login race) stops cleanly", rc == 0, rc)
 
 
 def make_cert(d):
