@@ -5,7 +5,8 @@
 #      shared vectors, the escrow command's tests, Node Web Crypto interoperability tests;
 #   2. the same suite built with AddressSanitizer + UndefinedBehaviorSanitizer;
 #   3. the unit tests under valgrind (memcheck, leaks as errors);
-#   4. every libFuzzer target for a bounded time (FUZZ_SECONDS, default 30) from its seed corpus.
+#   4. every libFuzzer target for a bounded time (FUZZ_SECONDS, default 30) from its seed corpus,
+#      JOBS of them at a time.
 #
 # Environment: FUZZ_SECONDS (0 skips fuzzing), SKIP_VALGRIND=1, JOBS (default: nproc).
 set -uo pipefail
@@ -102,14 +103,29 @@ if ((fuzz_seconds > 0)); then
   stage "fuzz targets, ${fuzz_seconds}s each"
   if build build-fuzz -DESCROW_FUZZ=ON -DCMAKE_C_COMPILER=clang -DESCROW_BUILD_TOOLS=OFF \
        -DESCROW_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug; then
-    for f in build-fuzz/tests/fuzz_*; do
-      [[ -x $f ]] || continue
+    # one target per core at a time; each writes its own log, read back in order below
+    fuzz_one() { # fuzz_one TARGET: exit status of the fuzzer
+      local f=$1 name corpus seeds rc
       name=$(basename "$f")
       corpus=$(mktemp -d)
       seeds="tests/fuzz/corpus/${name#fuzz_}"
       [[ -d $seeds ]] && cp -r "$seeds/." "$corpus/"
-      if "$f" -max_total_time="$fuzz_seconds" -timeout=10 -rss_limit_mb=2048 \
-           -artifact_prefix="build-fuzz/$name-" "$corpus" >"build-fuzz/$name.log" 2>&1; then
+      "$f" -max_total_time="$fuzz_seconds" -timeout=10 -rss_limit_mb=2048 \
+        -artifact_prefix="build-fuzz/$name-" "$corpus" >"build-fuzz/$name.log" 2>&1
+      rc=$?
+      rm -rf "$corpus"
+      echo "$rc" >"build-fuzz/$name.rc"
+    }
+    targets=()
+    for f in build-fuzz/tests/fuzz_*; do [[ -x $f ]] && targets+=("$f"); done
+    for f in "${targets[@]}"; do
+      while (($(jobs -rp | wc -l) >= jobs)); do wait -n; done
+      fuzz_one "$f" &
+    done
+    wait
+    for f in "${targets[@]}"; do
+      name=$(basename "$f")
+      if [[ $(cat "build-fuzz/$name.rc" 2>/dev/null) == 0 ]]; then
         echo "$name: $(grep -E '^Done [0-9]+ runs' "build-fuzz/$name.log" || echo ok)"
         record "$name" 0
       else
@@ -117,7 +133,6 @@ if ((fuzz_seconds > 0)); then
         echo "$name: FAILED (crash input kept as build-fuzz/$name-*)"
         record "$name" 1
       fi
-      rm -rf "$corpus"
     done
   else
     record "fuzz build" 1
