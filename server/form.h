@@ -44,8 +44,15 @@ int srv_form_parse_urlencoded(srv_form *f, const char *data, size_t len, char *e
 int srv_form_parse_multipart(srv_form *f, const char *content_type, const char *data, size_t len,
                              char *err, size_t errsz);
 
+/* 1 when the JSON text nests arrays and objects at most max_depth deep (brackets inside
+ * strings do not count). Check before yajl_tree_parse: its tree is built and freed
+ * recursively, so text nested hundreds of thousands deep exhausts the stack. */
+#define SRV_JSON_MAX_DEPTH 64
+int srv_json_depth_ok(const char *text, size_t len, unsigned max_depth);
+
 /* Parse a JSON object whose members are text, numbers or booleans (null members are skipped)
- * into fields, as if it were a form. At most SRV_FORM_MAX_JSON bytes. */
+ * into fields, as if it were a form. At most SRV_FORM_MAX_JSON bytes, nested at most
+ * SRV_JSON_MAX_DEPTH deep. */
 #define SRV_FORM_MAX_JSON (1024 * 1024)
 int srv_form_parse_json(srv_form *f, const char *data, size_t len, char *err, size_t errsz);
 

@@ -1,5 +1,6 @@
 /* escrowd: JWT parsing and RS256 verification (see jwt.h). */
 #include "jwt.h"
+#include "form.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -64,6 +65,10 @@ static yajl_val parse_object(const unsigned char *text, size_t len, const char *
                              size_t errsz) {
   if (memchr(text, 0, len)) {
     fail(err, errsz, "the token's %s holds a NUL byte", what);
+    return NULL;
+  }
+  if (!srv_json_depth_ok((const char *)text, len, SRV_JSON_MAX_DEPTH)) {
+    fail(err, errsz, "the token's %s is nested too deep", what);
     return NULL;
   }
   char ebuf[128];

@@ -353,6 +353,31 @@ static void json_bodies_read_as_flat_forms(void **state) {
   srv_form_clear(&f);
 }
 
+/* A JSON body nested hundreds of thousands deep (within SRV_FORM_MAX_JSON) is refused with a
+ * 400 message; it must not exhaust the stack (the parser's tree is freed recursively). */
+static void deeply_nested_json_is_refused_without_crashing(void **state) {
+  (void)state;
+  const size_t depth = 400000;
+  char *body = malloc(2 * depth + 8);
+  assert_non_null(body);
+  size_t n = 0;
+  n += (size_t)sprintf(body, "{\"a\":");
+  memset(body + n, '[', depth);
+  n += depth;
+  memset(body + n, ']', depth);
+  n += depth;
+  body[n++] = '}';
+  assert_true(n <= SRV_FORM_MAX_JSON);
+  srv_form f;
+  srv_form_init(&f);
+  char err[256] = "";
+  assert_int_equal(srv_form_parse_body(&f, "application/json", body, n, err, sizeof err), -1);
+  assert_non_null(strstr(err, "nested"));
+  assert_int_equal(f.n, 0);
+  srv_form_clear(&f);
+  free(body);
+}
+
 /* ---- static files ----------------------------------------------------------------------- */
 
 static void write_file(const char *path, const char *text) {
@@ -479,6 +504,7 @@ int main(void) {
       cmocka_unit_test(multipart_field_count_is_bounded),
       cmocka_unit_test(urlencoded_bodies_decode),
       cmocka_unit_test(json_bodies_read_as_flat_forms),
+      cmocka_unit_test(deeply_nested_json_is_refused_without_crashing),
       cmocka_unit_test(static_files_stay_inside_the_web_folder),
       cmocka_unit_test(csrf_token_is_bound_to_the_session),
       cmocka_unit_test(routes_match_with_and_without_trailing_slash),
