@@ -389,8 +389,9 @@ int enc_run(const enc_run_config *cfg) {
   snprintf(p, sizeof(p), "%s/logs.jsonl", o.out);
   log.fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   enc_log_platform(&log, "Run Initiated",
-                   "pre-flight run %s: the TEE is SIMULATED (sandbox backend: bubblewrap, cgroups, "
-                   "seccomp); the host's root can read its memory", run_id);
+                   "%s run %s: the TEE is SIMULATED (sandbox backend: bubblewrap, cgroups, "
+                   "seccomp); the host's root can read its memory",
+                   cfg->project_id ? "platform" : "pre-flight", run_id);
   /* reports of an earlier run in OUTDIR must not be mistaken for this one's */
   static const char *const outs[] = {"report.json", "result.json", "certificate.json",
                                      "model.zip.bkenc", NULL};

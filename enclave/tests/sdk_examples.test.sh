@@ -61,10 +61,12 @@ PY
 
 # --- validation: the AO's model scores the DS's cohort; the report meets manual 14.6.2 ------------
 "$alg/pack.sh" validation --cek "$ao_cek" -o "$tmp/val.zip" >/dev/null
-unzip -l "$tmp/val.zip" | grep -q "model/model.json.bkenc" || fail "the model is not encrypted in the package"
-unzip -l "$tmp/val.zip" | grep -q " model/model.json$" && fail "the plaintext model is in the package"
+# (the listing goes to a file: `unzip | grep -q` under pipefail fails when grep stops reading early)
+unzip -Z1 "$tmp/val.zip" >"$tmp/val.list"
+grep -qx "model/model.json.bkenc" "$tmp/val.list" || fail "the model is not encrypted in the package"
+grep -qx "model/model.json" "$tmp/val.list" && fail "the plaintext model is in the package"
 # the package holds no EnclaveSDK: the run gets the one escrow-enclave ships
-unzip -l "$tmp/val.zip" | grep -q "EnclaveSDK" && fail "pack.sh put EnclaveSDK in the package"
+grep -q "EnclaveSDK" "$tmp/val.list" && fail "pack.sh put EnclaveSDK in the package"
 run_enclave 0 run --package "$tmp/val.zip" --dataset "$tmp/ds" --criteria "$alg/validation/criteria.json" \
   --ao-cek "$ao_cek" --ds-cek "$ds_cek" -o "$tmp/out-val"
 check_report "$tmp/out-val/report.json" "$(expect_metrics "$alg/validation/model/model.json")"
