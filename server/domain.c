@@ -358,7 +358,8 @@ int dom_authenticate(srv_ctx *ctx, const char *authz, srv_caller *c, srv_err *er
   if (rc || !c->user.public_key_pem) {
     r = rc && rc != SRV_NOTFOUND
             ? err_set(err, SRV_E_INTERNAL, "the database failed while checking the token")
-            : err_set(err, SRV_E_UNAUTH, "invalid token: no API key is registered for this user");
+            /* the same answer as a wrong key's: it must not tell which users exist */
+            : err_set(err, SRV_E_UNAUTH, "invalid token: the token's signature does not verify");
     goto done;
   }
   key = srv_keycache_get(ctx->keys, c->user.id, c->user.public_key_pem);

@@ -369,6 +369,10 @@ def run_api(pid, other_pid, ao_key, ds_key, mk):
            call("GET", kek, make_jwt(ao_key, claims(pid, "nokey@acme.test"))), 401)
     expect("an unknown user is refused",
            call("GET", kek, make_jwt(ao_key, claims(pid, "x'; DROP TABLE user;--@a.test"))), 401)
+    answers = [call("GET", kek, make_jwt(wrong, claims(pid, u))).body
+               for u in ("ao@acme.test", "nokey@acme.test", "ghost@acme.test")]
+    check("a token naming an unknown user or one without an API key is answered like a wrong "
+          "key's (the answer does not tell which users exist)", len(set(answers)) == 1, answers)
     expect("another project's id in the token is 403 for a non-member",
            call("GET", kek, make_jwt(ao_key, claims(other_pid, "ao@acme.test"))), 403)
     expect("a project_id that differs from the token's is 403",
