@@ -232,13 +232,28 @@ static enum MHD_Result send_error(struct MHD_Connection *conn, const server *sv,
   return r;
 }
 
+/* One log line per request. The path is the client's, percent-decoded: control characters
+ * are written as \xNN so a request cannot forge log lines, and a long path is cut. */
+static void log_request(const char *method, const char *url, int status) {
+  char clean[512];
+  size_t o = 0;
+  for (const unsigned char *p = (const unsigned char *)url; *p && o + 5 < sizeof clean; p++) {
+    if (*p < 0x20 || *p == 0x7f || *p == '\\')
+      o += (size_t)snprintf(clean + o, sizeof clean - o, "\\x%02x", *p);
+    else
+      clean[o++] = (char)*p;
+  }
+  clean[o] = 0;
+  fprintf(stderr, "escrowd: %s %s -> %d\n", method, clean, status);
+}
+
 /* GET/HEAD of a dashboard file (web.h). */
 static enum MHD_Result send_static(struct MHD_Connection *conn, const server *sv,
                                    const char *url, const char *method) {
   srv_web_file f;
   int status = srv_web_open(sv->web_dir, url, &f);
   if (status) {
-    fprintf(stderr, "escrowd: %s %s -> %d\n", method, url, status);
+    log_request(method, url, status);
     return send_error(conn, sv, status, status == 404 ? "no such page" : "the page cannot be read");
   }
   struct MHD_Response *r = MHD_create_response_from_fd((uint64_t)f.size, f.fd);
@@ -251,7 +266,7 @@ static enum MHD_Result send_static(struct MHD_Connection *conn, const server *sv
   security_headers(r, sv->tls);
   enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
   MHD_destroy_response(r);
-  fprintf(stderr, "escrowd: %s %s -> 200\n", method, url);
+  log_request(method, url, 200);
   return ret;
 }
 
@@ -372,7 +387,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   else
     r = send_json_c(conn, sv, res.status, res.body.p, res.body.len, res.set_cookie);
   explicit_bzero(res.set_cookie, sizeof res.set_cookie);
-  fprintf(stderr, "escrowd: %s %s -> %d\n", method, url, res.status);
+  log_request(method, url, res.status);
   srv_buf_free(&res.body);
   srv_form_clear(&req.query);
   srv_form_clear(&req.body);

@@ -153,6 +153,8 @@ def main():
     check("escrowd stops cleanly on SIGTERM", rc == 0, rc)
     with open(srv.log_path, "rb") as f:
         logtext = f.read()
+    check("a request path cannot forge a log line (control characters are escaped)",
+          b"\nforged-line" not in logtext and b"\rforged-line" not in logtext and b"\\x0aforged-line" in logtext)
     check("the log holds no password, session token or CSRF token",
           not any(p.encode() in logtext for p in PW.values()) and b"escrow_session" not in logtext and
           not any(t.encode() in logtext for t in TOKENS), logtext[-300:])
@@ -467,6 +469,8 @@ def run_main(base, other_pid):
         st = A.raw_status(f"GET {trick} HTTP/1.1\r\nHost: x\r\n\r\n")
         check(f"path trick {trick} does not leave the web folder", st in (400, 404), st)
     expect("a POST to a page is not served (404)", anon.post(base + "/", data={"a": "b"}), 404)
+    for path in ("/x%0Aforged-line", "/api/v1/x%0d%0Aforged-line"):
+        A.raw_status(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n")
     r = expect("an unknown API path is JSON 404, not the app", anon.get(base + "/api/v1/nope/"), 404, "no such endpoint")
     check("API answers carry the security headers too", r.headers.get("X-Frame-Options") == "DENY" and
           "frame-ancestors" in r.headers.get("Content-Security-Policy", "") and r.headers["Cache-Control"] == "no-store")
