@@ -577,9 +577,19 @@ int dom_project_set_state(srv_ctx *ctx, const srv_user *u, const char *project_i
     srv_store *s = ctx->store;
     char action[64];
     snprintf(action, sizeof action, "project.state.%s", state);
-    int rc = acc_project_set_state(ctx->store, p.id, state);
-    if (!rc) rc = s->audit_append(s, u->email, action, p.id, p.id, NULL, NULL);
-    if (rc) {
+    int rc = s->begin(s) ? SRV_STOREERR : 0;
+    if (!rc) {
+      rc = acc_project_set_state(s, p.id, p.state, state);
+      if (!rc) rc = s->audit_append(s, u->email, action, p.id, p.id, NULL, NULL);
+      if (rc || s->commit(s)) {
+        s->rollback(s);
+        if (!rc) rc = SRV_STOREERR;
+      }
+    }
+    if (rc == SRV_NOTFOUND) {
+      r = fail(err, SRV_E_CONFLICT,
+               "the project's state changed while this request was handled; read it and try again");
+    } else if (rc) {
       r = db_fail(err, rc, "the project");
     } else {
       srv_buf_puts(out, "{");

@@ -126,9 +126,10 @@ int acc_session_delete(srv_store *s, const char *token_sha256) {
   return exec_p(s, "DELETE FROM web_session WHERE token_sha256 = $1", p, NP(p), 1);
 }
 
-int acc_project_set_state(srv_store *s, const char *project_id, const char *state) {
-  srv_db_param p[] = {SRV_DB_TEXT(state), SRV_DB_TEXT(project_id)};
-  return exec_p(s, "UPDATE project SET state = $1 WHERE id = $2", p, NP(p), 1);
+int acc_project_set_state(srv_store *s, const char *project_id, const char *from,
+                          const char *state) {
+  srv_db_param p[] = {SRV_DB_TEXT(state), SRV_DB_TEXT(project_id), SRV_DB_TEXT(from)};
+  return exec_p(s, "UPDATE project SET state = $1 WHERE id = $2 AND state = $3", p, NP(p), 1);
 }
 
 typedef struct cb {

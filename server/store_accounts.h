@@ -29,7 +29,10 @@ int acc_session_put(srv_store *s, const char *token_sha256, const char *user_id,
 int acc_session_user(srv_store *s, const char *token_sha256, int64_t now, srv_user *u);
 int acc_session_delete(srv_store *s, const char *token_sha256);
 
-int acc_project_set_state(srv_store *s, const char *project_id, const char *state);
+/* Change the project's state from `from` to `state`: SRV_NOTFOUND when the project is not
+ * in `from` (any more), so two changes read from the same state cannot both apply. */
+int acc_project_set_state(srv_store *s, const char *project_id, const char *from,
+                          const char *state);
 
 /* Iterators: fn returns non-zero to stop (that value is returned). */
 typedef int (*acc_project_fn)(void *arg, const srv_project *p);

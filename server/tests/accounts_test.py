@@ -424,6 +424,24 @@ def run_main(base, other_pid):
                                                       "project.state.Deactivated"], actions)
     check("logins are audited", logins >= 7, logins)
 
+    # --- state changes sent at once: each is checked against the state it changes ---------------
+    r = expect("the operator creates a project for the state race", op.post(
+        base + "/api/v1/project/", data=[("name", "State race"), ("ao_org", "Acme AO"), ("ds_org", "Hosp DS")]), 201)
+    race_pid = r.json()["id"]
+    jar, csrf = op.cookies.get_dict(), op.headers["X-CSRF-Token"]
+    for target in ("Paused", "Deactivated"):
+        answers = concurrently(8, lambda i: requests.post(
+            base + "/api/v1/project-state/", data={"project_id": race_pid, "state": target},
+            cookies=jar, headers={"X-CSRF-Token": csrf}))
+        codes = sorted(a.status_code for a in answers)
+        check(f"8 requests at once to make a project {target}: one changes it, 7 are 409",
+              codes == [200] + [409] * 7, [(a.status_code, a.text[:80]) for a in answers])
+    got = expect("the project is Deactivated", op.get(base + "/api/v1/project/", params={"project_id": race_pid}), 200)
+    check("the project ends Deactivated", got.json()["state"] == "Deactivated", got.text)
+    actions = [r[0] for r in sql(f"SELECT action FROM audit WHERE project_id = '{race_pid}' AND action LIKE "
+                                 "'project.state.%' ORDER BY seq")]
+    check("the audit records each change once", actions == ["project.state.Paused", "project.state.Deactivated"], actions)
+
     # --- API keys ---------------------------------------------------------------------------------
     with open(os.path.join(KEYS, "other4096.pub.pem")) as f:
         other_pub = f.read()
