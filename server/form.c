@@ -292,25 +292,6 @@ int srv_form_parse_multipart(srv_form *f, const char *content_type, const char *
   }
 }
 
-int srv_json_depth_ok(const char *text, size_t len, unsigned max_depth) {
-  unsigned depth = 0;
-  int in_str = 0;
-  for (size_t i = 0; i < len; i++) {
-    char c = text[i];
-    if (in_str) {
-      if (c == '\\') i++; /* the escaped character is not a quote */
-      else if (c == '"') in_str = 0;
-    } else if (c == '"') {
-      in_str = 1;
-    } else if (c == '[' || c == '{') {
-      if (++depth > max_depth) return 0;
-    } else if ((c == ']' || c == '}') && depth) {
-      depth--;
-    }
-  }
-  return 1;
-}
-
 int srv_form_parse_json(srv_form *f, const char *data, size_t len, char *err, size_t errsz) {
   if (len > SRV_FORM_MAX_JSON) return fail(err, errsz, "the JSON body is too large");
   if (!srv_json_depth_ok(data, len, SRV_JSON_MAX_DEPTH))

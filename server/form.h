@@ -48,7 +48,24 @@ int srv_form_parse_multipart(srv_form *f, const char *content_type, const char *
  * strings do not count). Check before yajl_tree_parse: its tree is built and freed
  * recursively, so text nested hundreds of thousands deep exhausts the stack. */
 #define SRV_JSON_MAX_DEPTH 64
-int srv_json_depth_ok(const char *text, size_t len, unsigned max_depth);
+static inline int srv_json_depth_ok(const char *text, size_t len, unsigned max_depth) {
+  unsigned depth = 0;
+  int in_str = 0;
+  for (size_t i = 0; i < len; i++) {
+    char c = text[i];
+    if (in_str) {
+      if (c == '\\') i++; /* the escaped character is not a quote */
+      else if (c == '"') in_str = 0;
+    } else if (c == '"') {
+      in_str = 1;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) return 0;
+    } else if ((c == ']' || c == '}') && depth) {
+      depth--;
+    }
+  }
+  return 1;
+}
 
 /* Parse a JSON object whose members are text, numbers or booleans (null members are skipped)
  * into fields, as if it were a form. At most SRV_FORM_MAX_JSON bytes, nested at most
