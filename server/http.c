@@ -270,6 +270,17 @@ static enum MHD_Result send_static(struct MHD_Connection *conn, const server *sv
   return ret;
 }
 
+/* A body read into memory (not a streamed multipart upload) is at most 1 MiB: the largest a
+ * form or a JSON body (SRV_FORM_MAX_JSON) needs. Held per connection before the request is
+ * authenticated, so the upload limit (--max-upload-mib) would let each connection hold that
+ * much memory. */
+#define INMEM_TOO_LARGE                                                                        \
+  "the request body is larger than this server accepts (only multipart/form-data uploads may " \
+  "exceed 1 MiB)"
+static size_t inmem_max(const server *sv) {
+  return sv->max_body < SRV_STREAM_THRESHOLD ? sv->max_body : SRV_STREAM_THRESHOLD;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -302,6 +313,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
       if (!(st->fields = calloc(1, sizeof *st->fields))) return MHD_NO;
       st->pp = MHD_create_post_processor(conn, 65536, on_part, st);
       if (!st->pp) stream_bad(st, "multipart/form-data needs a boundary parameter (2 to 70 characters)");
+    } else if (cl && clen > inmem_max(sv)) {
+      st->too_large = 1;
+      return send_error(conn, sv, 413, INMEM_TOO_LARGE);
     }
     return MHD_YES;
   }
@@ -320,8 +334,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         stream_bad(st, "malformed multipart/form-data body");
       return MHD_YES;
     }
-    if (st->len + n > sv->max_body) {
-      st->too_large = 1;
+    if (st->len + n > inmem_max(sv)) {
+      st->too_large = 2; /* 2: over the in-memory limit */
       free(st->data);
       st->data = NULL;
       st->len = st->cap = 0;
@@ -344,7 +358,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return MHD_YES;
   }
   if (st->too_large)
-    return send_error(conn, sv, 413, "the request body is larger than this server accepts");
+    return send_error(conn, sv, 413,
+                      st->too_large == 2 ? INMEM_TOO_LARGE
+                                         : "the request body is larger than this server accepts");
 
   srv_request req = {.ctx = sv->ctx, .method = method, .path = url};
   srv_form_init(&req.query);

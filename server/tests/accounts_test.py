@@ -487,6 +487,23 @@ def run_main(base, other_pid):
         st = A.raw_status(f"GET {trick} HTTP/1.1\r\nHost: x\r\n\r\n")
         check(f"path trick {trick} does not leave the web folder", st in (400, 404), st)
     expect("a POST to a page is not served (404)", anon.post(base + "/", data={"a": "b"}), 404)
+    # bodies read into memory before authentication (forms, JSON) are at most 1 MiB, whatever
+    # --max-upload-mib allows a streamed multipart upload
+    def chunks():
+        for _ in range(32):
+            yield b"x" * 65536
+    expect("a chunked form body over 1 MiB is 413", requests.post(
+        base + "/api/v1/login/", data=chunks(), headers={"Content-Type": "application/x-www-form-urlencoded"}),
+        413, "1 MiB")
+    host, port = base[len("http://"):].split(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=20) as c:
+            c.sendall(b"POST /api/v1/login/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: 2097152\r\n\r\n")
+            head = c.recv(4096)
+    except OSError as e:  # a server that waits for the body: no answer
+        head = repr(e).encode()
+    check("a JSON body announced over 1 MiB is 413 before it is sent", head.startswith(b"HTTP/1.1 413"), head[:80])
     for path in ("/x%0Aforged-line", "/api/v1/x%0d%0Aforged-line"):
         A.raw_status(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n")
     r = expect("an unknown API path is JSON 404, not the app", anon.get(base + "/api/v1/nope/"), 404, "no such endpoint")
