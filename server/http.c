@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "accounts.h"
 #include "blobs.h"
 #include "web.h"
 
@@ -281,6 +282,42 @@ static size_t inmem_max(const server *sv) {
   return sv->max_body < SRV_STREAM_THRESHOLD ? sv->max_body : SRV_STREAM_THRESHOLD;
 }
 
+/* A streamed upload is written to disk (and, up to SRV_FILE_INMEM_MAX, read back into memory)
+ * before its handler runs: its sender must hold valid credentials before the body is read,
+ * or anyone could fill the disk and the memory. The handler checks them again, with the
+ * route's own rules. MHD_YES, or the refusal queued. */
+static enum MHD_Result stream_precheck(struct MHD_Connection *conn, const server *sv, int *status) {
+  const char *authz = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+  const char *session = MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, "escrow_session");
+  srv_err err = {0};
+  int rc;
+  if (authz) {
+    srv_caller c;
+    rc = dom_authenticate(sv->ctx, authz, &c, &err);
+    if (!rc) srv_caller_clear(&c);
+  } else if (session) {
+    srv_user u;
+    rc = dom_session_user(sv->ctx, session, &u, &err);
+    if (!rc) srv_user_clear(&u);
+  } else {
+    rc = SRV_E_UNAUTH;
+    snprintf(err.msg, sizeof err.msg,
+             "an upload needs credentials: Authorization: Bearer <JWT> or a web session");
+    err.kind = SRV_E_UNAUTH;
+  }
+  *status = 0;
+  if (!rc) return MHD_YES;
+  srv_response res = {0};
+  srv_respond_domain_error(&res, &err, NULL);
+  *status = res.status;
+  enum MHD_Result r =
+      res.body.p && !res.body.oom
+          ? send_json_c(conn, sv, res.status, res.body.p, res.body.len, NULL)
+          : send_error(conn, sv, 500, "out of memory");
+  srv_buf_free(&res.body);
+  return r;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -309,6 +346,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
     if (!strcmp(method, "POST") && ct && strncasecmp(ct, "multipart/form-data", 19) == 0 &&
         (!cl || clen > SRV_STREAM_THRESHOLD)) {
+      int status = 0;
+      enum MHD_Result pr = stream_precheck(conn, sv, &status);
+      if (status) {
+        st->too_large = 1; /* the body, if it comes, is not read */
+        log_request(method, url, status);
+        return pr;
+      }
       st->data_dir = sv->ctx->cfg.data_dir;
       if (!(st->fields = calloc(1, sizeof *st->fields))) return MHD_NO;
       st->pp = MHD_create_post_processor(conn, 65536, on_part, st);

@@ -504,6 +504,18 @@ def run_main(base, other_pid):
     except OSError as e:  # a server that waits for the body: no answer
         head = repr(e).encode()
     check("a JSON body announced over 1 MiB is 413 before it is sent", head.startswith(b"HTTP/1.1 413"), head[:80])
+    # a streamed upload goes to disk before its handler runs: credentials are checked first
+    for name, auth in (("no credentials", b""), ("a forged session", b"Cookie: escrow_session=" + b"A" * 43 + b"\r\n"),
+                       ("a bad token", b"Authorization: Bearer x.y.z\r\n")):
+        try:
+            with socket.create_connection((host, int(port)), timeout=20) as c:
+                c.sendall(b"POST /api/v1/data-attestation/ HTTP/1.1\r\nHost: x\r\n" + auth +
+                          b"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 3145728\r\n\r\n")
+                head = c.recv(4096)
+        except OSError as e:
+            head = repr(e).encode()
+        check(f"a streamed upload with {name} is 401 before its body is read",
+              head.startswith(b"HTTP/1.1 401"), head[:80])
     for path in ("/x%0Aforged-line", "/api/v1/x%0d%0Aforged-line"):
         A.raw_status(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n")
     r = expect("an unknown API path is JSON 404, not the app", anon.get(base + "/api/v1/nope/"), 404, "no such endpoint")
