@@ -67,7 +67,7 @@ static unsigned char *blob_copy(const rq *q, size_t row, int col, size_t *len) {
 
 static char *json_str(const char *json, const char *key) {
   if (!json) return NULL;
-  yajl_val v = yajl_tree_parse(json, NULL, 0);
+  yajl_val v = srv_runs_json_parse(json, SRV_RUNS_STORED_JSON_DEPTH, NULL, 0);
   const char *path[] = {key, NULL};
   yajl_val s = v ? yajl_tree_get(v, path, yajl_t_string) : NULL;
   const char *t = s ? YAJL_GET_STRING(s) : NULL;
@@ -380,7 +380,8 @@ static void execute(srv_runs *r, srv_db *db, const char *run_id) {
   srv_buf_json_kv(&bj, 0, "out", out);
   srv_buf_printf(&bj, ",\"vcpus\":%lld,\"memory_mib\":%lld,\"timeout_s\":%lld,\"params\":[",
                  (long long)b.vcpus, (long long)b.memory_mib, (long long)b.timeout_s);
-  yajl_val params = yajl_tree_parse(b.params_json ? b.params_json : "{}", NULL, 0);
+  yajl_val params = srv_runs_json_parse(b.params_json ? b.params_json : "{}",
+                                         SRV_RUNS_STORED_JSON_DEPTH, NULL, 0);
   size_t np = params && YAJL_IS_OBJECT(params) ? params->u.object.len : 0;
   for (size_t i = 0; i < np; i++) {
     yajl_val v = params->u.object.values[i];

@@ -124,7 +124,7 @@ static int art_find(srv_db *db, const char *project, const char *kind, const cha
 /* A string member of a JSON object text (malloc'd), or NULL. */
 static char *json_member(const char *json, const char *key) {
   if (!json) return NULL;
-  yajl_val v = yajl_tree_parse(json, NULL, 0);
+  yajl_val v = srv_runs_json_parse(json, SRV_RUNS_STORED_JSON_DEPTH, NULL, 0);
   if (!v) return NULL;
   const char *path[] = {key, NULL};
   yajl_val s = yajl_tree_get(v, path, yajl_t_string);
@@ -619,7 +619,9 @@ static int parse_params(const char *text, srv_buf *norm, srv_err *err) {
     return 0;
   }
   char ebuf[128];
-  yajl_val v = yajl_tree_parse(text, ebuf, sizeof ebuf);
+  if (!srv_json_depth_ok(text, strlen(text), SRV_JSON_MAX_DEPTH))
+    return fail(err, SRV_E_BADREQ, "runtime_parameters is nested too deep");
+  yajl_val v = srv_runs_json_parse(text, SRV_JSON_MAX_DEPTH, ebuf, sizeof ebuf);
   if (!v || !YAJL_IS_OBJECT(v)) {
     yajl_tree_free(v);
     return fail(err, SRV_E_BADREQ, "runtime_parameters must be a JSON object of names and values");
@@ -1127,7 +1129,7 @@ int runs_report(srv_ctx *ctx, const srv_caller *c, const srv_run_ref *ref, const
   if (!csv) {
     srv_buf_puts(&content, x.report_json);
   } else {
-    yajl_val v = yajl_tree_parse(x.report_json, NULL, 0);
+    yajl_val v = srv_runs_json_parse(x.report_json, SRV_RUNS_STORED_JSON_DEPTH, NULL, 0);
     const char *path[] = {"json_data", NULL};
     yajl_val doc = v ? yajl_tree_get(v, path, yajl_t_any) : NULL;
     srv_buf head = {0}, row = {0};

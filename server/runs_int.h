@@ -8,7 +8,11 @@
 
 #include <escrow/attest.h>
 
+#include <string.h>
+#include <yajl/yajl_tree.h>
+
 #include "db.h"
+#include "form.h"
 #include "runs.h"
 
 struct srv_runs {
@@ -72,5 +76,22 @@ int64_t runs_now(void);
 int runs_runner_start(srv_runs *r, unsigned n, char *err, size_t errsz);
 void runs_runner_stop(srv_runs *r);
 void runs_runner_wake(srv_runs *r);
+
+/* yajl_tree_parse for the runs module: NULL for text nested deeper than max_depth (yajl builds
+ * and frees its tree recursively, so deep nesting would exhaust the stack). Callers'
+ * texts come from requests (SRV_JSON_MAX_DEPTH) or from the store and the enclave
+ * (SRV_RUNS_STORED_JSON_DEPTH). */
+#define SRV_RUNS_STORED_JSON_DEPTH 512
+static inline yajl_val srv_runs_json_parse(const char *text, unsigned max_depth, char *ebuf,
+                                           size_t ebufsz) {
+  if (!text || !srv_json_depth_ok(text, strlen(text), max_depth)) {
+    if (ebuf && ebufsz) {
+      strncpy(ebuf, "nested too deep", ebufsz - 1);
+      ebuf[ebufsz - 1] = '\0';
+    }
+    return NULL;
+  }
+  return yajl_tree_parse(text, ebuf, ebufsz);
+}
 
 #endif

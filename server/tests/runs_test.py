@@ -299,6 +299,10 @@ def scenario(pid, ao_key, ds_key, work):
            call("POST", req, AO, fields=dict(q1, machine_type="cpu-standard-1", runtime_parameters='{"ESCROW_RUN_ID":"x"}')), 400)
     expect("runtime_parameters must be a JSON object",
            call("POST", req, AO, fields=dict(q1, machine_type="cpu-standard-1", runtime_parameters='[1]')), 400)
+    deep = '{"a":' + "[" * 150000 + "]" * 150000 + "}"
+    expect("runtime_parameters nested 150,000 deep is refused, and the server lives on",
+           call("POST", req, AO, fields=dict(q1, machine_type="cpu-standard-1", runtime_parameters=deep)),
+           400, "nested too deep")
     r = expect("the AO requests a run (the sample's machine_type)", call("POST", req, AO, fields=dict(
         q1, machine_type="cpu-standard-1", runtime_parameters='{"learning_rate":"0.01","model.depth-2":"3"}')), 201)
     check("the run is Run Requested with number 1, 1 vCPU and 4 GiB",
