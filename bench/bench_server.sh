@@ -38,16 +38,29 @@ cleanup() {
 trap cleanup EXIT
 cmd="bench/bench_server.sh $build $which $secs $conns"
 
+# pg_cpu DB: user + system CPU ticks of the PostgreSQL backends connected to database DB
+pg_cpu() {
+  local t=0 p
+  for p in $(pgrep -f "postgres: [^ ]+ $1 " || true); do
+    t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$t"
+}
+# pg_xacts URL DB: the transactions DB has seen (busy backends report them every second, so
+# over a run of SECONDS the count is right to about one second's worth)
+pg_xacts() {
+  psql -X -qtA "$1" -c "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = '$2'"
+}
+
 # run BACKEND: set up a data folder (and database) with one project, upload versions, load it.
 run() {
-  local backend=$1 data=$work/$1 db=()
+  local backend=$1 data=$work/$1 db=() base="" name=""
   if [[ $backend == pg ]]; then
-    local base
     if ! base=$(bash "$root/tools/pg-test-cluster.sh" url 2>/dev/null); then
       base=$(bash "$root/tools/pg-test-cluster.sh" start)
       started_pg=1
     fi
-    local name=escrowd_bench_$$
+    name=escrowd_bench_$$
     psql -X -q "$base" -c "DROP DATABASE IF EXISTS $name WITH (FORCE)" -c "CREATE DATABASE $name"
     db=(--database "${base/\/postgres\?//$name?}")
   fi
@@ -116,11 +129,14 @@ EOF
     # a short warm-up (connections, statement caches), then the measured run
     wrk -t2 -c"$conns" -d2s -s "$work/auth.lua" "http://$addr$path" >/dev/null 2>&1 || true
     sleep 1 # the warm-up's connections are gone before the measured run opens its own
-    local cpu0 cpu1
+    local cpu0 cpu1 pgcpu0=0 pgcpu1=0 xact0=0 xact1=0
     cpu0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+    if [[ $backend == pg ]]; then pgcpu0=$(pg_cpu "$name"); xact0=$(pg_xacts "$base" "$name"); fi
     wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$work/auth.lua" "http://$addr$path" >"$work/wrk.out" 2>&1
     cpu1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
-    python3 - "$work/wrk.out" "$backend" "$what" "$((cpu1 - cpu0))" "$(getconf CLK_TCK)" <<'EOF'
+    if [[ $backend == pg ]]; then pgcpu1=$(pg_cpu "$name"); xact1=$(pg_xacts "$base" "$name"); fi
+    python3 - "$work/wrk.out" "$backend" "$what" "$((cpu1 - cpu0))" "$(getconf CLK_TCK)" \
+      "$((pgcpu1 - pgcpu0))" "$((xact1 - xact0))" <<'EOF'
 import re, sys
 text = open(sys.argv[1]).read()
 def lat(q):
@@ -143,6 +159,11 @@ cpu_us = int(sys.argv[4]) / int(sys.argv[5]) * 1e6 / n if n else float("nan")
 print(f"{sys.argv[2]:6} {sys.argv[3]:9} p50 {lat(50):7.2f} ms  p99 {p99:7.2f} ms  "
       f"{float(rps.group(1)) if rps else 0:6.0f} req/s  {n:6d} requests  errors {errs}{detail}  "
       f"escrowd CPU {cpu_us:4.0f} us/request  goal p99<=50ms: {'met' if p99 <= 50 and errs == 0 else 'NOT met'}")
+if sys.argv[2] == "pg" and n:
+    # the PostgreSQL backends serving escrowd (their CPU from /proc) and their statements (each
+    # autocommit statement is one transaction in pg_stat_database, a transaction block one)
+    print(f"{'':6} {'':9} PostgreSQL backend CPU {int(sys.argv[6]) / int(sys.argv[5]) * 1e6 / n:4.0f} us/request,"
+          f" {int(sys.argv[7]) / n:4.2f} transactions/request (about)")
 EOF
   done
   kill -TERM "$pid"
