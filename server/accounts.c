@@ -351,6 +351,7 @@ typedef struct pj {
   const srv_user *viewer;
   const char *role; /* the viewer's organisation's role, set by party_cb */
   int n;
+  int members; /* members written by page_member_cb */
 } pj;
 
 static int party_cb(void *arg, const char *org_id, const char *org_name, const char *role) {
@@ -377,7 +378,8 @@ static int member_cb(void *arg, const srv_user *u) {
   return 0;
 }
 
-static int project_json(pj *s, const srv_project *p) {
+/* A project's fields, up to its parties' list (opened). */
+static void project_json_head(pj *s, const srv_project *p) {
   srv_buf *out = s->out;
   srv_buf_puts(out, "{");
   srv_buf_json_kv(out, 1, "id", p->id);
@@ -391,13 +393,23 @@ static int project_json(pj *s, const srv_project *p) {
                  strcmp(p->tee, "sandbox") == 0 ? "true" : "false");
   s->role = NULL;
   s->n = 0;
+}
+
+/* After the members (members_open: their list is open already). */
+static void project_json_tail(pj *s, int members_open) {
+  if (!members_open) srv_buf_puts(s->out, "],\"members\":[");
+  srv_buf_puts(s->out, "],");
+  srv_buf_json_kv(s->out, 1, "role", s->role); /* null for the operator outside the project */
+  srv_buf_puts(s->out, "}");
+}
+
+static int project_json(pj *s, const srv_project *p) {
+  project_json_head(s, p);
   int rc = acc_parties_each(s->ctx->store, p->id, party_cb, s);
-  srv_buf_puts(out, "],\"members\":[");
+  srv_buf_puts(s->out, "],\"members\":[");
   s->n = 0;
   if (!rc) rc = acc_users_each(s->ctx->store, p->id, member_cb, s);
-  srv_buf_puts(out, "],");
-  srv_buf_json_kv(out, 1, "role", s->role); /* null for the operator outside the project */
-  srv_buf_puts(out, "}");
+  project_json_tail(s, 1);
   return rc;
 }
 
@@ -413,7 +425,7 @@ static int plist_cb(void *arg, const srv_project *p) {
 }
 
 static int projects_json(srv_ctx *ctx, const srv_user *u, int all, srv_buf *out) {
-  plist l = {{ctx, out, u, NULL, 0}, 0};
+  plist l = {{ctx, out, u, NULL, 0, 0}, 0};
   srv_buf_puts(out, "[");
   int rc = acc_projects_each(ctx->store, all ? NULL : u->id, plist_cb, &l);
   srv_buf_puts(out, "]");
@@ -465,14 +477,35 @@ static int visible_project(srv_ctx *ctx, const srv_user *u, const char *project_
   return 0;
 }
 
+/* project_json's parts, for the project page read in one statement (acc_project_page) */
+static int page_project_cb(void *arg, const srv_project *p) {
+  pj *s = arg;
+  project_json_head(s, p);
+  return 0;
+}
+
+static int page_member_cb(void *arg, const srv_user *u) {
+  pj *s = arg;
+  if (!s->members++) { /* the first member: the parties are done */
+    srv_buf_puts(s->out, "],\"members\":[");
+    s->n = 0;
+  }
+  return member_cb(s, u);
+}
+
 int dom_get_project(srv_ctx *ctx, const srv_user *u, const char *project_id, srv_buf *out,
                     srv_err *err) {
-  srv_project p;
-  if (visible_project(ctx, u, project_id, &p, err)) return err->kind;
-  pj s = {ctx, out, u, NULL, 0};
-  int rc = project_json(&s, &p);
-  srv_project_clear(&p);
-  return rc ? db_fail(err, rc, "the project") : 0;
+  if (!project_id || !*project_id) return fail(err, SRV_E_BADREQ, "project_id is required");
+  pj s = {ctx, out, u, NULL, 0, 0};
+  int rc = acc_project_page(ctx->store, project_id, u->is_operator ? NULL : u->id,
+                            page_project_cb, party_cb, page_member_cb, &s);
+  if (rc) {
+    srv_buf_free(out); /* no part of the page goes out with the error */
+    return rc == SRV_NOTFOUND ? fail(err, SRV_E_NOTFOUND, "no project with this id among yours")
+                              : db_fail(err, rc, "the project");
+  }
+  project_json_tail(&s, s.members > 0);
+  return 0;
 }
 
 static int org_cb(void *arg, const char *id, const char *name, int64_t at) {
@@ -486,7 +519,7 @@ static int org_cb(void *arg, const char *id, const char *name, int64_t at) {
 
 int dom_list_orgs(srv_ctx *ctx, const srv_user *u, srv_buf *out, srv_err *err) {
   if (dom_require_operator(u, err)) return err->kind;
-  pj s = {ctx, out, u, NULL, 0};
+  pj s = {ctx, out, u, NULL, 0, 0};
   srv_buf_puts(out, "{\"organisations\":[");
   int rc = acc_orgs_each(ctx->store, org_cb, &s);
   srv_buf_puts(out, "]}");
@@ -507,7 +540,7 @@ static int user_cb(void *arg, const srv_user *u) {
 
 int dom_list_users(srv_ctx *ctx, const srv_user *u, srv_buf *out, srv_err *err) {
   if (dom_require_operator(u, err)) return err->kind;
-  pj s = {ctx, out, u, NULL, 0};
+  pj s = {ctx, out, u, NULL, 0, 0};
   srv_buf_puts(out, "{\"users\":[");
   int rc = acc_users_each(ctx->store, NULL, user_cb, &s);
   srv_buf_puts(out, "]}");
@@ -529,7 +562,7 @@ int dom_project_add_user(srv_ctx *ctx, const srv_user *u, const char *project_id
                               : db_fail(err, rc, "the user");
   }
   /* the user's organisation must be a party of the project */
-  pj chk = {ctx, &(srv_buf){0}, &nu, NULL, 0};
+  pj chk = {ctx, &(srv_buf){0}, &nu, NULL, 0, 0};
   rc = acc_parties_each(ctx->store, p.id, party_cb, &chk);
   srv_buf_free(chk.out);
   int r = 0;

@@ -44,6 +44,13 @@ int acc_parties_each(srv_store *s, const char *project_id, acc_party_fn fn, void
 typedef int (*acc_user_fn)(void *arg, const srv_user *u);
 /* The project's members (project_id NULL: every user). */
 int acc_users_each(srv_store *s, const char *project_id, acc_user_fn fn, void *arg);
+/* A project's page in one statement: pfn with the project, then ofn for each party (in
+ * acc_parties_each's order), then ufn for each member (in acc_users_each's order). viewer_id:
+ * the project must have that user as a member (member_get's rule), NULL: any project (the
+ * operator). SRV_NOTFOUND, with no callback called, when there is no such project or the
+ * viewer is not a member. */
+int acc_project_page(srv_store *s, const char *project_id, const char *viewer_id,
+                     acc_project_fn pfn, acc_party_fn ofn, acc_user_fn ufn, void *arg);
 typedef int (*acc_org_fn)(void *arg, const char *id, const char *name, int64_t created_at);
 int acc_orgs_each(srv_store *s, acc_org_fn fn, void *arg);
 int acc_org_name(srv_store *s, const char *org_id, char **name);

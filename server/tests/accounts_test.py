@@ -368,6 +368,12 @@ def run_main(base, other_pid):
                             ("another project's member", out, 404)):
         expect(f"GET /project/?project_id by {name} is {status}",
                s.get(base + "/api/v1/project/", params={"project_id": pid}), status)
+    for name, s, listing in (("AO", ao, "/api/v1/me/"), ("operator", op, "/api/v1/project/")):
+        page = s.get(base + "/api/v1/project/", params={"project_id": pid}).json()
+        listed = [p for p in s.get(base + listing).json()["projects"] if p["id"] == pid]
+        check(f"the project page the {name} reads is the project as {listing} lists it",
+              [page] == listed and len(page["members"]) == 4 and len(page["collaborators"]) == 3,
+              json.dumps(page))
     expect("GET /project/ without credentials is 401", anon.get(base + "/api/v1/project/"), 401)
     r = expect("the operator lists every project", op.get(base + "/api/v1/project/"), 200)
     check("the operator's listing holds both projects", {p["id"] for p in r.json()["projects"]} == {pid, other_pid})
