@@ -246,25 +246,3 @@ nomem:
   return -1;
 }
 
-int enc_param_name_ok(const char *name) {
-  static const char *const reserved[] = {"PATH", "HOME", "TMPDIR", "ENCLAVE_URL",
-                                         "ESCROW_RUNTIME_LOCATION", "SSL_CERT_FILE",
-                                         "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PYTHONPATH",
-                                         "PYTHONHOME", "MLFLOW_TRACKING_URI", NULL};
-  const char *p = name;
-  if (!isalpha((unsigned char)*p)) return 0;
-  while (isalnum((unsigned char)*p)) p++;
-  while (*p) {
-    if (*p != '_' && *p != '-' && *p != '.') return 0;
-    p++;
-    if (!isalnum((unsigned char)*p)) return 0;
-    while (isalnum((unsigned char)*p)) p++;
-  }
-  if (strlen(name) > 128) return 0;
-  for (size_t i = 0; reserved[i]; i++)
-    if (!strcasecmp(name, reserved[i])) return 0;
-  if (!strncasecmp(name, "ESCROW_", 7) || !strncasecmp(name, "LD_", 3) ||
-      !strncasecmp(name, "BWRAP", 5))
-    return 0;
-  return 1;
-}

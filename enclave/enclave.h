@@ -34,9 +34,6 @@ void enc_image_free(enc_image *img);
 int enc_image_argv(const enc_image *img, char ***argv, size_t *n);
 void enc_strv_free(char **v, size_t n);
 
-/* Runtime parameter names (manual 14.7.5): a letter, letters and digits, segments joined by
- * '_', '-' or '.'; names the runtime sets itself (PATH, ESCROW_*, LD_*, ...) are refused. */
-int enc_param_name_ok(const char *name);
 
 /* ---- logs.jsonl ------------------------------------------------------------------------------ */
 typedef struct enc_log {
@@ -188,7 +185,7 @@ typedef struct enc_run_config {
   escrow_criteria *criteria;  /* NULL: reports are not checked (pre-flight only) */
   const char *criteria_text;  /* its JSON text (hashed in the certificate), or NULL */
   int training;               /* --type training (needs ao_cek) */
-  char *const *params;        /* NAME=VALUE, names already checked with enc_param_name_ok */
+  char *const *params;        /* NAME=VALUE, names already checked with escrow_runtime_param_name_ok */
   size_t n_params;
   unsigned vcpus, memory_mib, timeout_s;
   const char *out;            /* OUTDIR, existing */

@@ -851,7 +851,7 @@ static int cmd_run(int argc, char **argv) {
     if (!eq || (size_t)(eq - params[i]) >= sizeof(name)) { free(params); return usage_error("--param NAME=VALUE"); }
     memcpy(name, params[i], (size_t)(eq - params[i]));
     name[eq - params[i]] = 0;
-    if (!enc_param_name_ok(name)) {
+    if (!escrow_runtime_param_name_ok(name)) {
       free(params);
       return usage_error("runtime parameter name refused (manual 14.7.5 rules, or a name the runtime sets): %s", name);
     }

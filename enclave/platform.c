@@ -311,7 +311,7 @@ int enc_platform_main(int argc, char **argv) {
     if (!eq || (size_t)(eq - s) >= sizeof name) goto done;
     memcpy(name, s, (size_t)(eq - s));
     name[eq - s] = 0;
-    if (!enc_param_name_ok(name)) {
+    if (!escrow_runtime_param_name_ok(name)) {
       fprintf(stderr, "escrow-enclave: runtime parameter name refused: %s\n", name);
       goto done;
     }

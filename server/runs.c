@@ -19,6 +19,7 @@
 
 #include <escrow/error.h>
 #include <escrow/keys.h>
+#include <escrow/package.h>
 
 #include "blobs.h"
 #include "runs_int.h"
@@ -54,27 +55,6 @@ static void uuid4(char out[37]) {
 }
 
 static int is_ao(const srv_caller *c) { return strcmp(c->member.role, "ao") == 0; }
-
-/* ---- parameter names (manual §14.7.5) ------------------------------------------------------ */
-
-int runs_param_name_ok(const char *n) {
-  if (!n || !isalpha((unsigned char)*n) || strlen(n) > 128) return 0;
-  const char *p = n + 1;
-  while (isalnum((unsigned char)*p)) p++;
-  while (*p) {
-    if (*p != '_' && *p != '-' && *p != '.') return 0;
-    p++;
-    if (!isalnum((unsigned char)*p)) return 0;
-    while (isalnum((unsigned char)*p)) p++;
-  }
-  static const char *const reserved[] = {"PATH", "HOME", "TMPDIR", "LANG", "ENCLAVE_URL",
-                                         "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
-                                         "MLFLOW_TRACKING_URI", "PYTHONDONTWRITEBYTECODE", NULL};
-  for (size_t i = 0; reserved[i]; i++)
-    if (strcasecmp(n, reserved[i]) == 0) return 0;
-  if (strncasecmp(n, "ESCROW_", 7) == 0 || strncasecmp(n, "LD_", 3) == 0) return 0;
-  return 1;
-}
 
 /* ---- artifacts and configurations ----------------------------------------------------------- */
 
@@ -632,7 +612,7 @@ static int parse_params(const char *text, srv_buf *norm, srv_err *err) {
   for (size_t i = 0; !r && i < n; i++) {
     const char *k = v->u.object.keys[i];
     yajl_val x = v->u.object.values[i];
-    if (!runs_param_name_ok(k)) {
+    if (!escrow_runtime_param_name_ok(k)) {
       r = fail(err, SRV_E_BADREQ, "runtime parameter name \"%.100s\" does not match the manual's regex "
                "^[a-zA-Z][a-zA-Z0-9]*([_\\-.][a-zA-Z0-9]+)*$ or is a name the runtime sets", k);
       break;

@@ -107,11 +107,6 @@ int runs_chat_post(srv_ctx *ctx, const srv_caller *c, const char *message, srv_b
                    srv_err *err);
 int runs_chat_list(srv_ctx *ctx, const srv_caller *c, srv_buf *out, srv_err *err);
 
-/* Runtime parameter names (manual §14.7.5): a letter, then letters and digits, then segments
- * of '_', '-' or '.' followed by letters and digits; names the runtime sets itself are
- * refused. 1 when acceptable. */
-int runs_param_name_ok(const char *name);
-
 /* The routes of this module (handlers in runs_http.c). */
 #include "router.h"
 extern const srv_route srv_runs_routes[];

@@ -103,19 +103,19 @@ static void dockerfile_bad_env_is_refused_with_its_line(void **state) {
 
 static void param_names_follow_the_manual_and_spare_runtime_names(void **state) {
   (void)state;
-  assert_true(enc_param_name_ok("ITERATIONS"));
-  assert_true(enc_param_name_ok("learning_rate"));
-  assert_true(enc_param_name_ok("a.b-c_d"));
-  assert_false(enc_param_name_ok("_x"));
-  assert_false(enc_param_name_ok("9lives"));
-  assert_false(enc_param_name_ok("a__b"));
-  assert_false(enc_param_name_ok("a b"));
-  assert_false(enc_param_name_ok("trailing_"));
-  assert_false(enc_param_name_ok(""));
-  assert_false(enc_param_name_ok("PATH"));
-  assert_false(enc_param_name_ok("ENCLAVE_URL"));
-  assert_false(enc_param_name_ok("ESCROW_RUN_ID"));
-  assert_false(enc_param_name_ok("LD_PRELOAD"));
+  assert_true(escrow_runtime_param_name_ok("ITERATIONS"));
+  assert_true(escrow_runtime_param_name_ok("learning_rate"));
+  assert_true(escrow_runtime_param_name_ok("a.b-c_d"));
+  assert_false(escrow_runtime_param_name_ok("_x"));
+  assert_false(escrow_runtime_param_name_ok("9lives"));
+  assert_false(escrow_runtime_param_name_ok("a__b"));
+  assert_false(escrow_runtime_param_name_ok("a b"));
+  assert_false(escrow_runtime_param_name_ok("trailing_"));
+  assert_false(escrow_runtime_param_name_ok(""));
+  assert_false(escrow_runtime_param_name_ok("PATH"));
+  assert_false(escrow_runtime_param_name_ok("ENCLAVE_URL"));
+  assert_false(escrow_runtime_param_name_ok("ESCROW_RUN_ID"));
+  assert_false(escrow_runtime_param_name_ok("LD_PRELOAD"));
 }
 
 static void json_data_object_string_and_base64_decode_to_the_same_document(void **state) {

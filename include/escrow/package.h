@@ -158,6 +158,13 @@ ESCROW_EXTERN int escrow_manifest_find(const escrow_manifest *m, const char *pat
 ESCROW_EXTERN const char *escrow_manifest_dataset_version(const escrow_manifest *m);
 ESCROW_EXTERN void escrow_manifest_free(escrow_manifest *m);
 
+/* Runtime parameter names (manual 14.7.5), the one rule escrowd and escrow-enclave apply: a
+ * letter, then letters and digits, then segments of '_', '-' or '.' each followed by letters and
+ * digits; at most 128 bytes; and not a name the runtime sets itself (PATH, HOME, TMPDIR, LANG,
+ * ENCLAVE_URL, the CA bundle variables, PYTHONPATH, PYTHONHOME, MLFLOW_TRACKING_URI, ESCROW_*,
+ * LD_*, BWRAP*; compared without case). 1 when acceptable, 0 otherwise (NULL included). */
+ESCROW_EXTERN int escrow_runtime_param_name_ok(const char *name);
+
 #ifdef __cplusplus
 }
 #endif

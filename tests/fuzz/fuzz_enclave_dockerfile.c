@@ -45,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   CHECK(name != NULL);
   memcpy(name, data, size);
   name[size] = 0;
-  if (enc_param_name_ok(name)) {
+  if (escrow_runtime_param_name_ok(name)) {
     CHECK(strlen(name) <= 128);
     CHECK(strncmp(name, "ESCROW_", 7) != 0);
   }
