@@ -345,7 +345,6 @@ int dom_authenticate(srv_ctx *ctx, const char *authz, srv_caller *c, srv_err *er
   if (srv_jwt_parse(&j, tok, strlen(tok), why, sizeof why))
     return err_set(err, SRV_E_UNAUTH, "invalid token: %s", why);
   int r = 0;
-  EVP_PKEY *key = NULL;
   if (!j->user || !j->sub) {
     r = err_set(err, SRV_E_UNAUTH, "invalid token: it must name the user (user) and project (sub)");
     goto done;
@@ -362,12 +361,7 @@ int dom_authenticate(srv_ctx *ctx, const char *authz, srv_caller *c, srv_err *er
             : err_set(err, SRV_E_UNAUTH, "invalid token: the token's signature does not verify");
     goto done;
   }
-  key = srv_keycache_get(ctx->keys, c->user.id, c->user.public_key_pem);
-  if (!key) {
-    r = err_set(err, SRV_E_INTERNAL, "the registered key cannot be read");
-    goto done;
-  }
-  if (srv_jwt_verify_rs256(j, key, why, sizeof why) ||
+  if (srv_keycache_verify(ctx->keys, c->user.id, c->user.public_key_pem, j, why, sizeof why) ||
       srv_jwt_check_claims(j, (int64_t)time(NULL), ctx->cfg.clock_skew,
                            ctx->cfg.max_token_lifetime, "EscrowAI-API",
                            ctx->cfg.audiences, ctx->cfg.naudiences, why, sizeof why)) {
@@ -379,7 +373,6 @@ int dom_authenticate(srv_ctx *ctx, const char *authz, srv_caller *c, srv_err *er
     goto done;
   }
 done:
-  EVP_PKEY_free(key);
   srv_jwt_free(j);
   if (r) srv_caller_clear(c);
   return r;
