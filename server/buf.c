@@ -71,33 +71,38 @@ void srv_buf_json_str(srv_buf *b, const char *s) {
   srv_buf_add(b, "\"", 1);
   const unsigned char *u = (const unsigned char *)s;
   while (*u) {
+    /* a run of bytes that go out as they are: printable ASCII but " and \, and valid UTF-8 */
+    const unsigned char *run = u;
+    for (;;) {
+      unsigned char c = *u;
+      if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+        u++;
+      } else if (c >= 0x80) {
+        size_t n = utf8_len(u);
+        if (!n) break;
+        u += n;
+      } else {
+        break;
+      }
+    }
+    if (u > run) srv_buf_add(b, (const char *)run, (size_t)(u - run));
     unsigned char c = *u;
+    if (!c) break;
     if (c == '"' || c == '\\') {
       char e[2] = {'\\', (char)c};
       srv_buf_add(b, e, 2);
-      u++;
     } else if (c == '\n') {
       srv_buf_add(b, "\\n", 2);
-      u++;
     } else if (c == '\r') {
       srv_buf_add(b, "\\r", 2);
-      u++;
     } else if (c == '\t') {
       srv_buf_add(b, "\\t", 2);
-      u++;
     } else if (c < 0x20 || c == 0x7f) {
       srv_buf_printf(b, "\\u%04x", c);
-      u++;
-    } else {
-      size_t n = utf8_len(u);
-      if (n == 0) {
-        srv_buf_puts(b, "\\ufffd");
-        u++;
-      } else {
-        srv_buf_add(b, (const char *)u, n);
-        u += n;
-      }
+    } else { /* a byte that does not start valid UTF-8 */
+      srv_buf_puts(b, "\\ufffd");
     }
+    u++;
   }
   srv_buf_add(b, "\"", 1);
 }

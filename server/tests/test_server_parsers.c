@@ -492,6 +492,20 @@ static void json_strings_are_escaped(void **state) {
   srv_buf_free(&b);
 }
 
+/* runs of plain text between escapes, a cut-off UTF-8 sequence at the end, DEL and tabs */
+static void json_strings_keep_runs_and_cut_sequences(void **state) {
+  (void)state;
+  srv_buf b = {0};
+  srv_buf_json_str(&b, "plain text \xe2\x82\xac then\t\x7f\"quoted\" end\xe2\x82");
+  assert_string_equal(b.p, "\"plain text \xe2\x82\xac then\\t\\u007f\\\"quoted\\\" end\\ufffd\\ufffd\"");
+  srv_buf_free(&b);
+  srv_buf_json_str(&b, "");
+  srv_buf_json_str(&b, NULL);
+  srv_buf_json_str(&b, "\xf0\x9f\x98\x80");
+  assert_string_equal(b.p, "\"\"null\"\xf0\x9f\x98\x80\"");
+  srv_buf_free(&b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(jwt_as_the_sample_makes_it_verifies),
@@ -510,6 +524,7 @@ int main(void) {
       cmocka_unit_test(routes_match_with_and_without_trailing_slash),
       cmocka_unit_test(file_names_with_paths_are_refused),
       cmocka_unit_test(json_strings_are_escaped),
+      cmocka_unit_test(json_strings_keep_runs_and_cut_sequences),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
