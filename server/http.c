@@ -34,6 +34,14 @@ typedef struct conn_state {
   char *file_key, *file_name, *file_type;
   const char *data_dir;
   char bad[160]; /* the 400 message once the stream is refused */
+  /* the request once read, and its answer; a worker thread fills res while the connection
+   * is suspended (handled then says the answer is ready) */
+  srv_request req;
+  srv_response res;
+  char addr[INET6_ADDRSTRLEN];
+  int built, handled;
+  struct MHD_Connection *conn;
+  struct conn_state *next; /* in the queue of requests waiting for a worker */
 } conn_state;
 
 #define STREAM_TEXT_MAX (1024 * 1024)
@@ -187,7 +195,62 @@ typedef struct server {
   size_t max_body;
   const char *web_dir;
   int tls;
+  /* the requests waiting for a worker, first come first served */
+  pthread_mutex_t mu;
+  pthread_cond_t ready, idle;
+  conn_state *head, *tail;
+  unsigned inflight; /* queued or being handled: their connections are suspended */
+  int stopping, quit;
 } server;
+
+/* Hand a read request to the workers: its connection is suspended until a worker has
+ * answered it (then MHD calls on_request again, which sends the answer). -1 when the server
+ * is stopping. */
+static int hand_off(server *sv, struct MHD_Connection *conn, conn_state *st) {
+  pthread_mutex_lock(&sv->mu);
+  if (sv->stopping) {
+    pthread_mutex_unlock(&sv->mu);
+    return -1;
+  }
+  /* suspended before a worker can see it, so its resume always follows */
+  MHD_suspend_connection(conn);
+  st->conn = conn;
+  st->next = NULL;
+  if (sv->tail) sv->tail->next = st;
+  else sv->head = st;
+  sv->tail = st;
+  sv->inflight++;
+  pthread_cond_signal(&sv->ready);
+  pthread_mutex_unlock(&sv->mu);
+  return 0;
+}
+
+/* A worker: handles queued requests in arrival order (the handlers block on the database,
+ * RSA and Argon2; the polling threads never do). */
+static void *worker(void *arg) {
+  server *sv = arg;
+  for (;;) {
+    pthread_mutex_lock(&sv->mu);
+    while (!sv->head && !sv->quit) pthread_cond_wait(&sv->ready, &sv->mu);
+    conn_state *st = sv->head;
+    if (!st) {
+      pthread_mutex_unlock(&sv->mu);
+      return NULL;
+    }
+    sv->head = st->next;
+    if (!sv->head) sv->tail = NULL;
+    pthread_mutex_unlock(&sv->mu);
+    srv_dispatch(&st->req, &st->res);
+    struct MHD_Connection *conn = st->conn;
+    pthread_mutex_lock(&sv->mu);
+    st->handled = 1;
+    pthread_mutex_unlock(&sv->mu);
+    MHD_resume_connection(conn); /* st belongs to the polling thread from here */
+    pthread_mutex_lock(&sv->mu);
+    if (--sv->inflight == 0) pthread_cond_broadcast(&sv->idle);
+    pthread_mutex_unlock(&sv->mu);
+  }
+}
 
 /* The headers of every answer (web.h). */
 static void security_headers(struct MHD_Response *r, int tls) {
@@ -318,6 +381,22 @@ static enum MHD_Result stream_precheck(struct MHD_Connection *conn, const server
   return r;
 }
 
+static void request_clear(conn_state *st);
+
+/* Send the request's answer (set by a worker or by the checks before it) and forget it. */
+static enum MHD_Result answer(struct MHD_Connection *conn, const server *sv, conn_state *st) {
+  srv_response *res = &st->res;
+  enum MHD_Result r;
+  if (res->body.oom || !res->body.p)
+    r = send_error(conn, sv, 500, "out of memory");
+  else
+    r = send_json_c(conn, sv, res->status, res->body.p, res->body.len, res->set_cookie);
+  log_request(st->req.method, st->req.path, res->status);
+  request_clear(st);
+  stream_free(st);
+  return r;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -329,6 +408,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     st = calloc(1, sizeof *st);
     if (!st) return MHD_NO;
     st->w.fd = -1;
+    srv_form_init(&st->req.query);
+    srv_form_init(&st->req.body);
     *con_cls = st;
     if (sv->web_dir && !srv_web_is_api_path(url) &&
         (!strcmp(method, "GET") || !strcmp(method, "HEAD")))
@@ -401,57 +482,66 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     st->data[st->len] = 0;
     return MHD_YES;
   }
+  pthread_mutex_lock(&sv->mu);
+  int handled = st->handled;
+  pthread_mutex_unlock(&sv->mu);
+  if (handled) return answer(conn, sv, st);
   if (st->too_large)
     return send_error(conn, sv, 413,
                       st->too_large == 2 ? INMEM_TOO_LARGE
                                          : "the request body is larger than this server accepts");
 
-  srv_request req = {.ctx = sv->ctx, .method = method, .path = url};
-  srv_form_init(&req.query);
-  srv_form_init(&req.body);
-  req.authorization = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
-  req.content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
-  req.session = MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, "escrow_session");
-  req.csrf = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-CSRF-Token");
-  req.origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
-  req.host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
-  req.tls = sv->tls;
-  char addr[INET6_ADDRSTRLEN] = "";
+  srv_request *req = &st->req;
+  srv_response *res = &st->res;
+  st->built = 1;
+  req->ctx = sv->ctx;
+  req->method = method;
+  req->path = url;
+  /* header values stay valid while the request lasts, suspended or not */
+  req->authorization = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+  req->content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
+  req->session = MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, "escrow_session");
+  req->csrf = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-CSRF-Token");
+  req->origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+  req->host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
+  req->tls = sv->tls;
   const union MHD_ConnectionInfo *ci =
       MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
   if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
-    inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr, addr, sizeof addr);
-  req.addr = addr[0] ? addr : NULL;
-  srv_response res = {0};
+    inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr, st->addr,
+              sizeof st->addr);
+  req->addr = st->addr[0] ? st->addr : NULL;
   char err[256];
-  if (MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, add_arg, &req.query) < 0 ||
-      req.query.n >= SRV_FORM_MAX_FIELDS) {
-    srv_respond_error(&res, 400, "the query string has too many arguments", NULL);
+  int ready = 0; /* read in full: a worker may handle it */
+  if (MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, add_arg, &req->query) < 0 ||
+      req->query.n >= SRV_FORM_MAX_FIELDS) {
+    srv_respond_error(res, 400, "the query string has too many arguments", NULL);
   } else if (st->fields) {
-    if ((!st->pp && !st->bad[0]) || stream_finish(st, &req.body))
-      srv_respond_error(&res, 400, st->bad[0] ? st->bad : "malformed multipart/form-data body", NULL);
+    if ((!st->pp && !st->bad[0]) || stream_finish(st, &req->body))
+      srv_respond_error(res, 400, st->bad[0] ? st->bad : "malformed multipart/form-data body", NULL);
     else
-      srv_dispatch(&req, &res);
-    for (size_t i = 0; i < req.body.n; i++) /* a file no rule adopted is not kept */
-      if (req.body.fields[i].blob_tmp) unlink(req.body.fields[i].blob_tmp);
-    stream_free(st);
-  } else if (srv_form_parse_body(&req.body, req.content_type, st->data, st->len, err,
+      ready = 1;
+  } else if (srv_form_parse_body(&req->body, req->content_type, st->data, st->len, err,
                                  sizeof err)) {
-    srv_respond_error(&res, 400, err, NULL);
+    srv_respond_error(res, 400, err, NULL);
   } else {
-    srv_dispatch(&req, &res);
+    ready = 1;
   }
-  enum MHD_Result r;
-  if (res.body.oom || !res.body.p)
-    r = send_error(conn, sv, 500, "out of memory");
-  else
-    r = send_json_c(conn, sv, res.status, res.body.p, res.body.len, res.set_cookie);
-  explicit_bzero(res.set_cookie, sizeof res.set_cookie);
-  log_request(method, url, res.status);
-  srv_buf_free(&res.body);
-  srv_form_clear(&req.query);
-  srv_form_clear(&req.body);
-  return r;
+  if (ready && hand_off(sv, conn, st) == 0) return MHD_YES;
+  if (ready) srv_respond_error(res, 503, "the server is stopping", NULL);
+  return answer(conn, sv, st);
+}
+
+/* Forget the request: its fields, its answer and any uploaded file no rule adopted. */
+static void request_clear(conn_state *st) {
+  if (!st->built) return;
+  for (size_t i = 0; i < st->req.body.n; i++)
+    if (st->req.body.fields[i].blob_tmp) unlink(st->req.body.fields[i].blob_tmp);
+  explicit_bzero(st->res.set_cookie, sizeof st->res.set_cookie);
+  srv_buf_free(&st->res.body);
+  srv_form_clear(&st->req.query);
+  srv_form_clear(&st->req.body);
+  st->built = 0;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -461,11 +551,24 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
   (void)toe;
   conn_state *st = *con_cls;
   if (st) {
+    request_clear(st);
     stream_free(st); /* an interrupted upload leaves no temporary file */
     free(st->data);
     free(st);
   }
   *con_cls = NULL;
+}
+
+/* Answer what is queued, then end the workers and free them. */
+static void stop_workers(server *sv, pthread_t *workers, unsigned n) {
+  pthread_mutex_lock(&sv->mu);
+  sv->stopping = 1;
+  while (sv->inflight) pthread_cond_wait(&sv->idle, &sv->mu);
+  sv->quit = 1;
+  pthread_cond_broadcast(&sv->ready);
+  pthread_mutex_unlock(&sv->mu);
+  for (unsigned i = 0; i < n; i++) pthread_join(workers[i], NULL);
+  free(workers);
 }
 
 int srv_http_serve(srv_ctx *ctx, const srv_http_options *opts) {
@@ -483,10 +586,16 @@ int srv_http_serve(srv_ctx *ctx, const srv_http_options *opts) {
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, NULL);
   signal(SIGPIPE, SIG_IGN);
-  server sv = {ctx, opts->max_body, opts->web_dir, opts->tls_cert != NULL};
-  /* A few threads each polling many connections (epoll) serve many small requests with less
-   * switching than a thread per connection (bench/bench_server.sh); a thread per connection
-   * stays available (--http-threads 0). */
+  server sv = {.ctx = ctx, .max_body = opts->max_body, .web_dir = opts->web_dir,
+                .tls = opts->tls_cert != NULL};
+  pthread_mutex_init(&sv.mu, NULL);
+  pthread_cond_init(&sv.ready, NULL);
+  pthread_cond_init(&sv.idle, NULL);
+  /* Polling threads (epoll) read requests and write answers; they never block on a handler.
+   * Workers handle the requests in the order they were read: under load every request waits
+   * about as long as any other (bench/bench_server.sh), and a slow request (an Argon2 login,
+   * a key release) holds up one worker, not the connections polled with it. */
+  unsigned nworkers = opts->workers ? opts->workers : 8;
   /* Connections: as many as the descriptor limit allows (raised to its hard limit, at most
    * 65536) less room for files and database connections. With several polling threads MHD
    * splits the limit between them, and one busy thread may accept more than its share. */
@@ -501,9 +610,8 @@ int srv_http_serve(srv_ctx *ctx, const srv_http_options *opts) {
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > 256)
       max_conns = (unsigned)(rl.rlim_cur - 128);
   }
-  if (!opts->threads && max_conns > FD_SETSIZE - 4) max_conns = FD_SETSIZE - 4; /* select() */
-  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
-                   (opts->threads ? MHD_USE_EPOLL : MHD_USE_THREAD_PER_CONNECTION);
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_EPOLL |
+                   MHD_ALLOW_SUSPEND_RESUME;
   if (sv.tls) {
     if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
       fprintf(stderr, "escrowd: this libmicrohttpd was built without TLS\n");
@@ -516,16 +624,27 @@ int srv_http_serve(srv_ctx *ctx, const srv_http_options *opts) {
       {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)opts->tls_key},
       {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"},
       {MHD_OPTION_END, 0, NULL}};
+  pthread_t *workers = calloc(nworkers, sizeof *workers);
+  unsigned started = 0;
+  while (workers && started < nworkers &&
+         pthread_create(&workers[started], NULL, worker, &sv) == 0)
+    started++;
+  if (started < nworkers) {
+    fprintf(stderr, "escrowd: cannot start %u request workers\n", nworkers);
+    stop_workers(&sv, workers, started);
+    return -1;
+  }
   struct MHD_Daemon *d = MHD_start_daemon(
       flags, 0, NULL, NULL, on_request, &sv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
       MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
       (unsigned)60, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
       MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)256, MHD_OPTION_CONNECTION_LIMIT,
       max_conns, MHD_OPTION_THREAD_POOL_SIZE,
-      opts->threads, MHD_OPTION_ARRAY, tls_opts,
+      opts->threads > 1 ? opts->threads : 0, MHD_OPTION_ARRAY, tls_opts,
       MHD_OPTION_END);
   if (!d) {
     fprintf(stderr, "escrowd: cannot listen on %s:%u\n", opts->host, opts->port);
+    stop_workers(&sv, workers, started);
     return -1;
   }
   const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
@@ -536,7 +655,13 @@ int srv_http_serve(srv_ctx *ctx, const srv_http_options *opts) {
   srv_runs_set_listen(ctx, opts->host, info ? (unsigned)info->port : opts->port, sv.tls);
   int sig = 0;
   sigwait(&set, &sig);
+  /* no suspended connection may outlive the daemon: the workers answer what they hold, new
+   * requests get 503, and only then does the daemon stop */
+  stop_workers(&sv, workers, started);
   MHD_stop_daemon(d);
+  pthread_cond_destroy(&sv.idle);
+  pthread_cond_destroy(&sv.ready);
+  pthread_mutex_destroy(&sv.mu);
   fprintf(stderr, "escrowd: stopped (signal %d)\n", sig);
   return 0;
 }

@@ -57,8 +57,8 @@ typedef struct srv_http_options {
   const char *web_dir;  /* static files served at / (web.h), NULL for none */
   const char *tls_cert; /* PEM text of the certificate chain, NULL for plain HTTP */
   const char *tls_key;  /* PEM text of its private key (kept in secure memory by the caller) */
-  unsigned threads; /* worker threads, each polling many connections with epoll; 0: one thread
-                       per connection */
+  unsigned threads; /* threads polling the connections (epoll); 0 or 1: one */
+  unsigned workers; /* threads handling the requests read, in arrival order; 0: 8 */
 } srv_http_options;
 
 /* Serve until SIGINT/SIGTERM. 0 on a clean stop, -1 when the daemon cannot start. */

@@ -13,8 +13,9 @@
  *                 --ao-user EMAIL... --ds-user EMAIL...
  * Both commands take --database URL (right after --data DIR, or among their options) to keep
  * the tables in PostgreSQL instead of SQLite in the data folder; serve takes
- * --db-connections N (the pool's size, default 16) and --http-threads N (N threads polling
- * all connections with epoll; default 0: a thread per connection).
+ * --db-connections N (the pool's size, default 16), --http-threads N (threads polling the
+ * connections with epoll, default 1) and --workers N (threads handling the requests read, in
+ * arrival order, default 8).
  * Exit status: 0 success, 1 refused (exists, not found, invalid input), 2 usage or runtime error.
  */
 #include <stdio.h>
@@ -44,7 +45,7 @@ static int usage(void) {
   fputs("usage: escrowd serve --data DIR [--database URL] [--listen HOST:PORT] [--audience AUD]...\n"
         "                     [--clock-skew SECONDS] [--max-token-lifetime SECONDS]\n"
         "                     [--max-upload-mib N] [--allow-loopback-http] [--db-connections N]\n"
-        "                     [--http-threads N]\n"
+        "                     [--http-threads N] [--workers N]\n"
         "                     [--web DIR] [--tls-cert PEM --tls-key PEM] [--session-ttl SECONDS]\n"
         "                     [--login-max-failures N] [--kek-bits N]\n"
         "                     [--allow-simulated-tee] [--runners N] [--enclave PATH]"
@@ -261,7 +262,7 @@ static int serve(const char *data, int argc, char **argv) {
   const char *auds[MAXLIST];
   size_t naud = 0;
   long skew = 60, max_mib = 64, lifetime = 3600, db_conns = 16;
-  long http_threads = 0;
+  long http_threads = 1, workers = 8;
   unsigned sas_flags = 0;
   const char *web = NULL, *tls_cert = NULL, *tls_key = NULL;
   long session_ttl = 28800, max_failures = 5, kek_bits = 4096;
@@ -299,13 +300,15 @@ static int serve(const char *data, int argc, char **argv) {
     else if (!strcmp(a, "--database") && has) g_database = argv[++i];
     else if (!strcmp(a, "--db-connections") && has) db_conns = strtol(argv[++i], NULL, 10);
     else if (!strcmp(a, "--http-threads") && has) http_threads = strtol(argv[++i], NULL, 10);
+    else if (!strcmp(a, "--workers") && has) workers = strtol(argv[++i], NULL, 10);
     else {
       fprintf(stderr, "escrowd: unknown or incomplete option %s\n", a);
       return usage();
     }
   }
-  if (db_conns < 1 || db_conns > 1000 || http_threads < 0 || http_threads > 1024) {
-    fprintf(stderr, "escrowd: --db-connections 1..1000, --http-threads 0..1024\n");
+  if (db_conns < 1 || db_conns > 1000 || http_threads < 1 || http_threads > 64 || workers < 1 ||
+      workers > 1024) {
+    fprintf(stderr, "escrowd: --db-connections 1..1000, --http-threads 1..64, --workers 1..1024\n");
     return 2;
   }
   if (skew < 0 || skew > 3600 || max_mib < 1 || max_mib > 65536 || lifetime < 60 ||
@@ -382,7 +385,7 @@ static int serve(const char *data, int argc, char **argv) {
   srv_http_options o = {.host = host, .port = (unsigned)port,
                         .max_body = (size_t)max_mib * 1024 * 1024, .web_dir = web,
                         .tls_cert = cert_pem, .tls_key = key_pem,
-                        .threads = (unsigned)http_threads};
+                        .threads = (unsigned)http_threads, .workers = (unsigned)workers};
   if (web) fprintf(stderr, "escrowd: serving the dashboard from %s\n", web);
   int rc = srv_http_serve(&ctx, &o);
   if (cert_pem) sodium_free(cert_pem);
