@@ -37,7 +37,7 @@ static const char LOGIN_FAILED[] = "the e-mail address or the password is wrong"
 
 /* Each Argon2id hash or check holds crypto_pwhash_MEMLIMIT_INTERACTIVE (64 MiB): without a
  * bound, logins sent at once on many connections would exhaust the server's memory. */
-#define PWHASH_LANES 4
+#define PWHASH_LANES SRV_PASSWORD_LANES
 static pthread_mutex_t pw_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t pw_cond = PTHREAD_COND_INITIALIZER;
 static unsigned pw_busy;

@@ -22,6 +22,10 @@
 #define SRV_CSRF_TOKEN_LEN 43
 #define SRV_PASSWORD_MIN 12
 #define SRV_PASSWORD_MAX 1024
+/* At most this many Argon2id hashes or checks at once (64 MiB each); escrowd serves the
+ * requests that check a password from this many workers of their own, so a crowd of logins
+ * never occupies the workers that serve everything else. */
+#define SRV_PASSWORD_LANES 4
 
 /* ---- the rules (accounts.c) ------------------------------------------------------------ */
 

@@ -615,40 +615,53 @@ static void h_project_user(srv_request *req, srv_response *res) {
 }
 
 const srv_route srv_routes[] = {
-    {"GET", "/healthz", h_health},
-    {"GET", "/api/v1/key-encryption-key-download", h_kek_download},
-    {"POST", "/api/v1/wrapped-content-encryption-key", h_wcek},
-    {"POST", "/api/v1/validation-criteria", h_criteria},
-    {"POST", "/api/v1/data-specification", h_spec},
-    {"POST", "/api/v1/data-attestation", h_attestation},
-    {"POST", "/api/v1/dataset", h_dataset},
-    {"POST", "/api/v1/validation-criteria-accept", h_criteria_accept},
-    {"GET", "/api/v1/artifact", h_artifacts},
-    {"POST", "/api/v1/algorithm", h_algorithm},
-    {"POST", "/api/v1/login", h_login},
-    {"POST", "/api/v1/logout", h_logout},
-    {"GET", "/api/v1/me", h_me},
-    {"GET", "/api/v1/search", h_search},
-    {"POST", "/api/v1/api-key", h_api_key},
-    {"GET", "/api/v1/project", h_projects},
-    {"POST", "/api/v1/project", h_project_create},
-    {"POST", "/api/v1/project-state", h_project_state},
-    {"POST", "/api/v1/project-user", h_project_user},
-    {"GET", "/api/v1/organisation", h_orgs},
-    {"POST", "/api/v1/organisation", h_org_create},
-    {"GET", "/api/v1/user", h_users},
-    {"POST", "/api/v1/user", h_user_create},
+    {"GET", "/healthz", h_health, 0},
+    {"GET", "/api/v1/key-encryption-key-download", h_kek_download, 0},
+    {"POST", "/api/v1/wrapped-content-encryption-key", h_wcek, 0},
+    {"POST", "/api/v1/validation-criteria", h_criteria, 0},
+    {"POST", "/api/v1/data-specification", h_spec, 0},
+    {"POST", "/api/v1/data-attestation", h_attestation, 0},
+    {"POST", "/api/v1/dataset", h_dataset, 0},
+    {"POST", "/api/v1/validation-criteria-accept", h_criteria_accept, 0},
+    {"GET", "/api/v1/artifact", h_artifacts, 0},
+    {"POST", "/api/v1/algorithm", h_algorithm, 0},
+    {"POST", "/api/v1/login", h_login, 1},
+    {"POST", "/api/v1/logout", h_logout, 0},
+    {"GET", "/api/v1/me", h_me, 0},
+    {"GET", "/api/v1/search", h_search, 0},
+    {"POST", "/api/v1/api-key", h_api_key, 0},
+    {"GET", "/api/v1/project", h_projects, 0},
+    {"POST", "/api/v1/project", h_project_create, 0},
+    {"POST", "/api/v1/project-state", h_project_state, 0},
+    {"POST", "/api/v1/project-user", h_project_user, 0},
+    {"GET", "/api/v1/organisation", h_orgs, 0},
+    {"POST", "/api/v1/organisation", h_org_create, 0},
+    {"GET", "/api/v1/user", h_users, 0},
+    {"POST", "/api/v1/user", h_user_create, 1},
 };
 const size_t srv_nroutes = sizeof srv_routes / sizeof srv_routes[0];
+
+static const srv_route *route_of(const srv_request *req, int *status, char *allow,
+                                 size_t allowsz) {
+  const srv_route *r =
+      srv_route_find(srv_routes, srv_nroutes, req->method, req->path, status, allow, allowsz);
+  if (!r && *status == 404) /* the runs module's routes (runs_http.c) */
+    r = srv_route_find(srv_runs_routes, srv_runs_nroutes, req->method, req->path, status, allow,
+                       allowsz);
+  return r;
+}
+
+int srv_dispatch_checks_password(const srv_request *req) {
+  int status;
+  char allow[64];
+  const srv_route *r = route_of(req, &status, allow, sizeof allow);
+  return r && r->checks_password;
+}
 
 void srv_dispatch(srv_request *req, srv_response *res) {
   int status;
   char allow[64];
-  const srv_route *r =
-      srv_route_find(srv_routes, srv_nroutes, req->method, req->path, &status, allow, sizeof allow);
-  if (!r && status == 404) /* the runs module's routes (runs_http.c) */
-    r = srv_route_find(srv_runs_routes, srv_runs_nroutes, req->method, req->path, &status, allow,
-                       sizeof allow);
+  const srv_route *r = route_of(req, &status, allow, sizeof allow);
   if (!r) {
     srv_respond_error(res, status, status == 404 ? "no such endpoint" : "method not allowed",
                       NULL);

@@ -195,18 +195,30 @@ typedef struct server {
   size_t max_body;
   const char *web_dir;
   int tls;
-  /* the requests waiting for a worker, first come first served */
+  /* the requests waiting for a worker, first come first served: Q_PASSWORD's check a
+   * password (Argon2id, SRV_PASSWORD_LANES workers of their own), Q_OTHER's are the rest */
   pthread_mutex_t mu;
-  pthread_cond_t ready, idle;
-  conn_state *head, *tail;
+  pthread_cond_t idle;
+  struct queue {
+    pthread_cond_t ready;
+    conn_state *head, *tail;
+  } q[2];
   unsigned inflight; /* queued or being handled: their connections are suspended */
   int stopping, quit;
 } server;
+
+enum { Q_OTHER, Q_PASSWORD };
+
+typedef struct worker_arg {
+  server *sv;
+  struct queue *q;
+} worker_arg;
 
 /* Hand a read request to the workers: its connection is suspended until a worker has
  * answered it (then MHD calls on_request again, which sends the answer). -1 when the server
  * is stopping. */
 static int hand_off(server *sv, struct MHD_Connection *conn, conn_state *st) {
+  struct queue *q = &sv->q[srv_dispatch_checks_password(&st->req) ? Q_PASSWORD : Q_OTHER];
   pthread_mutex_lock(&sv->mu);
   if (sv->stopping) {
     pthread_mutex_unlock(&sv->mu);
@@ -216,11 +228,11 @@ static int hand_off(server *sv, struct MHD_Connection *conn, conn_state *st) {
   MHD_suspend_connection(conn);
   st->conn = conn;
   st->next = NULL;
-  if (sv->tail) sv->tail->next = st;
-  else sv->head = st;
-  sv->tail = st;
+  if (q->tail) q->tail->next = st;
+  else q->head = st;
+  q->tail = st;
   sv->inflight++;
-  pthread_cond_signal(&sv->ready);
+  pthread_cond_signal(&q->ready);
   pthread_mutex_unlock(&sv->mu);
   return 0;
 }
@@ -228,17 +240,18 @@ static int hand_off(server *sv, struct MHD_Connection *conn, conn_state *st) {
 /* A worker: handles queued requests in arrival order (the handlers block on the database,
  * RSA and Argon2; the polling threads never do). */
 static void *worker(void *arg) {
-  server *sv = arg;
+  server *sv = ((worker_arg *)arg)->sv;
+  struct queue *q = ((worker_arg *)arg)->q;
   for (;;) {
     pthread_mutex_lock(&sv->mu);
-    while (!sv->head && !sv->quit) pthread_cond_wait(&sv->ready, &sv->mu);
-    conn_state *st = sv->head;
+    while (!q->head && !sv->quit) pthread_cond_wait(&q->ready, &sv->mu);
+    conn_state *st = q->head;
     if (!st) {
       pthread_mutex_unlock(&sv->mu);
       return NULL;
     }
-    sv->head = st->next;
-    if (!sv->head) sv->tail = NULL;
+    q->head = st->next;
+    if (!q->head) q->tail = NULL;
     pthread_mutex_unlock(&sv->mu);
     srv_dispatch(&st->req, &st->res);
     struct MHD_Connection *conn = st->conn;
@@ -565,7 +578,8 @@ static void stop_workers(server *sv, pthread_t *workers, unsigned n) {
   sv->stopping = 1;
   while (sv->inflight) pthread_cond_wait(&sv->idle, &sv->mu);
   sv->quit = 1;
-  pthread_cond_broadcast(&sv->ready);
+  pthread_cond_broadcast(&sv->q[Q_OTHER].ready);
+  pthread_cond_broadcast(&sv->q[Q_PASSWORD].ready);
   pthread_mutex_unlock(&sv->mu);
   for (unsigned i = 0; i < n; i++) pthread_join(workers[i], NULL);
   free(workers);
@@ -589,13 +603,15 @@ int srv_http_serve(srv_ctx *ctx, const srv_http_options *opts) {
   server sv = {.ctx = ctx, .max_body = opts->max_body, .web_dir = opts->web_dir,
                 .tls = opts->tls_cert != NULL};
   pthread_mutex_init(&sv.mu, NULL);
-  pthread_cond_init(&sv.ready, NULL);
   pthread_cond_init(&sv.idle, NULL);
+  pthread_cond_init(&sv.q[Q_OTHER].ready, NULL);
+  pthread_cond_init(&sv.q[Q_PASSWORD].ready, NULL);
   /* Polling threads (epoll) read requests and write answers; they never block on a handler.
    * Workers handle the requests in the order they were read: under load every request waits
-   * about as long as any other (bench/bench_server.sh), and a slow request (an Argon2 login,
-   * a key release) holds up one worker, not the connections polled with it. */
-  unsigned nworkers = opts->workers ? opts->workers : 8;
+   * about as long as any other (bench/bench_server.sh), and a slow request (a key release)
+   * holds up one worker, not the connections polled with it. Password checks have workers
+   * of their own (bench/bench_login_stall.py). */
+  unsigned nworkers = (opts->workers ? opts->workers : 8) + SRV_PASSWORD_LANES;
   /* Connections: as many as the descriptor limit allows (raised to its hard limit, at most
    * 65536) less room for files and database connections. With several polling threads MHD
    * splits the limit between them, and one busy thread may accept more than its share. */
@@ -625,9 +641,11 @@ int srv_http_serve(srv_ctx *ctx, const srv_http_options *opts) {
       {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"},
       {MHD_OPTION_END, 0, NULL}};
   pthread_t *workers = calloc(nworkers, sizeof *workers);
+  worker_arg wa[2] = {{&sv, &sv.q[Q_OTHER]}, {&sv, &sv.q[Q_PASSWORD]}};
   unsigned started = 0;
   while (workers && started < nworkers &&
-         pthread_create(&workers[started], NULL, worker, &sv) == 0)
+         pthread_create(&workers[started], NULL, worker,
+                        &wa[started < SRV_PASSWORD_LANES ? Q_PASSWORD : Q_OTHER]) == 0)
     started++;
   if (started < nworkers) {
     fprintf(stderr, "escrowd: cannot start %u request workers\n", nworkers);
@@ -660,7 +678,8 @@ int srv_http_serve(srv_ctx *ctx, const srv_http_options *opts) {
   stop_workers(&sv, workers, started);
   MHD_stop_daemon(d);
   pthread_cond_destroy(&sv.idle);
-  pthread_cond_destroy(&sv.ready);
+  pthread_cond_destroy(&sv.q[Q_OTHER].ready);
+  pthread_cond_destroy(&sv.q[Q_PASSWORD].ready);
   pthread_mutex_destroy(&sv.mu);
   fprintf(stderr, "escrowd: stopped (signal %d)\n", sig);
   return 0;

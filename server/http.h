@@ -49,6 +49,8 @@ extern const size_t srv_nroutes;
 /* Handle one fully read request (routing, parsing done by the caller). Used by the MHD glue and
  * by tests. */
 void srv_dispatch(srv_request *req, srv_response *res);
+/* Whether srv_dispatch would run a handler that checks a password (Argon2id). */
+int srv_dispatch_checks_password(const srv_request *req);
 
 typedef struct srv_http_options {
   const char *host; /* "127.0.0.1" */

@@ -15,6 +15,7 @@ typedef struct srv_route {
   const char *method; /* "GET", "POST" */
   const char *path;   /* without trailing slash, e.g. "/api/v1/dataset" */
   srv_handler handler;
+  int checks_password; /* the handler runs Argon2id (escrowd's password workers serve it) */
 } srv_route;
 
 /* Find the route. Returns the route, or NULL with *status 404 (no such path) or 405 (path

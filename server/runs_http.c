@@ -211,21 +211,21 @@ static void h_enclave_wcek(srv_request *req, srv_response *res) {
 }
 
 const srv_route srv_runs_routes[] = {
-    {"POST", "/api/v1/enclave/key-release", h_key_release},
-    {"GET", "/api/v1/enclave/wcek", h_enclave_wcek},
-    {"POST", "/api/v1/run-configuration", h_config_create},
-    {"GET", "/api/v1/run-configuration", h_config_list},
-    {"POST", "/api/v1/run-request", h_request},
-    {"GET", "/api/v1/initiate-run", h_initiate}, /* the sample's state-changing GET */
-    {"POST", "/api/v1/initiate-run", h_initiate},
-    {"POST", "/api/v1/run-reject", h_reject},
-    {"POST", "/api/v1/run-cancel", h_cancel},
-    {"GET", "/api/v1/run-status", h_status},
-    {"GET", "/api/v1/report-download", h_report},
-    {"GET", "/api/v1/model-download", h_model},
-    {"GET", "/api/v1/log-download", h_logs},
-    {"GET", "/api/v1/notifications", h_notifications},
-    {"POST", "/api/v1/chat", h_chat_post},
-    {"GET", "/api/v1/chat", h_chat_list},
+    {"POST", "/api/v1/enclave/key-release", h_key_release, 0},
+    {"GET", "/api/v1/enclave/wcek", h_enclave_wcek, 0},
+    {"POST", "/api/v1/run-configuration", h_config_create, 0},
+    {"GET", "/api/v1/run-configuration", h_config_list, 0},
+    {"POST", "/api/v1/run-request", h_request, 0},
+    {"GET", "/api/v1/initiate-run", h_initiate, 0}, /* the sample's state-changing GET */
+    {"POST", "/api/v1/initiate-run", h_initiate, 0},
+    {"POST", "/api/v1/run-reject", h_reject, 0},
+    {"POST", "/api/v1/run-cancel", h_cancel, 0},
+    {"GET", "/api/v1/run-status", h_status, 0},
+    {"GET", "/api/v1/report-download", h_report, 0},
+    {"GET", "/api/v1/model-download", h_model, 0},
+    {"GET", "/api/v1/log-download", h_logs, 0},
+    {"GET", "/api/v1/notifications", h_notifications, 0},
+    {"POST", "/api/v1/chat", h_chat_post, 0},
+    {"GET", "/api/v1/chat", h_chat_list, 0},
 };
 const size_t srv_runs_nroutes = sizeof srv_runs_routes / sizeof srv_runs_routes[0];

@@ -700,6 +700,26 @@ def run_concurrent_logins():
         peak = peak_rss_mib(srv.proc.pid)
         check("24 logins at once do not hash 24 passwords at once (peak memory under 1 GiB)",
               0 < peak < 1024, f"peak {peak} MiB, {before} MiB before")
+        # password checks have workers of their own: a crowd of logins (more than every
+        # worker escrowd has) does not hold up other requests. Ordering, not timing: the read,
+        # sent once the logins are, is answered before the first of them.
+        done = [None] * 16
+
+        def slow_login(i):
+            code = login(base, f"crowd{i}@acme.test", "wrong password!").last.status_code
+            done[i] = (code, time.monotonic())
+        ts = [threading.Thread(target=slow_login, args=(i,)) for i in range(16)]
+        for t in ts:
+            t.start()
+        time.sleep(0.05)  # the logins sent
+        health = requests.get(base + "/healthz", timeout=60)
+        read_at = time.monotonic()
+        for t in ts:
+            t.join()
+        check("a request sent while 16 logins are under way is answered before any of them",
+              health.status_code == 200 and all(d[0] == 401 for d in done) and
+              read_at < min(d[1] for d in done),
+              (health.status_code, [d[0] for d in done], read_at, min(d[1] for d in done)))
     finally:
         rc = srv.stop()
     check("escrowd (concurrent logins) stops cleanly", rc == 0, rc)

@@ -462,7 +462,7 @@ static void h_b(struct srv_request *q, struct srv_response *r) { (void)q, (void)
 
 static void routes_match_with_and_without_trailing_slash(void **state) {
   (void)state;
-  const srv_route t[] = {{"GET", "/api/v1/x", h_a}, {"POST", "/api/v1/x", h_b}};
+  const srv_route t[] = {{"GET", "/api/v1/x", h_a, 0}, {"POST", "/api/v1/x", h_b, 0}};
   int st;
   char allow[64];
   assert_ptr_equal(srv_route_find(t, 2, "GET", "/api/v1/x/", &st, allow, sizeof allow)->handler, h_a);
