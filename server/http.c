@@ -611,7 +611,10 @@ int srv_http_serve(srv_ctx *ctx, const srv_http_options *opts) {
    * about as long as any other (bench/bench_server.sh), and a slow request (a key release)
    * holds up one worker, not the connections polled with it. Password checks have workers
    * of their own (bench/bench_login_stall.py). */
-  unsigned nworkers = (opts->workers ? opts->workers : 8) + SRV_PASSWORD_LANES;
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  unsigned nworkers = opts->workers ? opts->workers : cores > 2 ? (unsigned)(2 * cores) : 4;
+  if (nworkers > 1024) nworkers = 1024;
+  nworkers += SRV_PASSWORD_LANES;
   /* Connections: as many as the descriptor limit allows (raised to its hard limit, at most
    * 65536) less room for files and database connections. With several polling threads MHD
    * splits the limit between them, and one busy thread may accept more than its share. */

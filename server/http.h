@@ -60,7 +60,9 @@ typedef struct srv_http_options {
   const char *tls_cert; /* PEM text of the certificate chain, NULL for plain HTTP */
   const char *tls_key;  /* PEM text of its private key (kept in secure memory by the caller) */
   unsigned threads; /* threads polling the connections (epoll); 0 or 1: one */
-  unsigned workers; /* threads handling the requests read, in arrival order; 0: 8 */
+  unsigned workers; /* threads handling the requests read, in arrival order (and
+                       SRV_PASSWORD_LANES more for password checks); 0: twice the cores, at
+                       least 4 */
 } srv_http_options;
 
 /* Serve until SIGINT/SIGTERM. 0 on a clean stop, -1 when the daemon cannot start. */

@@ -15,7 +15,7 @@
  * the tables in PostgreSQL instead of SQLite in the data folder; serve takes
  * --db-connections N (the pool's size, default 16), --http-threads N (threads polling the
  * connections with epoll, default 1) and --workers N (threads handling the requests read, in
- * arrival order, default 8).
+ * arrival order; default 0: twice the cores, at least 4).
  * Exit status: 0 success, 1 refused (exists, not found, invalid input), 2 usage or runtime error.
  */
 #include <stdio.h>
@@ -262,7 +262,7 @@ static int serve(const char *data, int argc, char **argv) {
   const char *auds[MAXLIST];
   size_t naud = 0;
   long skew = 60, max_mib = 64, lifetime = 3600, db_conns = 16;
-  long http_threads = 1, workers = 8;
+  long http_threads = 1, workers = 0;
   unsigned sas_flags = 0;
   const char *web = NULL, *tls_cert = NULL, *tls_key = NULL;
   long session_ttl = 28800, max_failures = 5, kek_bits = 4096;
@@ -306,9 +306,9 @@ static int serve(const char *data, int argc, char **argv) {
       return usage();
     }
   }
-  if (db_conns < 1 || db_conns > 1000 || http_threads < 1 || http_threads > 64 || workers < 1 ||
+  if (db_conns < 1 || db_conns > 1000 || http_threads < 1 || http_threads > 64 || workers < 0 ||
       workers > 1024) {
-    fprintf(stderr, "escrowd: --db-connections 1..1000, --http-threads 1..64, --workers 1..1024\n");
+    fprintf(stderr, "escrowd: --db-connections 1..1000, --http-threads 1..64, --workers 0..1024\n");
     return 2;
   }
   if (skew < 0 || skew > 3600 || max_mib < 1 || max_mib > 65536 || lifetime < 60 ||
