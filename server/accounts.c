@@ -657,60 +657,13 @@ int dom_register_api_key(srv_ctx *ctx, const srv_user *u, const char *pem, srv_b
 /* ---- search ------------------------------------------------------------------------------ */
 
 #define SEARCH_LIMIT 100
-#define SEARCH_CACHE 16
-
-typedef struct vis {
-  char project_id[64];
-  char *org_id;   /* the viewer's party */
-  char *ao_org;   /* the project's AO */
-  int is_ao;
-} vis;
-
 typedef struct search_state {
-  srv_ctx *ctx;
-  const srv_user *u;
   srv_buf *out;
-  vis cache[SEARCH_CACHE];
-  size_t ncache;
   int n;
 } search_state;
 
-static int ao_cb(void *arg, const char *org_id, const char *org_name, const char *role) {
-  (void)org_name;
-  vis *v = arg;
-  if (strcmp(role, "ao") == 0 && !v->ao_org) v->ao_org = strdup(org_id);
-  return 0;
-}
-
-/* May the viewer see this version? The AO's versions are shared; a DS sees its own; the AO
- * sees every party's (DESIGN: the artifact listing's rule). A run configuration carries its
- * data steward's organisation: the AO and that DS see it. */
-static int can_see(search_state *s, const acc_hit *h) {
-  if (strcmp(h->kind, "project") == 0 || s->u->is_operator) return 1;
-  if (strcmp(h->kind, "wcek") == 0) return 0;
-  vis *v = NULL;
-  for (size_t i = 0; i < s->ncache; i++)
-    if (strcmp(s->cache[i].project_id, h->project_id) == 0) v = &s->cache[i];
-  if (!v) {
-    if (s->ncache == SEARCH_CACHE) return 0; /* bounded: more projects than this are skipped */
-    v = &s->cache[s->ncache++];
-    snprintf(v->project_id, sizeof v->project_id, "%s", h->project_id);
-    srv_member m = {0};
-    if (s->ctx->store->member_get(s->ctx->store, h->project_id, s->u->id, &m) == 0) {
-      v->org_id = m.org_id;
-      m.org_id = NULL;
-      v->is_ao = strcmp(m.role, "ao") == 0;
-    }
-    srv_member_clear(&m);
-    (void)acc_parties_each(s->ctx->store, h->project_id, ao_cb, v);
-  }
-  if (!v->org_id || !h->org_id) return 0;
-  return v->is_ao || strcmp(h->org_id, v->org_id) == 0 || (v->ao_org && strcmp(h->org_id, v->ao_org) == 0);
-}
-
 static int hit_cb(void *arg, const acc_hit *h) {
   search_state *s = arg;
-  if (!can_see(s, h)) return 0;
   srv_buf *out = s->out;
   srv_buf_puts(out, s->n++ ? ",{" : "{");
   srv_buf_json_kv(out, 1, "project_id", h->project_id);
@@ -730,15 +683,11 @@ static int hit_cb(void *arg, const acc_hit *h) {
 int dom_search(srv_ctx *ctx, const srv_user *u, const char *q, srv_buf *out, srv_err *err) {
   if (!srv_valid_text(q, 200))
     return fail(err, SRV_E_BADREQ, "q must be 1 to 200 printable characters");
-  search_state s = {.ctx = ctx, .u = u, .out = out};
+  search_state s = {.out = out};
   srv_buf_puts(out, "{");
   srv_buf_json_kv(out, 1, "query", q);
   srv_buf_puts(out, ",\"results\":[");
   int rc = acc_search(ctx->store, u->is_operator ? NULL : u->id, q, SEARCH_LIMIT, hit_cb, &s);
   srv_buf_puts(out, "]}");
-  for (size_t i = 0; i < s.ncache; i++) {
-    free(s.cache[i].org_id);
-    free(s.cache[i].ao_org);
-  }
   return rc ? db_fail(err, rc, "the search") : 0;
 }

@@ -606,7 +606,10 @@ int srv_http_serve(srv_ctx *ctx, const srv_http_options *opts) {
   pthread_cond_init(&sv.idle, NULL);
   pthread_cond_init(&sv.q[Q_OTHER].ready, NULL);
   pthread_cond_init(&sv.q[Q_PASSWORD].ready, NULL);
-  /* Polling threads (epoll) read requests and write answers; they never block on a handler.
+  /* Polling threads read requests and write answers; they never block on a handler. They
+   * poll() (level-triggered): with MHD's epoll mode a client that closed its connection in the
+   * middle of an upload was noticed only at the connection's timeout, 60 s later, its
+   * temporary file kept until then (server_accounts sends three such uploads).
    * Workers handle the requests in the order they were read: under load every request waits
    * about as long as any other (bench/bench_server.sh), and a slow request (a key release)
    * holds up one worker, not the connections polled with it. Password checks have workers
@@ -629,7 +632,7 @@ int srv_http_serve(srv_ctx *ctx, const srv_http_options *opts) {
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > 256)
       max_conns = (unsigned)(rl.rlim_cur - 128);
   }
-  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_EPOLL |
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_POLL |
                    MHD_ALLOW_SUSPEND_RESUME;
   if (sv.tls) {
     if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {

@@ -59,7 +59,7 @@ typedef struct srv_http_options {
   const char *web_dir;  /* static files served at / (web.h), NULL for none */
   const char *tls_cert; /* PEM text of the certificate chain, NULL for plain HTTP */
   const char *tls_key;  /* PEM text of its private key (kept in secure memory by the caller) */
-  unsigned threads; /* threads polling the connections (epoll); 0 or 1: one */
+  unsigned threads; /* threads polling the connections; 0 or 1: one */
   unsigned workers; /* threads handling the requests read, in arrival order (and
                        SRV_PASSWORD_LANES more for password checks); 0: twice the cores, at
                        least 4 */

@@ -14,7 +14,7 @@
  * Both commands take --database URL (right after --data DIR, or among their options) to keep
  * the tables in PostgreSQL instead of SQLite in the data folder; serve takes
  * --db-connections N (the pool's size, default 16), --http-threads N (threads polling the
- * connections with epoll, default 1) and --workers N (threads handling the requests read, in
+ * connections, default 1) and --workers N (threads handling the requests read, in
  * arrival order; default 0: twice the cores, at least 4).
  * Exit status: 0 success, 1 refused (exists, not found, invalid input), 2 usage or runtime error.
  */

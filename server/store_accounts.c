@@ -333,6 +333,12 @@ int acc_search(srv_store *s, const char *user_id, const char *text, size_t limit
   cb k = {(void *)fn, arg};
   srv_db_param p[] = {SRV_DB_TEXT(user_id), SRV_DB_TEXT(pat), SRV_DB_INT(limit)};
 #define LIKE(col) "lower(" col ") LIKE lower($2) ESCAPE '\\'"
+  /* the viewer $1's party po in the row's project (member_get's rule: in project_user, and the
+   * user's organisation a party); what each party sees is the artifact listing's rule */
+#define MEMBER(row)                                                                            \
+  " FROM project_user pu JOIN \"user\" u ON u.id = pu.user_id JOIN project_org po"              \
+  " ON po.project_id = pu.project_id AND po.org_id = u.org_id"                                 \
+  " WHERE pu.project_id = " row ".project_id AND pu.user_id = $1"
   int rc = query(
       s, 0,
       "SELECT p.id, p.name, 'project', NULL, p.name, p.description, NULL, NULL, 0, p.created_at"
@@ -343,20 +349,22 @@ int acc_search(srv_store *s, const char *user_id, const char *text, size_t limit
       " SELECT p.id, p.name, v.kind, v.org_id, v.name, v.description, v.version_tag,"
       "  v.version_description, v.system_version, v.created_at"
       " FROM artifact_version v JOIN project p ON p.id = v.project_id"
-      " WHERE v.kind <> 'wcek' AND (CAST($1 AS TEXT) IS NULL OR v.project_id IN"
-      "  (SELECT project_id FROM project_user WHERE user_id = $1))"
+      " WHERE v.kind <> 'wcek' AND (CAST($1 AS TEXT) IS NULL OR EXISTS (SELECT 1" MEMBER("v")
+      "  AND (po.role = 'ao' OR v.org_id = po.org_id OR v.org_id = (SELECT ao.org_id"
+      "   FROM project_org ao WHERE ao.project_id = v.project_id AND ao.role = 'ao'))))"
       " AND (" LIKE("v.name") " OR " LIKE("v.description") " OR " LIKE("v.version_tag")
       " OR " LIKE("v.version_description") ")"
       " UNION ALL"
       " SELECT p.id, p.name, 'run_configuration', rc.ds_org_id, rc.name, rc.description, NULL, NULL,"
       "  0, rc.created_at"
       " FROM run_configuration rc JOIN project p ON p.id = rc.project_id"
-      " WHERE (CAST($1 AS TEXT) IS NULL OR rc.project_id IN"
-      "  (SELECT project_id FROM project_user WHERE user_id = $1))"
+      " WHERE (CAST($1 AS TEXT) IS NULL OR EXISTS (SELECT 1" MEMBER("rc")
+      "  AND (po.role = 'ao' OR rc.ds_org_id = po.org_id)))"
       " AND (" LIKE("rc.name") " OR " LIKE("rc.description") ")"
       " ORDER BY 10 DESC LIMIT $3",
       p, NP(p), row_hit, &k);
 #undef LIKE
+#undef MEMBER
   free(pat);
   return rc;
 }

@@ -62,8 +62,11 @@ typedef struct acc_hit {
 } acc_hit;
 typedef int (*acc_hit_fn)(void *arg, const acc_hit *h);
 /* Projects, artifact versions and run configurations (the runs module's table; org_id is the
- * configuration's data steward) of the user's projects whose searchable text contains q
- * (case-insensitive for ASCII; q is matched literally, % and _ included). At most limit. */
+ * configuration's data steward) whose searchable text contains q (case-insensitive for ASCII;
+ * q is matched literally, % and _ included), the newest first, at most limit: those the user
+ * may see (user_id NULL: the operator, every one). A user sees the projects they are a member
+ * of; there, as in the artifact listing, the AO's versions and their own party's (the AO
+ * every party's), never a WCEK, and the run configurations of their own party (the AO all). */
 int acc_search(srv_store *s, const char *user_id, const char *q, size_t limit, acc_hit_fn fn,
                void *arg);
 

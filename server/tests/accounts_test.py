@@ -399,6 +399,22 @@ def run_main(base, other_pid):
     expect("search without credentials is 401", anon.get(base + "/api/v1/search/", params={"q": "Covid"}), 401)
     r = requests.get(base + "/api/v1/search/", params={"q": "Covid"}, headers={"Authorization": "Bearer " + ao_jwt})
     check("search with a Bearer JWT", r.status_code == 200 and len(r.json()["results"]) == 1, r.text)
+    # what a user may see is chosen before the 100-result limit, not after it: the second DS's
+    # one match is older than 100 of the first DS's, which it may not see
+    def attest(s, tag):
+        return s.post(base + "/api/v1/data-attestation/", data={
+            "project_id": pid, "name": "Bulk attestation", "description": "bulk-needle",
+            "version_tag": tag, "version_description": "bulk"}, files={"file_name": ("att.pdf", PDF)})
+    expect("the second DS uploads an attestation", attest(ds2, "bulk-ds2"), 201)
+    time.sleep(1.1)  # created_at has whole seconds: the first DS's are newer
+    codes = [attest(ds, f"bulk-{i}").status_code for i in range(100)]
+    check("the first DS uploads 100 attestations", codes == [201] * 100, codes)
+    check("the second DS finds its one match behind 100 newer it may not see",
+          hits(ds2, "bulk-needle") == (200, [("data_attestation", "Bulk attestation")]))
+    check("the first DS finds its 100, not the second DS's", len(hits(ds, "bulk-needle")[1]) == 100)
+    r = ao.get(base + "/api/v1/search/", params={"q": "bulk-needle"})
+    check("the AO sees both parties' matches, at most 100",
+          r.status_code == 200 and len(r.json()["results"]) == 100, r.text[:200])
 
     # --- states (manual §10.4) --------------------------------------------------------------------
     def state(s, value, project=pid):
@@ -619,18 +635,19 @@ def run_limits(base):
         base + "/api/v1/data-attestation/", data=b"x" * (3 * 1024 * 1024),
         headers={"Authorization": "Bearer " + jwt, "Content-Type": "multipart/form-data; boundary=XyZ-boundary"}), 413)
     host, port = base[len("http://"):].split(":")
-    with socket.create_connection((host, int(port)), timeout=10) as c:
-        c.sendall((f"POST /api/v1/data-attestation/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {jwt}\r\n"
-                   "Content-Type: multipart/form-data; boundary=XyZ-boundary\r\nContent-Length: 1900000\r\n\r\n"
-                   "--XyZ-boundary\r\nContent-Disposition: form-data; name=\"file_name\"; filename=\"x.pdf\"\r\n\r\n").encode()
-                  + PDF + bytes(1024 * 1024))
+    for _ in range(3):  # the connection's end is noticed at once, not at its 60 s timeout
+        with socket.create_connection((host, int(port)), timeout=10) as c:
+            c.sendall((f"POST /api/v1/data-attestation/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {jwt}\r\n"
+                       "Content-Type: multipart/form-data; boundary=XyZ-boundary\r\nContent-Length: 1900000\r\n\r\n"
+                       "--XyZ-boundary\r\nContent-Disposition: form-data; name=\"file_name\"; filename=\"x.pdf\"\r\n\r\n").encode()
+                      + PDF + bytes(1024 * 1024))
     left = ["?"]
     for _ in range(100):
         left = no_tmp_files()
         if not left:
             break
         time.sleep(0.1)
-    check("an upload cut off by the client leaves no temporary file", left == [], left)
+    check("3 uploads cut off by the client leave no temporary file", left == [], left)
 
     # --- session expiry (--session-ttl 5; expiry is counted in whole seconds): poll, never assert on time ----------------------------
     s = login(base, "ao@acme.test")
@@ -701,8 +718,10 @@ def run_concurrent_logins():
         check("24 logins at once do not hash 24 passwords at once (peak memory under 1 GiB)",
               0 < peak < 1024, f"peak {peak} MiB, {before} MiB before")
         # password checks have workers of their own: a crowd of logins (more than every
-        # worker escrowd has) does not hold up other requests. Ordering, not timing: the read,
-        # sent once the logins are, is answered before the first of them.
+        # worker escrowd has) does not hold up other requests. Ordering, not timing: a read
+        # sent once the logins are waits for at most two rounds of the 4 password workers (on
+        # a loaded machine), where sharing the other workers' queue it would wait for every
+        # login sent before it to be taken, i.e. for 9 or more of them to be answered.
         done = [None] * 16
 
         def slow_login(i):
@@ -716,10 +735,10 @@ def run_concurrent_logins():
         read_at = time.monotonic()
         for t in ts:
             t.join()
-        check("a request sent while 16 logins are under way is answered before any of them",
-              health.status_code == 200 and all(d[0] == 401 for d in done) and
-              read_at < min(d[1] for d in done),
-              (health.status_code, [d[0] for d in done], read_at, min(d[1] for d in done)))
+        before = sum(1 for d in done if d[1] < read_at)
+        check("a request sent while 16 logins are under way is answered before 9 of them are",
+              health.status_code == 200 and all(d[0] == 401 for d in done) and before <= 8,
+              (health.status_code, [d[0] for d in done], before))
     finally:
         rc = srv.stop()
     check("escrowd (concurrent logins) stops cleanly", rc == 0, rc)
