@@ -457,7 +457,18 @@ static int save_version_sealed(srv_ctx *ctx, const srv_caller *c, const char *ki
                     .sealed_secret = sealed, .sealed_secret_len = sealed_len};
   srv_store *s = ctx->store;
   if (s->begin(s)) return store_err(err, SRV_STOREERR, "the upload");
-  int rc = s->artifact_insert(s, &a);
+  /* the state again, now that a change of it waits for this transaction: the one read when
+   * the request was authenticated may have changed while the file was received */
+  char *state = NULL;
+  int rc = srv_store_project_state_locked(s, c->project.id, &state);
+  if (!rc && strcmp(state, "Active") != 0) {
+    s->rollback(s);
+    err_set(err, SRV_E_CONFLICT, "the project is %s: uploads need an Active project", state);
+    free(state);
+    return err->kind;
+  }
+  free(state);
+  if (!rc) rc = s->artifact_insert(s, &a);
   if (!rc && only_latest) rc = s->artifact_prune(s, c->project.id, kind, c->member.org_id, id);
   char action[64];
   snprintf(action, sizeof action, "%s.upload", kind);

@@ -339,6 +339,20 @@ static int row_int(void *arg, const srv_db_row *r) {
   return 0;
 }
 
+int srv_store_project_state_locked(srv_store *s, const char *project_id, char **state) {
+  *state = NULL;
+  srv_dbc *c = srv_db_get(s->db);
+  if (!c) return SRV_STOREERR;
+  srv_db_param p[] = {SRV_DB_TEXT(project_id)};
+  int rc = srv_db_query_one(c,
+                            srv_dbc_dialect(c) == SRV_DB_POSTGRES
+                                ? "SELECT state FROM project WHERE id = $1 FOR UPDATE"
+                                : "SELECT state FROM project WHERE id = $1",
+                            p, NP(p), row_first_text, state);
+  srv_db_put(c);
+  return rc;
+}
+
 static int st_artifact_insert(srv_store *s, srv_artifact *a) {
   srv_dbc *c = srv_db_get(s->db);
   if (!c) return SRV_STOREERR;

@@ -113,6 +113,12 @@ srv_store *srv_store_open(const char *target, unsigned pool_size, char *err, siz
 int srv_store_caller_get(srv_store *s, const char *email, const char *project_id, srv_user *u,
                          srv_project *p, srv_member *m, int *in_project);
 
+/* Inside a transaction: the project's state (malloc'd, into *state), its row locked until the
+ * transaction ends, so a state change waits for it and an upload that saw "Active" commits
+ * before the project can be paused (SQLite's write transaction serialises them the same way).
+ * SRV_NOTFOUND when there is no such project. */
+int srv_store_project_state_locked(srv_store *s, const char *project_id, char **state);
+
 /* The core module's migrations (the tables of this file's operations). */
 extern const srv_db_module srv_store_core_module;
 

@@ -464,6 +464,32 @@ def run_main(base, other_pid):
                                  "'project.state.%' ORDER BY seq")]
     check("the audit records each change once", actions == ["project.state.Paused", "project.state.Deactivated"], actions)
 
+    # --- uploads racing a pause: none lands after it ------------------------------------------
+    r = expect("the operator creates a project for the upload race", op.post(
+        base + "/api/v1/project/", data=[("name", "Upload race"), ("ao_org", "Acme AO"), ("ds_org", "Hosp DS")]), 201)
+    up_pid = r.json()["id"]
+    assert all(c in "0123456789abcdef-" for c in up_pid)
+    expect("the AO joins it", op.post(base + "/api/v1/project-user/", data={"project_id": up_pid,
+                                                                          "email": "ao@acme.test"}), 201)
+    ao_jar, ao_csrf = ao.cookies.get_dict(), ao.headers["X-CSRF-Token"]
+
+    def racer(i):
+        if i == 6:
+            return requests.post(base + "/api/v1/project-state/", data={"project_id": up_pid, "state": "Paused"},
+                                 cookies=jar, headers={"X-CSRF-Token": csrf})
+        return requests.post(base + "/api/v1/validation-criteria/", data=dict(meta, project_id=up_pid, version_tag=f"race-{i}"),
+                             files=files, cookies=ao_jar, headers={"X-CSRF-Token": ao_csrf})
+    answers = concurrently(13, racer)
+    check("the pause sent among 12 uploads is done", answers[6].status_code == 200, answers[6].text)
+    check("each upload is stored (201) or refused as Paused (409)",
+          all(a.status_code == 201 or (a.status_code == 409 and "Paused" in a.text) for i, a in enumerate(answers) if i != 6),
+          [(a.status_code, a.text[:60]) for a in answers])
+    order = [r[0] for r in sql(f"SELECT action FROM audit WHERE project_id = '{up_pid}' AND (action LIKE "
+                               "'project.state.%' OR action LIKE '%.upload') ORDER BY seq")]
+    stored = sum(1 for i, a in enumerate(answers) if i != 6 and a.status_code == 201)
+    check("no upload is recorded after the pause, and every 201 is recorded",
+          order[-1:] == ["project.state.Paused"] and order.count("validation_criteria.upload") == stored, order)
+
     # --- API keys ---------------------------------------------------------------------------------
     with open(os.path.join(KEYS, "other4096.pub.pem")) as f:
         other_pub = f.read()
