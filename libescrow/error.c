@@ -44,9 +44,17 @@ void escrow_error_clear(void) {
   last_code = 0;
 }
 
+/* Messages quote input (a claim, a kid, a file name): a control character in it is shown as
+ * '?', so a message is one line that cannot forge log lines or move a terminal's cursor. */
+static void printable(char *s) {
+  for (; *s; s++)
+    if ((unsigned char)*s < 0x20 || *s == 0x7f) *s = '?';
+}
+
 __attribute__((format(printf, 2, 0)))
 static int set_message(int code, const char *fmt, va_list ap) {
   vsnprintf(last_message, sizeof last_message, fmt, ap);
+  printable(last_message);
   last_code = code;
   return code;
 }
@@ -70,6 +78,7 @@ int escrow__err_openssl(int code, const char *fmt, ...) {
     size_t used = strlen(last_message);
     if (reason != NULL && used < sizeof last_message)
       snprintf(last_message + used, sizeof last_message - used, ": %s", reason);
+    printable(last_message);
   }
   ERR_clear_error();
   return code;

@@ -39,7 +39,8 @@ typedef enum escrow_error_code {
 ESCROW_EXTERN const char *escrow_strerror(int code);
 
 /* The calling thread's last detailed error message, or "" if none. Valid until the thread's
- * next libescrow call. Never contains secret material. */
+ * next libescrow call. Never contains secret material, and never a control character: one
+ * quoted from input (a claim name, a kid) is shown as '?'. */
 ESCROW_EXTERN const char *escrow_error_last(void);
 
 /* The code that went with escrow_error_last(), or 0. */

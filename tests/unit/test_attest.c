@@ -779,6 +779,17 @@ static void test_policy_structure_errors_are_reported(void **state) {
   }
 }
 
+static void test_errors_quoting_input_are_one_printable_line(void **state) {
+  (void)state;
+  /* an unknown member named with a newline, an escape and DEL: quoted, but as '?' */
+  const char *p = "{\"version\":\"1.0.0\",\"anyOf\":[{\"authority\":\"a\",\"allOf\":[]}],"
+                  "\"x\\nFAKE LOG LINE\\u001b[2J\\u007f\":1}";
+  assert_int_equal(escrow_attest_policy_check((const uint8_t *)p, strlen(p)), ESCROW_E_FORMAT);
+  const char *m = escrow_error_last();
+  assert_non_null(strstr(m, "x?FAKE LOG LINE?[2J?"));
+  for (const char *c = m; *c; c++) assert_true((unsigned char)*c >= 0x20 && *c != 0x7f);
+}
+
 static void test_policy_is_checked_entirely_before_evaluation(void **state) {
   (void)state;
   /* The first authority allows release, but the second is malformed: refused. */
@@ -1483,6 +1494,7 @@ int main(void) {
       cmocka_unit_test(test_policy_nested_any_and_all),
       cmocka_unit_test(test_policy_authority_must_match_the_issuer),
       cmocka_unit_test(test_policy_structure_errors_are_reported),
+      cmocka_unit_test(test_errors_quoting_input_are_one_printable_line),
       cmocka_unit_test(test_policy_is_checked_entirely_before_evaluation),
       cmocka_unit_test(test_policy_in_key_vault_wire_form),
       cmocka_unit_test(test_policy_against_verified_sim_claims),
