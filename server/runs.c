@@ -601,7 +601,7 @@ static int parse_params(const char *text, srv_buf *norm, srv_err *err) {
   char ebuf[128];
   if (!srv_json_depth_ok(text, strlen(text), SRV_JSON_MAX_DEPTH))
     return fail(err, SRV_E_BADREQ, "runtime_parameters is nested too deep");
-  yajl_val v = srv_runs_json_parse(text, SRV_JSON_MAX_DEPTH, ebuf, sizeof ebuf);
+  yajl_val v = yajl_tree_parse(text, ebuf, sizeof ebuf); /* its depth checked just above */
   if (!v || !YAJL_IS_OBJECT(v)) {
     yajl_tree_free(v);
     return fail(err, SRV_E_BADREQ, "runtime_parameters must be a JSON object of names and values");

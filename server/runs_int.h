@@ -78,9 +78,9 @@ void runs_runner_stop(srv_runs *r);
 void runs_runner_wake(srv_runs *r);
 
 /* yajl_tree_parse for the runs module: NULL for text nested deeper than max_depth (yajl builds
- * and frees its tree recursively, so deep nesting would exhaust the stack). Callers'
- * texts come from requests (SRV_JSON_MAX_DEPTH) or from the store and the enclave
- * (SRV_RUNS_STORED_JSON_DEPTH). */
+ * and frees its tree recursively, so deep nesting would exhaust the stack). For texts from
+ * the store and the enclave (SRV_RUNS_STORED_JSON_DEPTH); request texts are checked against
+ * SRV_JSON_MAX_DEPTH where they are read, with their own answer. */
 #define SRV_RUNS_STORED_JSON_DEPTH 512
 static inline yajl_val srv_runs_json_parse(const char *text, unsigned max_depth, char *ebuf,
                                            size_t ebufsz) {
