@@ -293,11 +293,8 @@ static int row_member(void *arg, const srv_db_row *r) {
 static int st_member_get(srv_store *s, const char *pid, const char *uid, srv_member *out) {
   memset(out, 0, sizeof *out);
   srv_db_param p[] = {SRV_DB_TEXT(pid), SRV_DB_TEXT(uid)};
-  int rc = one_p(s, "SELECT po.org_id, po.role FROM project_user pu"
-                    " JOIN \"user\" u ON u.id = pu.user_id"
-                    " JOIN project_org po ON po.project_id = pu.project_id"
-                    "  AND po.org_id = u.org_id"
-                    " WHERE pu.project_id = $1 AND pu.user_id = $2", p, NP(p), row_member, out);
+  int rc = one_p(s, "SELECT po.org_id, po.role" SRV_SQL_PARTY_OF("$2", "$1"), p, NP(p),
+                 row_member, out);
   if (rc) srv_member_clear(out);
   return rc;
 }

@@ -106,6 +106,16 @@ struct srv_store {
  * (message in err). */
 srv_store *srv_store_open(const char *target, unsigned pool_size, char *err, size_t errsz);
 
+/* The membership rule as SQL: " FROM ... WHERE ..." naming po, the party (project_org row)
+ * through which the user USER is a member of the project PROJECT: the user is in project_user
+ * and the user's organisation is a party of the project. USER and PROJECT are SQL expressions
+ * (a parameter such as "$1", or a column of the enclosing statement); the fragment uses the
+ * aliases pu, u and po. For a SELECT of po's columns, or EXISTS (SELECT 1 ...). */
+#define SRV_SQL_PARTY_OF(user, project)                                                        \
+  " FROM project_user pu JOIN \"user\" u ON u.id = pu.user_id JOIN project_org po"              \
+  " ON po.project_id = pu.project_id AND po.org_id = u.org_id"                                 \
+  " WHERE pu.project_id = " project " AND pu.user_id = " user
+
 /* Everything an API request's authentication needs, in one read: the user with this e-mail
  * (case-insensitive) and, when the user is a member of project_id, the project and the user's
  * party in it (*in_project 1; else 0 with p and m empty). SRV_NOTFOUND when there is no such

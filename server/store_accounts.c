@@ -250,9 +250,8 @@ static int row_page(void *arg, const srv_db_row *r) {
 #define PAGE_SQL(k3_order)                                                                     \
   "SELECT 0, CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), p.id, p.name,"       \
   " p.description, p.tee, p.state, CAST(p.training AS BIGINT), p.created_at,"                  \
-  " CASE WHEN CAST($2 AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM project_user pu"               \
-  "  JOIN \"user\" u ON u.id = pu.user_id JOIN project_org po ON po.project_id = pu.project_id" \
-  "  AND po.org_id = u.org_id WHERE pu.project_id = $1 AND pu.user_id = $2) THEN 1 ELSE 0 END" \
+  " CASE WHEN CAST($2 AS TEXT) IS NULL OR EXISTS (SELECT 1" SRV_SQL_PARTY_OF("$2", "$1")       \
+  ") THEN 1 ELSE 0 END"                                                                        \
   " FROM project p WHERE p.id = $1"                                                            \
   " UNION ALL SELECT 1, po.role, o.name, NULL, o.id, o.name, po.role, NULL, NULL, NULL, NULL," \
   " NULL FROM project_org po JOIN org o ON o.id = po.org_id WHERE po.project_id = $1"          \
@@ -333,12 +332,9 @@ int acc_search(srv_store *s, const char *user_id, const char *text, size_t limit
   cb k = {(void *)fn, arg};
   srv_db_param p[] = {SRV_DB_TEXT(user_id), SRV_DB_TEXT(pat), SRV_DB_INT(limit)};
 #define LIKE(col) "lower(" col ") LIKE lower($2) ESCAPE '\\'"
-  /* the viewer $1's party po in the row's project (member_get's rule: in project_user, and the
-   * user's organisation a party); what each party sees is the artifact listing's rule */
-#define MEMBER(row)                                                                            \
-  " FROM project_user pu JOIN \"user\" u ON u.id = pu.user_id JOIN project_org po"              \
-  " ON po.project_id = pu.project_id AND po.org_id = u.org_id"                                 \
-  " WHERE pu.project_id = " row ".project_id AND pu.user_id = $1"
+  /* the viewer $1's party po in the row's project; what each party sees is the artifact
+   * listing's rule */
+#define MEMBER(row) SRV_SQL_PARTY_OF("$1", row ".project_id")
   int rc = query(
       s, 0,
       "SELECT p.id, p.name, 'project', NULL, p.name, p.description, NULL, NULL, 0, p.created_at"
