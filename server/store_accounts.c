@@ -235,8 +235,7 @@ static int row_page(void *arg, const srv_db_row *r) {
   srv_user u = {0};
   u.id = srv_db_row_strdup(r, 4);
   u.org_id = srv_db_row_strdup(r, 5);
-  u.email = srv_db_row_strdup(r, 6);
-  u.public_key_pem = srv_db_row_strdup(r, 7);
+  u.email = srv_db_row_strdup(r, 6); /* the page shows no key: public_key_pem stays NULL */
   u.is_operator = (int)srv_db_row_int(r, 9);
   int rc = u.id && u.org_id && u.email ? a->ufn(a->arg, &u) : SRV_STOREERR;
   srv_user_clear(&u);
@@ -255,7 +254,7 @@ static int row_page(void *arg, const srv_db_row *r) {
   " FROM project p WHERE p.id = $1"                                                            \
   " UNION ALL SELECT 1, po.role, o.name, NULL, o.id, o.name, po.role, NULL, NULL, NULL, NULL," \
   " NULL FROM project_org po JOIN org o ON o.id = po.org_id WHERE po.project_id = $1"          \
-  " UNION ALL SELECT 2, NULL, NULL, u.email, u.id, u.org_id, u.email, u.public_key_pem, NULL," \
+  " UNION ALL SELECT 2, NULL, NULL, u.email, u.id, u.org_id, u.email, NULL, NULL,"              \
   " CAST(u.is_operator AS BIGINT), NULL, NULL FROM \"user\" u"                                 \
   " JOIN project_user pu ON pu.user_id = u.id WHERE pu.project_id = $1"                        \
   " ORDER BY 1, 2, 3, 4" k3_order

@@ -45,7 +45,8 @@ typedef int (*acc_user_fn)(void *arg, const srv_user *u);
 /* The project's members (project_id NULL: every user). */
 int acc_users_each(srv_store *s, const char *project_id, acc_user_fn fn, void *arg);
 /* A project's page in one statement: pfn with the project, then ofn for each party (in
- * acc_parties_each's order), then ufn for each member (in acc_users_each's order). viewer_id:
+ * acc_parties_each's order), then ufn for each member (in acc_users_each's order; without
+ * public_key_pem, which the page does not show). viewer_id:
  * the project must have that user as a member (member_get's rule), NULL: any project (the
  * operator). SRV_NOTFOUND, with no callback called, when there is no such project or the
  * viewer is not a member. */
