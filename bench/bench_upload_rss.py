@@ -36,11 +36,8 @@ def main():
     data = os.path.join(tmp, "data")
     keys = os.path.join(os.environ["ESCROW_TEST_VECTORS"], "keys")
 
-    def admin(*a):
-        p = subprocess.run([args.escrowd, "admin", "--data", data] + list(a), capture_output=True, text=True)
-        if p.returncode:
-            sys.exit("admin failed: " + p.stderr)
-        return json.loads(p.stdout)
+    A.BIN, A.DATA = args.escrowd, data
+    admin = A.admin_json
     admin("create-org", "--name", "AO")
     admin("create-org", "--name", "DS")
     admin("create-user", "--org", "AO", "--email", "ao@x.test", "--public-key", os.path.join(keys, "kek3072.pub.pem"))

@@ -177,6 +177,14 @@ def admin(*args):
     return p.returncode, p.stdout, p.stderr
 
 
+def admin_json(*args):
+    """admin(*args) for set-up that must succeed (the benchmarks): its JSON answer."""
+    rc, out, err = admin(*args)
+    if rc:
+        sys.exit(f"escrowd admin {args[0]} failed: {err}")
+    return json.loads(out)
+
+
 def load_key(name):
     with open(os.path.join(VEC, "keys", name), "rb") as f:
         return serialization.load_pem_private_key(f.read(), None)
